@@ -1,0 +1,111 @@
+/* pg_background--1.6.sql: objects of pg_background 1.6 */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pg_background" to load this file. \quit
+
+CREATE FUNCTION @extschema@.pg_background_launch(
+    sql pg_catalog.text,
+    queue_size pg_catalog.int4 DEFAULT 65536)
+RETURNS pg_catalog.int4
+AS 'MODULE_PATHNAME', 'pg_background_launch'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.pg_background_result(pid pg_catalog.int4)
+RETURNS SETOF pg_catalog.record
+AS 'MODULE_PATHNAME', 'pg_background_result'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.pg_background_detach(pid pg_catalog.int4)
+RETURNS pg_catalog.void
+AS 'MODULE_PATHNAME', 'pg_background_detach'
+LANGUAGE C VOLATILE;
+
+/*
+ * grant_pg_background_privileges / revoke_pg_background_privileges
+ *
+ * Grant (revoke) EXECUTE on every function of the extension except these
+ * two helpers to (from) an existing role.  They run as the extension owner
+ * with a pinned search_path; the role name is quoted, an unknown role is a
+ * notice and false, and any other failure is a warning and false.
+ */
+CREATE FUNCTION @extschema@.pgbg_change_privileges(
+    grant_them pg_catalog.bool,
+    user_name pg_catalog.text,
+    print_commands pg_catalog.bool)
+RETURNS pg_catalog.bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    fn pg_catalog.text;
+    cmd pg_catalog.text;
+BEGIN
+    IF user_name IS NULL OR NOT EXISTS
+        (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = user_name)
+    THEN
+        RAISE NOTICE 'role "%" does not exist', user_name;
+        RETURN false;
+    END IF;
+
+    FOR fn IN
+        SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+          JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.deptype = 'e'
+           AND e.extname = 'pg_background'
+           AND p.proname NOT IN ('grant_pg_background_privileges',
+                                 'revoke_pg_background_privileges',
+                                 'pgbg_change_privileges')
+         ORDER BY 1
+    LOOP
+        IF grant_them THEN
+            cmd := pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I',
+                                     fn, user_name);
+        ELSE
+            cmd := pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM %I',
+                                     fn, user_name);
+        END IF;
+        IF print_commands THEN
+            RAISE INFO '%', cmd;
+        END IF;
+        EXECUTE cmd;
+    END LOOP;
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'could not change pg_background privileges of role %: %',
+        pg_catalog.quote_ident(user_name), SQLERRM;
+    RETURN false;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.grant_pg_background_privileges(
+    user_name pg_catalog.text,
+    print_commands pg_catalog.bool DEFAULT false)
+RETURNS pg_catalog.bool
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT @extschema@.pgbg_change_privileges(true, user_name, print_commands)
+$fn$;
+
+CREATE FUNCTION @extschema@.revoke_pg_background_privileges(
+    user_name pg_catalog.text,
+    print_commands pg_catalog.bool DEFAULT false)
+RETURNS pg_catalog.bool
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT @extschema@.pgbg_change_privileges(false, user_name, print_commands)
+$fn$;
+
+REVOKE ALL ON FUNCTION @extschema@.pg_background_launch(pg_catalog.text, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_background_result(pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_background_detach(pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pgbg_change_privileges(pg_catalog.bool, pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.grant_pg_background_privileges(pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.revoke_pg_background_privileges(pg_catalog.text, pg_catalog.bool) FROM PUBLIC;

@@ -1,0 +1,332 @@
+/*-------------------------------------------------------------------------
+ *
+ * decode.c
+ *		Turn a worker's protocol stream into the rows of pg_background_result.
+ *
+ * Rows arrive as RowDescription ('T') followed by DataRow ('D') messages.
+ * Each RowDescription is checked against the caller's column definition
+ * list (same number of columns, same types; a domain in the list matches
+ * its base type, and its constraints are applied on input), then each
+ * DataRow is converted with the declared types' input (or receive)
+ * functions and stored in the caller's tuplestore as it arrives, so the
+ * worker keeps producing while we decode and the queue never has to hold a
+ * whole result.
+ *
+ * A string that produces no result set at all returns its command tags
+ * ('C' messages, such as "INSERT 0 1" or "VACUUM"), one row each, and the
+ * column definition list must then be a single string column.
+ *
+ * Each message is decoded in a memory context that is reset before the next
+ * one; only the tuplestore and the list of tags outlive a message.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "pg_background.h"
+#include "pgbg_compat.h"
+
+typedef struct decode_state
+{
+	int32		pid;
+	TupleDesc	tupdesc;
+	Tuplestorestate *tupstore;
+	FmgrInfo   *text_in;		/* per column, declared type's input */
+	Oid		   *text_ioparam;
+	FmgrInfo   *binary_in;		/* per column, set up on first use */
+	Oid		   *binary_ioparam;
+	bool	   *binary_ready;
+	int16	   *formats;		/* formats of the current result set */
+	Datum	   *values;
+	bool	   *nulls;
+	bool		in_result_set;	/* a RowDescription is in effect */
+	bool		any_result_set; /* some statement returned a result set */
+	List	   *tags;			/* command tags, while no result set seen */
+	StringInfoData scratch;		/* a text value, NUL-terminated */
+} decode_state;
+
+static void decode_row_description(decode_state *state, StringInfo msg);
+static void decode_data_row(decode_state *state, StringInfo msg);
+static void decode_finish_tags(decode_state *state);
+
+/*
+ * Read the job's messages until its ReadyForQuery, storing the rows into
+ * tupstore (shaped by tupdesc).  Errors and notices from the worker are
+ * re-raised in order; a worker gone without ReadyForQuery is 08006.
+ */
+void
+pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore, TupleDesc tupdesc)
+{
+	decode_state state;
+	MemoryContext msg_context;
+	MemoryContext oldcontext;
+	int			natts = tupdesc->natts;
+	int			i;
+	bool		done = false;
+
+	memset(&state, 0, sizeof(state));
+	state.pid = job->pid;
+	state.tupdesc = tupdesc;
+	state.tupstore = tupstore;
+	state.text_in = palloc0(sizeof(FmgrInfo) * Max(natts, 1));
+	state.text_ioparam = palloc0(sizeof(Oid) * Max(natts, 1));
+	state.binary_in = palloc0(sizeof(FmgrInfo) * Max(natts, 1));
+	state.binary_ioparam = palloc0(sizeof(Oid) * Max(natts, 1));
+	state.binary_ready = palloc0(sizeof(bool) * Max(natts, 1));
+	state.formats = palloc0(sizeof(int16) * Max(natts, 1));
+	state.values = palloc0(sizeof(Datum) * Max(natts, 1));
+	state.nulls = palloc0(sizeof(bool) * Max(natts, 1));
+	initStringInfo(&state.scratch);
+
+	for (i = 0; i < natts; i++)
+	{
+		Oid			infunc;
+
+		getTypeInputInfo(TupleDescAttr(tupdesc, i)->atttypid,
+						 &infunc, &state.text_ioparam[i]);
+		fmgr_info(infunc, &state.text_in[i]);
+	}
+
+	msg_context = AllocSetContextCreate(CurrentMemoryContext,
+										"pg_background message",
+										ALLOCSET_DEFAULT_SIZES);
+
+	while (!done)
+	{
+		StringInfoData msg;
+		char		msgtype;
+
+		if (!pgbg_wire_receive(job, &msg))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("lost connection to worker process with PID %d",
+							job->pid),
+					 errdetail("The worker exited before it finished sending its results."),
+					 errhint("More details may be available in the server log.")));
+
+		MemoryContextReset(msg_context);
+		oldcontext = MemoryContextSwitchTo(msg_context);
+
+		msgtype = pq_getmsgbyte(&msg);
+		switch (msgtype)
+		{
+			case 'E':
+			case 'N':
+				pgbg_wire_report(&msg, msgtype, job->pid);
+				break;
+			case 'T':
+				decode_row_description(&state, &msg);
+				break;
+			case 'D':
+				decode_data_row(&state, &msg);
+				break;
+			case 'C':
+				{
+					const char *tag = pq_getmsgstring(&msg);
+
+					if (!state.any_result_set)
+					{
+						MemoryContextSwitchTo(oldcontext);
+						state.tags = lappend(state.tags, pstrdup(tag));
+						MemoryContextSwitchTo(msg_context);
+					}
+					state.in_result_set = false;
+					break;
+				}
+			case 'Z':
+				done = true;
+				break;
+			case 'I':			/* EmptyQueryResponse */
+			case 'A':			/* NotificationResponse: the worker LISTENs */
+			case 'S':			/* ParameterStatus */
+				break;
+			case 'G':
+			case 'H':
+			case 'W':
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("COPY to or from the client is not supported in pg_background")));
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("unexpected message type 0x%02X from background worker with PID %d",
+								(unsigned char) msgtype, job->pid)));
+		}
+		MemoryContextSwitchTo(oldcontext);
+	}
+
+	MemoryContextDelete(msg_context);
+	decode_finish_tags(&state);
+}
+
+/*
+ * Check a RowDescription against the column definition list and remember
+ * the per-column formats of the result set it starts.
+ */
+static void
+decode_row_description(decode_state *state, StringInfo msg)
+{
+	TupleDesc	tupdesc = state->tupdesc;
+	int			natts = pq_getmsgint(msg, 2);
+	int			i;
+
+	if (natts != tupdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("remote query result rowtype does not match the specified FROM clause rowtype"),
+				 errdetail("The background worker's query returns %d column(s), but the column definition list has %d.",
+						   natts, tupdesc->natts)));
+
+	for (i = 0; i < natts; i++)
+	{
+		const char *name = pq_getmsgstring(msg);
+		Oid			typid;
+		Oid			declared = TupleDescAttr(tupdesc, i)->atttypid;
+
+		(void) pq_getmsgint(msg, 4);	/* table OID */
+		(void) pq_getmsgint(msg, 2);	/* column number */
+		typid = pq_getmsgint(msg, 4);
+		(void) pq_getmsgint(msg, 2);	/* type length */
+		(void) pq_getmsgint(msg, 4);	/* type modifier */
+		state->formats[i] = pq_getmsgint(msg, 2);
+
+		if (typid != declared && typid != getBaseType(declared))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("remote query result rowtype does not match the specified FROM clause rowtype"),
+					 errdetail("Column %d (\"%s\") of the background worker's result has type %s, but the column definition list declares %s.",
+							   i + 1, name, format_type_be(typid),
+							   format_type_be(declared))));
+
+		if (state->formats[i] == 1 && !state->binary_ready[i])
+		{
+			Oid			recvfunc;
+
+			getTypeBinaryInputInfo(declared, &recvfunc,
+								   &state->binary_ioparam[i]);
+			fmgr_info(recvfunc, &state->binary_in[i]);
+			state->binary_ready[i] = true;
+		}
+	}
+	pq_getmsgend(msg);
+
+	state->in_result_set = true;
+	state->any_result_set = true;
+}
+
+/*
+ * Convert a DataRow into a tuple of the caller's row type and store it.
+ */
+static void
+decode_data_row(decode_state *state, StringInfo msg)
+{
+	TupleDesc	tupdesc = state->tupdesc;
+	int			natts;
+	int			i;
+
+	if (!state->in_result_set)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("background worker with PID %d sent a data row without a row description",
+						state->pid)));
+
+	natts = pq_getmsgint(msg, 2);
+	if (natts != tupdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("background worker with PID %d sent a row of %d columns, expected %d",
+						state->pid, natts, tupdesc->natts)));
+
+	for (i = 0; i < natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+		int32		len = pq_getmsgint(msg, 4);
+		const char *bytes = NULL;
+
+		if (len < -1 || len > msg->len - msg->cursor)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("invalid value length %d from background worker with PID %d",
+							len, state->pid)));
+		if (len >= 0)
+			bytes = pq_getmsgbytes(msg, len);
+		state->nulls[i] = (len == -1);
+
+		if (state->formats[i] == 1)
+		{
+			StringInfoData value;
+			StringInfo	valuep = NULL;
+
+			if (bytes != NULL)
+			{
+				pgbg_init_readonly_stringinfo(&value, (char *) bytes, len);
+				valuep = &value;
+			}
+			state->values[i] = ReceiveFunctionCall(&state->binary_in[i],
+												   valuep,
+												   state->binary_ioparam[i],
+												   attr->atttypmod);
+		}
+		else
+		{
+			char	   *str = NULL;
+
+			if (bytes != NULL)
+			{
+				resetStringInfo(&state->scratch);
+				appendBinaryStringInfo(&state->scratch, bytes, len);
+				str = state->scratch.data;
+			}
+			state->values[i] = InputFunctionCall(&state->text_in[i], str,
+												 state->text_ioparam[i],
+												 attr->atttypmod);
+		}
+	}
+	pq_getmsgend(msg);
+
+	tuplestore_putvalues(state->tupstore, tupdesc, state->values, state->nulls);
+}
+
+/*
+ * A string that returned no result set returns its command tags, which
+ * requires a single string column.
+ */
+static void
+decode_finish_tags(decode_state *state)
+{
+	TupleDesc	tupdesc = state->tupdesc;
+	ListCell   *lc;
+	char		category = TYPCATEGORY_INVALID;
+	bool		preferred;
+
+	if (state->any_result_set || state->tags == NIL)
+		return;
+
+	if (tupdesc->natts == 1)
+		get_type_category_preferred(getBaseType(TupleDescAttr(tupdesc, 0)->atttypid),
+									&category, &preferred);
+	if (tupdesc->natts != 1 || category != TYPCATEGORY_STRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("remote query did not return a result set, but result rowtype is not a single text column"),
+				 errdetail("The background worker's SQL returned only command tags."),
+				 errhint("Use a column definition list such as AS (result text).")));
+
+	foreach(lc, state->tags)
+	{
+		Datum		value;
+		bool		isnull = false;
+
+		value = InputFunctionCall(&state->text_in[0], lfirst(lc),
+								  state->text_ioparam[0],
+								  TupleDescAttr(tupdesc, 0)->atttypmod);
+		tuplestore_putvalues(state->tupstore, tupdesc, &value, &isnull);
+	}
+}

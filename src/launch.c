@@ -1,0 +1,222 @@
+/*-------------------------------------------------------------------------
+ *
+ * launch.c
+ *		Build a job's shared memory segment and start its worker.
+ *
+ * pgbg_launch() returns only once the worker has attached to the segment.
+ * From then on the segment lives as long as either side keeps it mapped, so
+ * a launcher that detaches or exits right away can no longer take the job
+ * down with it (the original pg_background returned as soon as the worker
+ * had a PID, and lost jobs whose launcher left before the worker attached).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "storage/shm_toc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "pg_background.h"
+#include "pgbg_compat.h"
+#include "pgbg_layout.h"
+
+static int64 launch_cookie(void);
+static BackgroundWorkerHandle *launch_register(dsm_segment *seg);
+static int32 launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh,
+									BackgroundWorkerHandle *handle);
+static int32 launch_worker_pid(pgbg_fixed *fixed);
+
+/*
+ * Launch a worker running sql, with a result queue of queue_size bytes, and
+ * register the job in this session.  queue_size must already be validated.
+ */
+pgbg_job *
+pgbg_launch(const char *sql, int32 queue_size)
+{
+	Size		sql_len = strlen(sql) + 1;
+	Size		guc_len;
+	Size		segsize;
+	shm_toc_estimator e;
+	dsm_segment *seg;
+	shm_toc    *toc;
+	pgbg_fixed *fixed;
+	char	   *sqlspace;
+	char	   *gucspace;
+	shm_mq	   *mq;
+	shm_mq_handle *mqh;
+	BackgroundWorkerHandle *handle;
+	MemoryContext oldcontext;
+	int32		pid;
+
+	/* Size the segment. */
+	guc_len = EstimateGUCStateSpace();
+	shm_toc_initialize_estimator(&e);
+	shm_toc_estimate_chunk(&e, sizeof(pgbg_fixed));
+	shm_toc_estimate_chunk(&e, sql_len);
+	shm_toc_estimate_chunk(&e, guc_len);
+	shm_toc_estimate_chunk(&e, (Size) queue_size);
+	shm_toc_estimate_keys(&e, PGBG_TOC_KEYS);
+	segsize = shm_toc_estimate(&e);
+
+	/*
+	 * Create the segment.  Until dsm_pin_mapping below, it belongs to the
+	 * current resource owner, so an error in between unmaps (and, with no
+	 * worker attached, destroys) it.
+	 */
+	seg = dsm_create(segsize, 0);
+	toc = shm_toc_create(PGBG_MAGIC, dsm_segment_address(seg), segsize);
+
+	/* Who is launching, and as what. */
+	fixed = shm_toc_allocate(toc, sizeof(pgbg_fixed));
+	SpinLockInit(&fixed->mutex);
+	fixed->database_id = MyDatabaseId;
+	fixed->authenticated_user_id = GetAuthenticatedUserId();
+	fixed->outer_user_id = GetOuterUserId();
+	fixed->outer_is_superuser = superuser_arg(fixed->outer_user_id);
+	GetUserIdAndSecContext(&fixed->current_user_id, &fixed->sec_context);
+	fixed->launcher_pid = MyProcPid;
+	fixed->cookie = launch_cookie();
+	fixed->worker_pid = 0;
+	shm_toc_insert(toc, PGBG_KEY_FIXED, fixed);
+
+	sqlspace = shm_toc_allocate(toc, sql_len);
+	memcpy(sqlspace, sql, sql_len);
+	shm_toc_insert(toc, PGBG_KEY_SQL, sqlspace);
+
+	gucspace = shm_toc_allocate(toc, guc_len);
+	SerializeGUCState(guc_len, gucspace);
+	shm_toc_insert(toc, PGBG_KEY_GUC, gucspace);
+
+	mq = shm_mq_create(shm_toc_allocate(toc, (Size) queue_size),
+					   (Size) queue_size);
+	shm_toc_insert(toc, PGBG_KEY_QUEUE, mq);
+	shm_mq_set_receiver(mq, MyProc);
+
+	/* Everything that outlives this call goes to the session context. */
+	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+	handle = launch_register(seg);
+	mqh = shm_mq_attach(mq, seg, handle);
+	MemoryContextSwitchTo(oldcontext);
+
+	pid = launch_wait_for_attach(fixed, mqh, handle);
+
+	/* The mapping now lives until the job is detached or consumed. */
+	dsm_pin_mapping(seg);
+
+	return pgbg_session_add(pid, fixed->cookie, fixed->current_user_id,
+							seg, mqh, handle);
+}
+
+/*
+ * A random cookie that tells this launch apart from any other launch whose
+ * worker got the same PID.  Never zero, so zero can mean "no cookie".
+ */
+static int64
+launch_cookie(void)
+{
+	int64		cookie = 0;
+
+	while (cookie == 0)
+	{
+		if (!pg_strong_random(&cookie, sizeof(cookie)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random cookie for a background worker")));
+	}
+	return cookie;
+}
+
+/*
+ * Register the dynamic background worker that will run the job in seg.
+ */
+static BackgroundWorkerHandle *
+launch_register(dsm_segment *seg)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_background");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pg_background_worker_main");
+	snprintf(worker.bgw_type, BGW_MAXLEN, PGBG_WORKER_TYPE);
+	snprintf(worker.bgw_name, BGW_MAXLEN,
+			 "pg_background worker for PID %d", MyProcPid);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not register background process"),
+				 errdetail("All background worker slots are in use."),
+				 errhint("You may need to increase max_worker_processes (currently %d).",
+						 max_worker_processes)));
+	return handle;
+}
+
+/*
+ * Wait until the worker has attached to the queue, and return its PID.
+ *
+ * If waiting fails (the worker could not start, or we were interrupted),
+ * ask the worker to terminate and free our end before re-throwing, so that
+ * a launch that reported an error does not run the job behind the caller's
+ * back.  The worker attaches to its queue before it connects to a database,
+ * so the worker is normally stopped before it has run any of the SQL; if an
+ * interrupt lands just after the attach, termination aborts whatever
+ * transaction the worker had started.
+ */
+static int32
+launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh,
+					   BackgroundWorkerHandle *handle)
+{
+	int32		pid;
+
+	PG_TRY();
+	{
+		/*
+		 * A fast job can attach, finish and detach before we look, which
+		 * shm_mq reports as "detached"; the PID the worker wrote before
+		 * attaching tells that case from a worker that never attached.
+		 */
+		if (shm_mq_wait_for_attach(mqh) != SHM_MQ_SUCCESS &&
+			launch_worker_pid(fixed) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not start background process"),
+					 errdetail("The background worker exited before it attached to its queue."),
+					 errhint("More details may be available in the server log.")));
+	}
+	PG_CATCH();
+	{
+		TerminateBackgroundWorker(handle);
+		shm_mq_detach(mqh);
+		pfree(handle);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	pid = launch_worker_pid(fixed);
+	Assert(pid != 0);
+	return pid;
+}
+
+/*
+ * The PID the worker recorded in the segment, or 0 if it has not attached.
+ */
+static int32
+launch_worker_pid(pgbg_fixed *fixed)
+{
+	int32		pid;
+
+	SpinLockAcquire(&fixed->mutex);
+	pid = fixed->worker_pid;
+	SpinLockRelease(&fixed->mutex);
+	return pid;
+}

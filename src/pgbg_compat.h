@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbg_compat.h
+ *		The one place where pg_background deals with differences between
+ *		PostgreSQL major versions.
+ *
+ * Every other file calls the names defined here instead of testing
+ * PG_VERSION_NUM itself.  Supported: PostgreSQL 13 to 18.  15 and 18 are
+ * built and tested; the branches for 13, 14, 16 and 17 follow the release
+ * notes of those versions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGBG_COMPAT_H
+#define PGBG_COMPAT_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+
+#if PG_VERSION_NUM < 130000
+#error "pg_background requires PostgreSQL 13 or later"
+#endif
+
+/*
+ * PortalRun lost its run_once argument in PostgreSQL 18.
+ */
+#if PG_VERSION_NUM >= 180000
+#define pgbg_PortalRun(portal, count, top, dest, altdest, qc) \
+	PortalRun((portal), (count), (top), (dest), (altdest), (qc))
+#else
+#define pgbg_PortalRun(portal, count, top, dest, altdest, qc) \
+	PortalRun((portal), (count), (top), true, (dest), (altdest), (qc))
+#endif
+
+/*
+ * pg_analyze_and_rewrite became pg_analyze_and_rewrite_fixedparams in 15.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgbg_analyze_and_rewrite(raw, sql, types, n) \
+	pg_analyze_and_rewrite_fixedparams((raw), (sql), (types), (n), NULL)
+#else
+#define pgbg_analyze_and_rewrite(raw, sql, types, n) \
+	pg_analyze_and_rewrite((raw), (sql), (types), (n), NULL)
+#endif
+
+/*
+ * A read-only StringInfo over memory we do not own (a message that lives in
+ * a shm_mq ring).  initReadOnlyStringInfo appeared in 17.
+ */
+static inline void
+pgbg_init_readonly_stringinfo(StringInfo str, char *data, int len)
+{
+#if PG_VERSION_NUM >= 170000
+	initReadOnlyStringInfo(str, data, len);
+#else
+	str->data = data;
+	str->len = len;
+	str->maxlen = len;
+	str->cursor = 0;
+#endif
+}
+
+#endif							/* PGBG_COMPAT_H */

@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbg_layout.h
+ *		Private layout of the dynamic shared memory segment that a launcher
+ *		shares with one pg_background worker.
+ *
+ * This header is the single place that defines the segment's magic number,
+ * its table-of-contents keys and the fixed-size header both sides read.
+ * Only launch.c (which builds a segment) and worker.c (which attaches to
+ * one) include it.
+ *
+ * A segment holds, under a shm_toc:
+ *	 PGBG_KEY_FIXED	 a pgbg_fixed header: who launched the job and how
+ *	 PGBG_KEY_SQL	 the SQL string, NUL-terminated
+ *	 PGBG_KEY_GUC	 the launcher's GUC state (SerializeGUCState)
+ *	 PGBG_KEY_QUEUE	 the shm_mq that carries protocol messages from the
+ *					 worker to the launcher
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGBG_LAYOUT_H
+#define PGBG_LAYOUT_H
+
+#include "storage/spin.h"
+
+/* Identifies a pg_background segment; bump when the layout changes. */
+#define PGBG_MAGIC				0x50474247	/* "PGBG" */
+
+#define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
+#define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)
+#define PGBG_KEY_GUC			UINT64CONST(0xB600000000000003)
+#define PGBG_KEY_QUEUE			UINT64CONST(0xB600000000000004)
+
+/* Number of TOC entries a segment uses. */
+#define PGBG_TOC_KEYS			4
+
+/*
+ * Fixed header of a segment.  The launcher fills everything but worker_pid
+ * before it registers the worker; the worker only writes worker_pid (under
+ * the spinlock) once it has attached to the queue.
+ */
+typedef struct pgbg_fixed
+{
+	slock_t		mutex;
+	/* Identity and security context captured at launch. */
+	Oid			database_id;
+	Oid			authenticated_user_id;
+	Oid			outer_user_id;	/* role after SET ROLE, see SetCurrentRoleId */
+	bool		outer_is_superuser;
+	Oid			current_user_id;	/* GetUserIdAndSecContext at launch */
+	int			sec_context;
+	/* Bookkeeping. */
+	int32		launcher_pid;
+	int64		cookie;
+	int32		worker_pid;		/* set by the worker */
+} pgbg_fixed;
+
+#endif							/* PGBG_LAYOUT_H */

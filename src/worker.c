@@ -1,0 +1,347 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		Main entry point of a pg_background worker process.
+ *
+ * The worker attaches to the segment its launcher built, redirects its
+ * frontend protocol output to the segment's queue before it does anything
+ * that can fail (so that even a failure to connect reaches the launcher as
+ * an ErrorResponse), connects to the launcher's database as the launcher's
+ * authenticated user, restores the launcher's GUC state, role and security
+ * context, and runs the SQL string the way the simple-query protocol runs a
+ * query string: one implicit transaction for several statements, explicit
+ * transaction control allowed, commands that refuse a transaction block
+ * allowed when alone, statement_timeout applied to each statement.
+ *
+ * An error ends the worker: the background worker machinery reports it
+ * (through the queue, since output is redirected) and exits, which aborts
+ * the transaction.  Output is the protocol stream a client would see:
+ * RowDescription, DataRow, CommandComplete, NoticeResponse, ErrorResponse
+ * and finally ReadyForQuery.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/printtup.h"
+#include "access/xact.h"
+#include "commands/async.h"
+#include "libpq/libpq.h"
+#include "libpq/pqformat.h"
+#include "libpq/pqmq.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shm_toc.h"
+#include "tcop/dest.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+
+#include "pg_background.h"
+#include "pgbg_compat.h"
+#include "pgbg_layout.h"
+
+static bool worker_xact_started = false;
+
+static void worker_attach(dsm_segment *seg, shm_toc **toc_out);
+static void worker_adopt_identity(pgbg_fixed *fixed, char *gucstate);
+static void worker_execute(const char *sql);
+static void worker_reject_client_copy(List *parsetree_list);
+static void worker_start_xact(void);
+static void worker_finish_xact(void);
+
+/*
+ * Worker entry point; main_arg is the handle of the job's DSM segment.
+ */
+void
+pg_background_worker_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	shm_toc    *toc;
+	pgbg_fixed *fixed;
+	char	   *sql;
+	char	   *gucstate;
+
+	/* Terminate gracefully, at the next interrupt check, like a backend. */
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+	{
+		/* Our launcher is gone (it never returned a PID to anyone). */
+		ereport(LOG,
+				(errmsg("pg_background worker could not map its shared memory segment"),
+				 errdetail("The launching session exited before the worker started.")));
+		proc_exit(0);
+	}
+	worker_attach(seg, &toc);
+
+	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
+	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
+	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+
+	worker_adopt_identity(fixed, gucstate);
+
+	worker_execute(sql);
+
+	/* Tell the launcher we are done; the queue detaches as we exit. */
+	ReadyForQuery(DestRemote);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Attach to the queue as its sender and route protocol output into it.
+ * Records our PID first: the launcher reads it once it sees us attached.
+ */
+static void
+worker_attach(dsm_segment *seg, shm_toc **toc_out)
+{
+	shm_toc    *toc;
+	pgbg_fixed *fixed;
+	shm_mq	   *mq;
+	shm_mq_handle *mqh;
+
+	toc = shm_toc_attach(PGBG_MAGIC, dsm_segment_address(seg));
+	if (toc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("bad magic number in pg_background shared memory segment")));
+
+	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
+	SpinLockAcquire(&fixed->mutex);
+	fixed->worker_pid = MyProcPid;
+	SpinLockRelease(&fixed->mutex);
+
+	mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
+	shm_mq_set_sender(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+	pq_redirect_to_shm_mq(seg, mqh);
+
+	*toc_out = toc;
+}
+
+/*
+ * Become the launcher: same database, authenticated user, GUC state, role
+ * and security context (including SECURITY DEFINER restrictions).
+ *
+ * GUC values are restored with the context and role that set them in the
+ * launcher, so nothing the launcher could not set itself can be set here.
+ */
+static void
+worker_adopt_identity(pgbg_fixed *fixed, char *gucstate)
+{
+	BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
+											  fixed->authenticated_user_id,
+											  0);
+
+	StartTransactionCommand();
+	RestoreGUCState(gucstate);
+	CommitTransactionCommand();
+
+	/*
+	 * Rows go to the launcher, not to a client: always send them in the
+	 * database encoding, whatever client_encoding the launcher had.
+	 */
+	SetClientEncoding(GetDatabaseEncoding());
+
+	/* Make the worker easy to find (the manual's monitoring queries). */
+	SetConfigOption("application_name", PGBG_WORKER_TYPE,
+					PGC_USERSET, PGC_S_SESSION);
+
+	/* SET ROLE of the launcher, then its current user (security definer). */
+	if (fixed->outer_user_id != GetSessionUserId())
+		SetCurrentRoleId(fixed->outer_user_id, fixed->outer_is_superuser);
+	SetUserIdAndSecContext(fixed->current_user_id, fixed->sec_context);
+}
+
+/*
+ * Run a query string with the semantics of the simple-query protocol
+ * (modelled on exec_simple_query in postgres.c).
+ */
+static void
+worker_execute(const char *sql)
+{
+	MemoryContext job_context;
+	MemoryContext oldcontext;
+	List	   *parsetree_list;
+	ListCell   *lc;
+	bool		use_implicit_block;
+
+	job_context = AllocSetContextCreate(TopMemoryContext,
+										"pg_background job",
+										ALLOCSET_DEFAULT_SIZES);
+
+	debug_query_string = sql;
+	pgstat_report_activity(STATE_RUNNING, sql);
+
+	SetCurrentStatementStartTimestamp();
+	worker_start_xact();
+
+	oldcontext = MemoryContextSwitchTo(job_context);
+	parsetree_list = pg_parse_query(sql);
+	MemoryContextSwitchTo(oldcontext);
+
+	/* Refuse the whole string before anything in it has run. */
+	worker_reject_client_copy(parsetree_list);
+
+	use_implicit_block = (list_length(parsetree_list) > 1);
+
+	foreach(lc, parsetree_list)
+	{
+		RawStmt    *parsetree = lfirst_node(RawStmt, lc);
+		bool		snapshot_set = false;
+		CommandTag	commandTag;
+		QueryCompletion qc;
+		List	   *querytree_list;
+		List	   *plantree_list;
+		Portal		portal;
+		DestReceiver *receiver;
+		int16		format = 0; /* text */
+
+		commandTag = CreateCommandTag(parsetree->stmt);
+		set_ps_display(GetCommandTagName(commandTag));
+		BeginCommand(commandTag, DestRemote);
+
+		worker_start_xact();
+		if (use_implicit_block)
+			BeginImplicitTransactionBlock();
+
+		CHECK_FOR_INTERRUPTS();
+
+		if (analyze_requires_snapshot(parsetree))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			snapshot_set = true;
+		}
+
+		oldcontext = MemoryContextSwitchTo(job_context);
+		querytree_list = pgbg_analyze_and_rewrite(parsetree, sql, NULL, 0);
+		plantree_list = pg_plan_queries(querytree_list, sql,
+										CURSOR_OPT_PARALLEL_OK, NULL);
+		if (snapshot_set)
+			PopActiveSnapshot();
+
+		CHECK_FOR_INTERRUPTS();
+
+		portal = CreatePortal("", true, true);
+		portal->visible = false;
+		PortalDefineQuery(portal, NULL, sql, commandTag, plantree_list, NULL);
+		PortalStart(portal, NULL, 0, InvalidSnapshot);
+		PortalSetResultFormat(portal, 1, &format);
+		receiver = CreateDestReceiver(DestRemote);
+		SetRemoteDestReceiverParams(receiver, portal);
+		MemoryContextSwitchTo(oldcontext);
+
+		(void) pgbg_PortalRun(portal, FETCH_ALL, true, receiver, receiver, &qc);
+
+		receiver->rDestroy(receiver);
+		PortalDrop(portal, false);
+
+		if (lnext(parsetree_list, lc) == NULL)
+		{
+			if (use_implicit_block)
+				EndImplicitTransactionBlock();
+			worker_finish_xact();
+		}
+		else if (IsA(parsetree->stmt, TransactionStmt))
+			worker_finish_xact();
+		else
+		{
+			CommandCounterIncrement();
+			disable_timeout(STATEMENT_TIMEOUT, false);
+		}
+
+		EndCommand(&qc, DestRemote, false);
+
+		/* SET client_encoding must not change what the launcher decodes. */
+		if (pg_get_client_encoding() != GetDatabaseEncoding())
+			SetClientEncoding(GetDatabaseEncoding());
+	}
+
+	/* An empty string still needs its transaction closed. */
+	worker_finish_xact();
+
+	/*
+	 * A BEGIN without COMMIT would be rolled back silently when we exit; say
+	 * so instead, as an error the launcher sees.
+	 */
+	if (IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("background worker SQL left a transaction block open"),
+				 errdetail("The open transaction was rolled back."),
+				 errhint("End the SQL string with COMMIT or ROLLBACK.")));
+
+	debug_query_string = NULL;
+	MemoryContextDelete(job_context);
+}
+
+/*
+ * COPY to or from the client has no client to talk to here.
+ */
+static void
+worker_reject_client_copy(List *parsetree_list)
+{
+	ListCell   *lc;
+
+	foreach(lc, parsetree_list)
+	{
+		RawStmt    *parsetree = lfirst_node(RawStmt, lc);
+
+		if (IsA(parsetree->stmt, CopyStmt) &&
+			((CopyStmt *) parsetree->stmt)->filename == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("COPY to or from the client is not supported in pg_background"),
+					 errdetail("A background worker has no client connection to copy to or from."),
+					 errhint("Use COPY with a server file or PROGRAM, or run a SELECT and read its rows with pg_background_result.")));
+	}
+}
+
+/*
+ * Start a transaction command if none is open, and arm statement_timeout
+ * for the statement about to run.
+ */
+static void
+worker_start_xact(void)
+{
+	if (!worker_xact_started)
+	{
+		StartTransactionCommand();
+		worker_xact_started = true;
+	}
+
+	if (StatementTimeout > 0)
+	{
+		if (!get_timeout_active(STATEMENT_TIMEOUT))
+			enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+	}
+	else if (get_timeout_active(STATEMENT_TIMEOUT))
+		disable_timeout(STATEMENT_TIMEOUT, false);
+}
+
+/*
+ * Disarm statement_timeout and commit the open transaction command.
+ */
+static void
+worker_finish_xact(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (worker_xact_started)
+	{
+		CommitTransactionCommand();
+		worker_xact_started = false;
+	}
+}
