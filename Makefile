@@ -15,7 +15,8 @@ OBJS = \
 	src/launch.o \
 	src/worker.o \
 	src/wire.o \
-	src/decode.o
+	src/decode.o \
+	src/control.o
 
 DATA = $(wildcard sql/pg_background--*.sql)
 

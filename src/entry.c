@@ -4,17 +4,26 @@
  *		SQL-callable functions of pg_background.
  *
  * This file validates arguments, applies the rules about who may touch a
- * job, and hands the work to launch.c, session.c and decode.c.
+ * job, and hands the work to launch.c, session.c, control.c and decode.c.
+ * The v1 API (PIDs) and the v2 API (handles: PID plus cookie) share every
+ * code path: a v1 PID is a handle whose cookie the session keeps.
+ *
+ * None of the functions is STRICT: a NULL argument is an error (22004)
+ * rather than a silent NULL result.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "pg_background.h"
@@ -24,11 +33,61 @@ PG_MODULE_MAGIC;
 PG_FUNCTION_INFO_V1(pg_background_launch);
 PG_FUNCTION_INFO_V1(pg_background_result);
 PG_FUNCTION_INFO_V1(pg_background_detach);
+PG_FUNCTION_INFO_V1(pg_background_launch_v2);
+PG_FUNCTION_INFO_V1(pg_background_submit_v2);
+PG_FUNCTION_INFO_V1(pg_background_result_v2);
+PG_FUNCTION_INFO_V1(pg_background_detach_v2);
+PG_FUNCTION_INFO_V1(pg_background_cancel_v2);
+PG_FUNCTION_INFO_V1(pg_background_cancel_v2_grace);
+PG_FUNCTION_INFO_V1(pg_background_cancel_label);
+PG_FUNCTION_INFO_V1(pg_background_wait_v2);
+PG_FUNCTION_INFO_V1(pg_background_wait_v2_timeout);
+PG_FUNCTION_INFO_V1(pg_background_wait_any);
+PG_FUNCTION_INFO_V1(pg_background_list_v2);
+PG_FUNCTION_INFO_V1(pg_background_list);
+PG_FUNCTION_INFO_V1(pg_background_stats_v2);
+PG_FUNCTION_INFO_V1(pg_background_progress);
+PG_FUNCTION_INFO_V1(pg_background_get_progress_v2);
+PG_FUNCTION_INFO_V1(pg_background_outcome);
 
-static pgbg_job *entry_lookup(int32 pid);
+/* Columns of pg_background_list_v2 (the upstream-compatible subset). */
+#define LIST_V2_NATTS	9
+static const Oid list_v2_types[LIST_V2_NATTS] = {
+	INT4OID, INT8OID, TIMESTAMPTZOID, OIDOID, INT4OID, TEXTOID, TEXTOID,
+	TEXTOID, BOOLOID
+};
+
+/* Columns of pg_background_list (the view pg_background_jobs). */
+#define LIST_NATTS		20
+static const Oid list_types[LIST_NATTS] = {
+	INT4OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, OIDOID, INT4OID, BOOLOID, BOOLOID, INT4OID, TEXTOID,
+	TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID
+};
+
 static void entry_check_not_null(FunctionCallInfo fcinfo, int argno,
 								 const char *argname);
 static void entry_check_queue_size(int32 queue_size);
+static int	entry_check_ms(FunctionCallInfo fcinfo, int argno,
+						   const char *argname, bool minus_one_ok);
+static pgbg_job *entry_lookup(int32 pid);
+static pgbg_job *entry_lookup_handle(FunctionCallInfo fcinfo);
+static pgbg_job *entry_find_handle(int32 pid, int64 cookie);
+static bool entry_may_use(pgbg_job *job);
+static pgbg_job *entry_launch(FunctionCallInfo fcinfo, bool submitted);
+static Datum entry_handle_datum(FunctionCallInfo fcinfo, pgbg_job *job);
+static Datum entry_result(FunctionCallInfo fcinfo, pgbg_job *job);
+static void entry_wait(pgbg_job *job);
+static Tuplestorestate *entry_materialize(FunctionCallInfo fcinfo,
+										  TupleDesc *tupdesc, int natts,
+										  const Oid *types);
+static void entry_job_row(pgbg_job *job, Datum *values, bool *nulls);
+static Datum entry_text_or_null(const char *str, bool *isnull);
+
+/* ---------------------------------------------------------------------
+ * v1 API
+ * ---------------------------------------------------------------------
+ */
 
 /*
  * pg_background_launch(sql text, queue_size int4 DEFAULT 65536) RETURNS int4
@@ -38,18 +97,7 @@ static void entry_check_queue_size(int32 queue_size);
 Datum
 pg_background_launch(PG_FUNCTION_ARGS)
 {
-	text	   *sql;
-	int32		queue_size;
-	pgbg_job   *job;
-
-	entry_check_not_null(fcinfo, 0, "sql");
-	entry_check_not_null(fcinfo, 1, "queue_size");
-	sql = PG_GETARG_TEXT_PP(0);
-	queue_size = PG_GETARG_INT32(1);
-	entry_check_queue_size(queue_size);
-
-	job = pgbg_launch(text_to_cstring(sql), queue_size);
-	PG_RETURN_INT32(job->pid);
+	PG_RETURN_INT32(entry_launch(fcinfo, false)->pid);
 }
 
 /*
@@ -61,31 +109,511 @@ pg_background_launch(PG_FUNCTION_ARGS)
 Datum
 pg_background_result(PG_FUNCTION_ARGS)
 {
+	entry_check_not_null(fcinfo, 0, "pid");
+	return entry_result(fcinfo, entry_lookup(PG_GETARG_INT32(0)));
+}
+
+/*
+ * pg_background_detach(pid int4) RETURNS void
+ *
+ * Stop listening to a worker.  The job itself runs to completion and
+ * commits; its results are discarded and the session forgets it.
+ */
+Datum
+pg_background_detach(PG_FUNCTION_ARGS)
+{
+	entry_check_not_null(fcinfo, 0, "pid");
+	pgbg_session_forget(entry_lookup(PG_GETARG_INT32(0)));
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * v2 API: handles
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * pg_background_launch_v2(sql text, queue_size int4 DEFAULT 65536,
+ *						   label text DEFAULT NULL) RETURNS pg_background_handle
+ */
+Datum
+pg_background_launch_v2(PG_FUNCTION_ARGS)
+{
+	return entry_handle_datum(fcinfo, entry_launch(fcinfo, false));
+}
+
+/*
+ * pg_background_submit_v2(sql text, queue_size int4 DEFAULT 65536,
+ *						   label text DEFAULT NULL) RETURNS pg_background_handle
+ *
+ * Fire and forget, but stay observable: the job's rows are discarded, its
+ * state, outcome and progress can be waited for, listed and canceled.
+ */
+Datum
+pg_background_submit_v2(PG_FUNCTION_ARGS)
+{
+	return entry_handle_datum(fcinfo, entry_launch(fcinfo, true));
+}
+
+/*
+ * pg_background_result_v2(pid int4, cookie int8) RETURNS SETOF record
+ */
+Datum
+pg_background_result_v2(PG_FUNCTION_ARGS)
+{
+	return entry_result(fcinfo, entry_lookup_handle(fcinfo));
+}
+
+/*
+ * pg_background_detach_v2(pid int4, cookie int8) RETURNS void
+ */
+Datum
+pg_background_detach_v2(PG_FUNCTION_ARGS)
+{
+	pgbg_session_forget(entry_lookup_handle(fcinfo));
+	PG_RETURN_VOID();
+}
+
+/*
+ * pg_background_cancel_v2(pid int4, cookie int8) RETURNS void
+ *
+ * Cancel with the default grace period (PGBG_DEFAULT_GRACE_MS).
+ */
+Datum
+pg_background_cancel_v2(PG_FUNCTION_ARGS)
+{
+	pgbg_job   *job = entry_lookup_handle(fcinfo);
+
+	pgbg_control_cancel(&job, 1, PGBG_DEFAULT_GRACE_MS);
+	PG_RETURN_VOID();
+}
+
+/*
+ * pg_background_cancel_v2_grace(pid int4, cookie int8, grace_ms int4)
+ *		RETURNS void
+ *
+ * Cancel the running statement; terminate the worker if it is still
+ * running after grace_ms.  Returns once the worker has exited.
+ */
+Datum
+pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
+{
+	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	int			grace_ms = entry_check_ms(fcinfo, 2, "grace_ms", false);
+
+	pgbg_control_cancel(&job, 1, grace_ms);
+	PG_RETURN_VOID();
+}
+
+/*
+ * pg_background_cancel_label(label text, grace_ms int4 DEFAULT 1000)
+ *		RETURNS int4
+ *
+ * Cancel every running job of this session that carries the label and
+ * that the current role may use; returns how many were canceled.
+ */
+Datum
+pg_background_cancel_label(PG_FUNCTION_ARGS)
+{
+	char	   *label;
+	int			grace_ms;
+	List	   *jobs;
+	ListCell   *lc;
+	pgbg_job  **targets;
+	int			ntargets = 0;
+	int			ncanceled = 0;
+	int			i;
+
+	entry_check_not_null(fcinfo, 0, "label");
+	label = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	grace_ms = entry_check_ms(fcinfo, 1, "grace_ms", false);
+
+	jobs = pgbg_session_jobs();
+	targets = palloc(sizeof(pgbg_job *) * Max(list_length(jobs), 1));
+	foreach(lc, jobs)
+	{
+		pgbg_job   *job = lfirst(lc);
+
+		if (job->label != NULL && strcmp(job->label, label) == 0 &&
+			entry_may_use(job) && !pgbg_control_finished(job))
+			targets[ntargets++] = job;
+	}
+
+	pgbg_control_cancel(targets, ntargets, grace_ms);
+	for (i = 0; i < ntargets; i++)
+		if (targets[i]->canceled)
+			ncanceled++;
+	PG_RETURN_INT32(ncanceled);
+}
+
+/*
+ * pg_background_wait_v2(pid int4, cookie int8) RETURNS void
+ *
+ * Return as soon as the job is over.  The results stay readable.
+ */
+Datum
+pg_background_wait_v2(PG_FUNCTION_ARGS)
+{
+	entry_wait(entry_lookup_handle(fcinfo));
+	PG_RETURN_VOID();
+}
+
+/*
+ * pg_background_wait_v2_timeout(pid int4, cookie int8, timeout_ms int4)
+ *		RETURNS bool
+ *
+ * Like pg_background_wait_v2, but give up after timeout_ms; returns whether
+ * the job is over.
+ */
+Datum
+pg_background_wait_v2_timeout(PG_FUNCTION_ARGS)
+{
+	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	int			timeout_ms = entry_check_ms(fcinfo, 2, "timeout_ms", false);
+
+	PG_RETURN_BOOL(pgbg_control_wait(&job, 1, timeout_ms) == 0);
+}
+
+/*
+ * pg_background_wait_any(handles pg_background_handle[],
+ *						  timeout_ms int4 DEFAULT -1) RETURNS pg_background_handle
+ *
+ * The first of the handles whose job is over, or NULL after timeout_ms
+ * (-1: wait as long as it takes).  Handles of finished jobs count at once,
+ * in array order.
+ */
+Datum
+pg_background_wait_any(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	pgbg_job  **jobs;
+	int			timeout_ms;
+	int			i;
+	int			first;
+
+	entry_check_not_null(fcinfo, 0, "handles");
+	timeout_ms = entry_check_ms(fcinfo, 1, "timeout_ms", true);
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
+					  &elems, &elem_nulls, &nelems);
+	if (nelems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("handles must contain at least one handle")));
+
+	jobs = palloc(sizeof(pgbg_job *) * nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		HeapTupleHeader handle;
+		bool		pid_null;
+		bool		cookie_null;
+		Datum		pid;
+		Datum		cookie;
+
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("handles must not contain NULL")));
+		handle = DatumGetHeapTupleHeader(elems[i]);
+		pid = GetAttributeByNum(handle, 1, &pid_null);
+		cookie = GetAttributeByNum(handle, 2, &cookie_null);
+		if (pid_null || cookie_null)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("handles must not contain NULL pid or cookie")));
+		jobs[i] = entry_find_handle(DatumGetInt32(pid), DatumGetInt64(cookie));
+	}
+
+	first = pgbg_control_wait(jobs, nelems, timeout_ms);
+	if (first < 0)
+		PG_RETURN_NULL();
+	return entry_handle_datum(fcinfo, jobs[first]);
+}
+
+/*
+ * pg_background_list_v2() RETURNS SETOF record
+ *
+ * (pid int4, cookie int8, launched_at timestamptz, user_id oid,
+ *	queue_size int4, state text, sql_preview text, last_error text,
+ *	consumed bool): the columns of upstream's function, in its order.
+ */
+Datum
+pg_background_list_v2(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *tupstore = entry_materialize(fcinfo, &tupdesc,
+												  LIST_V2_NATTS,
+												  list_v2_types);
+	List	   *jobs = pgbg_session_jobs();
+	ListCell   *lc;
+
+	foreach(lc, jobs)
+	{
+		pgbg_job   *job = lfirst(lc);
+		Datum		all[LIST_NATTS];
+		bool		all_nulls[LIST_NATTS];
+		Datum		values[LIST_V2_NATTS];
+		bool		nulls[LIST_V2_NATTS];
+		static const int pick[LIST_V2_NATTS] = {0, 1, 4, 7, 8, 3, 19, 16, 10};
+		int			i;
+
+		if (!entry_may_use(job))
+			continue;
+		entry_job_row(job, all, all_nulls);
+		for (i = 0; i < LIST_V2_NATTS; i++)
+		{
+			values[i] = all[pick[i]];
+			nulls[i] = all_nulls[pick[i]];
+		}
+		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * pg_background_list() RETURNS SETOF record with OUT parameters: every job
+ * of this session the current role may use, with all we know about it.
+ * The view pg_background_jobs selects from it.
+ */
+Datum
+pg_background_list(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *tupstore = entry_materialize(fcinfo, &tupdesc,
+												  LIST_NATTS, list_types);
+	List	   *jobs = pgbg_session_jobs();
+	ListCell   *lc;
+
+	foreach(lc, jobs)
+	{
+		pgbg_job   *job = lfirst(lc);
+		Datum		values[LIST_NATTS];
+		bool		nulls[LIST_NATTS];
+
+		if (!entry_may_use(job))
+			continue;
+		entry_job_row(job, values, nulls);
+		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * pg_background_stats_v2() RETURNS pg_background_stats
+ *
+ * Counters of this session: launched, completed, failed, canceled, active
+ * (running now), the average execution time of completed jobs, and
+ * max_worker_processes.
+ */
+Datum
+pg_background_stats_v2(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	pgbg_stats *stats = pgbg_session_stats();
+	List	   *jobs = pgbg_session_jobs();
+	ListCell   *lc;
+	int32		active = 0;
+	Datum		values[7];
+	bool		nulls[7] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	foreach(lc, jobs)
+	{
+		pgbg_job   *job = lfirst(lc);
+
+		pgbg_control_observe(job);
+		if (pgbg_control_state(job) == PGBG_VIEW_RUNNING)
+			active++;
+	}
+
+	values[0] = Int64GetDatum(stats->launched);
+	values[1] = Int64GetDatum(stats->completed);
+	values[2] = Int64GetDatum(stats->failed);
+	values[3] = Int64GetDatum(stats->canceled);
+	values[4] = Int32GetDatum(active);
+	if (stats->completed > 0)
+		values[5] = Float8GetDatum(stats->total_exec_ms / stats->completed);
+	else
+		nulls[5] = true;
+	values[6] = Int32GetDatum(max_worker_processes);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/*
+ * pg_background_progress(pct int4, msg text DEFAULT NULL) RETURNS void
+ *
+ * Called by the SQL a worker runs, to publish how far it got.
+ */
+Datum
+pg_background_progress(PG_FUNCTION_ARGS)
+{
+	int32		pct;
+
+	entry_check_not_null(fcinfo, 0, "pct");
+	pct = PG_GETARG_INT32(0);
+	if (pct < 0 || pct > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("progress must be between 0 and 100, not %d", pct)));
+	pgbg_worker_report_progress(pct,
+								PG_ARGISNULL(1) ? NULL :
+								text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * pg_background_get_progress_v2(pid int4, cookie int8)
+ *		RETURNS pg_background_progress
+ *
+ * The last progress the job published; NULLs if it never did.
+ */
+Datum
+pg_background_get_progress_v2(PG_FUNCTION_ARGS)
+{
+	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_outcome outcome;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pgbg_control_outcome(job, &outcome);
+	if (outcome.progress_pct < 0)
+		nulls[0] = nulls[1] = true;
+	else
+	{
+		values[0] = Int32GetDatum(outcome.progress_pct);
+		values[1] = entry_text_or_null(outcome.progress_msg, &nulls[1]);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/*
+ * pg_background_outcome(pid int4, cookie int8)
+ *		RETURNS pg_background_job_outcome
+ *
+ * How the job is doing or how it ended, without consuming its rows:
+ * (state, command_tag, row_count, started_at, finished_at, sqlstate,
+ *	message, detail, hint, context).
+ */
+Datum
+pg_background_outcome(PG_FUNCTION_ARGS)
+{
+	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_outcome outcome;
+	TupleDesc	tupdesc;
+	Datum		values[10];
+	bool		nulls[10] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	(void) pgbg_control_finished(job);	/* drains the queue if need be */
+	pgbg_control_outcome(job, &outcome);
+
+	values[0] = CStringGetTextDatum(pgbg_control_state_name(pgbg_control_state(job)));
+	values[1] = entry_text_or_null(outcome.command_tag, &nulls[1]);
+	values[2] = Int64GetDatum((int64) outcome.row_count);
+	nulls[2] = (outcome.command_tag[0] == '\0');
+	values[3] = TimestampTzGetDatum(outcome.started_at);
+	nulls[3] = (outcome.started_at == 0);
+	values[4] = TimestampTzGetDatum(outcome.finished_at);
+	nulls[4] = (outcome.finished_at == 0);
+	values[5] = entry_text_or_null(outcome.sqlstate, &nulls[5]);
+	values[6] = entry_text_or_null(outcome.message, &nulls[6]);
+	values[7] = entry_text_or_null(outcome.detail, &nulls[7]);
+	values[8] = entry_text_or_null(outcome.hint, &nulls[8]);
+	values[9] = entry_text_or_null(outcome.context, &nulls[9]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/* ---------------------------------------------------------------------
+ * Shared helpers
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Launch from (sql, queue_size[, label]) arguments.
+ */
+static pgbg_job *
+entry_launch(FunctionCallInfo fcinfo, bool submitted)
+{
+	char	   *label = NULL;
+	int32		queue_size;
+
+	entry_check_not_null(fcinfo, 0, "sql");
+	entry_check_not_null(fcinfo, 1, "queue_size");
+	queue_size = PG_GETARG_INT32(1);
+	entry_check_queue_size(queue_size);
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	return pgbg_launch(text_to_cstring(PG_GETARG_TEXT_PP(0)), queue_size,
+					   submitted, label);
+}
+
+/*
+ * The pg_background_handle (pid, cookie) of a job.
+ */
+static Datum
+entry_handle_datum(FunctionCallInfo fcinfo, pgbg_job *job)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int32GetDatum(job->pid);
+	values[1] = Int64GetDatum(job->cookie);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/*
+ * Read a job's results into the caller's tuplestore (materialize mode).
+ */
+static Datum
+entry_result(FunctionCallInfo fcinfo, pgbg_job *job)
+{
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int32		pid;
-	pgbg_job   *job;
 	TupleDesc	tupdesc;
 	Tuplestorestate *tupstore;
 	MemoryContext oldcontext;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (!(rsinfo->allowedModes & SFRM_Materialize) ||
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize) ||
 		rsinfo->expectedDesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pg_background_result must be called with a column definition list"),
+				 errmsg("pg_background results must be read with a column definition list"),
 				 errhint("Call it in FROM, for example: SELECT * FROM pg_background_result(pid) AS (result text).")));
-
-	entry_check_not_null(fcinfo, 0, "pid");
-	pid = PG_GETARG_INT32(0);
-	job = entry_lookup(pid);
 	if (job->consumed)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("results for PID %d have already been consumed", pid)));
+				 errmsg("results for PID %d have already been consumed", job->pid)));
+	if (job->submitted)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("results of submitted job with PID %d are not kept", job->pid),
+				 errhint("Use pg_background_launch_v2 to read results; pg_background_outcome shows how a submitted job ended.")));
+	if (pgbg_control_state(job) == PGBG_VIEW_CANCELED)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("background job with PID %d was canceled", job->pid)));
 
 	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	tupdesc = CreateTupleDescCopy(rsinfo->expectedDesc);
@@ -112,23 +640,131 @@ pg_background_result(PG_FUNCTION_ARGS)
 }
 
 /*
- * pg_background_detach(pid int4) RETURNS void
- *
- * Stop listening to a worker.  The job itself runs to completion and
- * commits; its results are discarded.
+ * Wait, without limit, until the job is over.
  */
-Datum
-pg_background_detach(PG_FUNCTION_ARGS)
+static void
+entry_wait(pgbg_job *job)
 {
-	entry_check_not_null(fcinfo, 0, "pid");
-	pgbg_session_forget(entry_lookup(PG_GETARG_INT32(0)));
-	PG_RETURN_VOID();
+	(void) pgbg_control_wait(&job, 1, -1);
+}
+
+/*
+ * Set up materialize mode for a function returning natts columns of the
+ * given types (an OUT-parameter row type, or a column definition list,
+ * which must then declare exactly those types).
+ */
+static Tuplestorestate *
+entry_materialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc, int natts,
+				  const Oid *types)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Tuplestorestate *tupstore;
+	MemoryContext oldcontext;
+	TupleDesc	desc;
+	int			i;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+	{
+		if (rsinfo->expectedDesc == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a column definition list is required for this function")));
+		desc = rsinfo->expectedDesc;
+	}
+	desc = CreateTupleDescCopy(desc);
+	if (desc->natts != natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list must have %d columns, not %d",
+						natts, desc->natts)));
+	for (i = 0; i < natts; i++)
+		if (TupleDescAttr(desc, i)->atttypid != types[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of the column definition list must be of type %s, not %s",
+							i + 1, format_type_be(types[i]),
+							format_type_be(TupleDescAttr(desc, i)->atttypid))));
+	tupstore = tuplestore_begin_heap(rsinfo->allowedModes & SFRM_Materialize_Random,
+									 false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tupstore;
+	rsinfo->setDesc = desc;
+	MemoryContextSwitchTo(oldcontext);
+	*tupdesc = desc;
+	return tupstore;
+}
+
+/*
+ * Fill the LIST_NATTS columns of pg_background_list for a job:
+ * pid, cookie, label, state, launched_at, started_at, finished_at, user_id,
+ * queue_size, submitted, consumed, progress_pct, progress_msg, command_tag,
+ * row_count, sqlstate, last_error, detail, hint, sql_preview.
+ */
+static void
+entry_job_row(pgbg_job *job, Datum *values, bool *nulls)
+{
+	pgbg_outcome outcome;
+
+	(void) pgbg_control_finished(job);	/* drains the queue if need be */
+	pgbg_control_outcome(job, &outcome);
+	memset(nulls, 0, sizeof(bool) * LIST_NATTS);
+
+	values[0] = Int32GetDatum(job->pid);
+	values[1] = Int64GetDatum(job->cookie);
+	values[2] = entry_text_or_null(job->label, &nulls[2]);
+	values[3] = CStringGetTextDatum(pgbg_control_state_name(pgbg_control_state(job)));
+	values[4] = TimestampTzGetDatum(job->launched_at);
+	values[5] = TimestampTzGetDatum(outcome.started_at);
+	nulls[5] = (outcome.started_at == 0);
+	values[6] = TimestampTzGetDatum(outcome.finished_at);
+	nulls[6] = (outcome.finished_at == 0);
+	values[7] = ObjectIdGetDatum(job->user_id);
+	values[8] = Int32GetDatum(job->queue_size);
+	values[9] = BoolGetDatum(job->submitted);
+	values[10] = BoolGetDatum(job->consumed);
+	values[11] = Int32GetDatum(outcome.progress_pct);
+	nulls[11] = (outcome.progress_pct < 0);
+	values[12] = entry_text_or_null(outcome.progress_msg, &nulls[12]);
+	values[13] = entry_text_or_null(outcome.command_tag, &nulls[13]);
+	values[14] = Int64GetDatum((int64) outcome.row_count);
+	nulls[14] = nulls[13];
+	values[15] = entry_text_or_null(outcome.sqlstate, &nulls[15]);
+	values[16] = entry_text_or_null(outcome.message, &nulls[16]);
+	values[17] = entry_text_or_null(outcome.detail, &nulls[17]);
+	values[18] = entry_text_or_null(outcome.hint, &nulls[18]);
+	values[19] = entry_text_or_null(job->sql_preview, &nulls[19]);
+}
+
+/*
+ * A text datum, or NULL for a NULL or empty string.
+ */
+static Datum
+entry_text_or_null(const char *str, bool *isnull)
+{
+	*isnull = (str == NULL || str[0] == '\0');
+	return *isnull ? (Datum) 0 : CStringGetTextDatum(str);
+}
+
+/*
+ * May the current role use this job?  Roles with the privileges of the
+ * role that launched it may (a job launched before SET ROLE, or inside a
+ * SECURITY DEFINER function, belongs to that role).
+ */
+static bool
+entry_may_use(pgbg_job *job)
+{
+	return has_privs_of_role(GetUserId(), job->user_id);
 }
 
 /*
  * Find a job of this session for the current user: 42704 if the session
- * has no such job, 42501 if the current role may not act for its owner
- * (a job launched before SET ROLE or inside a SECURITY DEFINER function).
+ * has no such job, 42501 if the current role may not use it.
  */
 static pgbg_job *
 entry_lookup(int32 pid)
@@ -139,13 +775,41 @@ entry_lookup(int32 pid)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("PID %d is not attached to this session", pid)));
-	if (!has_privs_of_role(GetUserId(), job->user_id))
+	if (!entry_may_use(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for background worker with PID %d",
 						pid),
 				 errdetail("Only roles with the privileges of the role that launched the worker may use it.")));
 	return job;
+}
+
+/*
+ * Find the job named by the (pid int4, cookie int8) arguments 0 and 1.
+ */
+static pgbg_job *
+entry_lookup_handle(FunctionCallInfo fcinfo)
+{
+	entry_check_not_null(fcinfo, 0, "pid");
+	entry_check_not_null(fcinfo, 1, "cookie");
+	return entry_find_handle(PG_GETARG_INT32(0), PG_GETARG_INT64(1));
+}
+
+/*
+ * Find a job by handle.  A cookie that does not match is the same error as
+ * an unknown PID: the handle names no job of this session.
+ */
+static pgbg_job *
+entry_find_handle(int32 pid, int64 cookie)
+{
+	pgbg_job   *job = pgbg_session_find(pid);
+
+	if (job == NULL || job->cookie != cookie)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("background job with PID %d and cookie " INT64_FORMAT " is not attached to this session",
+						pid, cookie)));
+	return entry_lookup(pid);
 }
 
 /*
@@ -161,6 +825,26 @@ entry_check_queue_size(int32 queue_size)
 				 errmsg("queue size must be between %zu and %d bytes",
 						shm_mq_minimum_size, PGBG_MAX_QUEUE_SIZE),
 				 errdetail("The requested queue size was %d bytes.", queue_size)));
+}
+
+/*
+ * A duration argument in milliseconds: not NULL, not negative (but -1 when
+ * minus_one_ok, meaning "no limit").
+ */
+static int
+entry_check_ms(FunctionCallInfo fcinfo, int argno, const char *argname,
+			   bool minus_one_ok)
+{
+	int32		ms;
+
+	entry_check_not_null(fcinfo, argno, argname);
+	ms = PG_GETARG_INT32(argno);
+	if (ms < 0 && !(minus_one_ok && ms == -1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be negative%s", argname,
+						minus_one_ok ? " (except -1, for no limit)" : "")));
+	return ms;
 }
 
 /*

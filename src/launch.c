@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
@@ -32,9 +33,12 @@ static int32 launch_worker_pid(pgbg_fixed *fixed);
 /*
  * Launch a worker running sql, with a result queue of queue_size bytes, and
  * register the job in this session.  queue_size must already be validated.
+ * A submitted job keeps no results: its worker discards rows and leaves the
+ * queue once it has attached, and only its outcome is observable.
  */
 pgbg_job *
-pgbg_launch(const char *sql, int32 queue_size)
+pgbg_launch(const char *sql, int32 queue_size, bool submitted,
+			const char *label)
 {
 	Size		sql_len = strlen(sql) + 1;
 	Size		guc_len;
@@ -50,6 +54,7 @@ pgbg_launch(const char *sql, int32 queue_size)
 	BackgroundWorkerHandle *handle;
 	MemoryContext oldcontext;
 	int32		pid;
+	pgbg_job   *job;
 
 	/* Size the segment. */
 	guc_len = EstimateGUCStateSpace();
@@ -71,7 +76,11 @@ pgbg_launch(const char *sql, int32 queue_size)
 
 	/* Who is launching, and as what. */
 	fixed = shm_toc_allocate(toc, sizeof(pgbg_fixed));
-	SpinLockInit(&fixed->mutex);
+	memset(fixed, 0, sizeof(pgbg_fixed));
+	SpinLockInit(&fixed->status.mutex);
+	fixed->status.launcher = MyProc;
+	fixed->status.outcome.state = PGBG_STATE_STARTING;
+	fixed->status.outcome.progress_pct = -1;
 	fixed->database_id = MyDatabaseId;
 	fixed->authenticated_user_id = GetAuthenticatedUserId();
 	fixed->outer_user_id = GetOuterUserId();
@@ -79,7 +88,7 @@ pgbg_launch(const char *sql, int32 queue_size)
 	GetUserIdAndSecContext(&fixed->current_user_id, &fixed->sec_context);
 	fixed->launcher_pid = MyProcPid;
 	fixed->cookie = launch_cookie();
-	fixed->worker_pid = 0;
+	fixed->submitted = submitted;
 	shm_toc_insert(toc, PGBG_KEY_FIXED, fixed);
 
 	sqlspace = shm_toc_allocate(toc, sql_len);
@@ -103,11 +112,29 @@ pgbg_launch(const char *sql, int32 queue_size)
 
 	pid = launch_wait_for_attach(fixed, mqh, handle);
 
-	/* The mapping now lives until the job is detached or consumed. */
+	/* The mapping now lives until the job is released. */
 	dsm_pin_mapping(seg);
 
-	return pgbg_session_add(pid, fixed->cookie, fixed->current_user_id,
-							seg, mqh, handle);
+	job = pgbg_session_add(pid);
+	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+	job->cookie = fixed->cookie;
+	job->user_id = fixed->current_user_id;
+	job->queue_size = queue_size;
+	job->launched_at = GetCurrentTimestamp();
+	job->label = label != NULL ? pstrdup(label) : NULL;
+	job->sql_preview = pnstrdup(sql, pg_mbcharcliplen(sql, strlen(sql),
+													  PGBG_PREVIEW_CHARS));
+	job->submitted = submitted;
+	job->seg = seg;
+	job->status = &fixed->status;
+	job->handle = handle;
+	if (submitted)
+		shm_mq_detach(mqh);		/* nothing will come: the worker left */
+	else
+		job->mqh = mqh;
+	MemoryContextSwitchTo(oldcontext);
+
+	return job;
 }
 
 /*
@@ -215,8 +242,8 @@ launch_worker_pid(pgbg_fixed *fixed)
 {
 	int32		pid;
 
-	SpinLockAcquire(&fixed->mutex);
-	pid = fixed->worker_pid;
-	SpinLockRelease(&fixed->mutex);
+	SpinLockAcquire(&fixed->status.mutex);
+	pid = fixed->status.worker_pid;
+	SpinLockRelease(&fixed->status.mutex);
 	return pid;
 }

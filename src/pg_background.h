@@ -20,8 +20,14 @@
  *				launcher, restores its GUC state and security context, and
  *				runs the SQL string with simple-query semantics.
  *	 wire.c		The launcher's end of the queue: receives one protocol
- *				message at a time and turns ErrorResponse/NoticeResponse
+ *				message at a time (first from the job's spool, then from the
+ *				queue), drains the queue into the spool while somebody waits
+ *				without reading, and turns ErrorResponse/NoticeResponse
  *				messages into errors and notices of the calling session.
+ *	 control.c	Job state as the user sees it (running, stopped, canceled,
+ *				error), waiting for one of several jobs on the latch, and
+ *				canceling with a grace period (SIGINT, then SIGTERM; never
+ *				SIGKILL).
  *	 decode.c	Turns a job's message stream into the rows (or command
  *				tags) of pg_background_result, checked against the caller's
  *				column definition list.
@@ -37,6 +43,11 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/shm_mq.h"
+#include "storage/proc.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+struct BufFile;
 
 /* Default and bounds for queue_size, in bytes. */
 #define PGBG_DEFAULT_QUEUE_SIZE		65536
@@ -44,6 +55,70 @@
 
 /* bgw_type of our workers, as shown in pg_stat_activity.backend_type. */
 #define PGBG_WORKER_TYPE			"pg_background"
+
+/* Default grace period of pg_background_cancel_v2, in milliseconds. */
+#define PGBG_DEFAULT_GRACE_MS		1000
+
+/* Sizes of the text fields of an outcome (longer values are clipped). */
+#define PGBG_TAG_LEN				64
+#define PGBG_MESSAGE_LEN			512
+#define PGBG_DETAIL_LEN				512
+#define PGBG_HINT_LEN				256
+#define PGBG_CONTEXT_LEN			1024
+#define PGBG_PROGRESS_LEN			256
+
+/* How much of the SQL string the job list shows. */
+#define PGBG_PREVIEW_CHARS			120
+
+/* Life cycle of a job, as its worker reports it. */
+typedef enum pgbg_state
+{
+	PGBG_STATE_STARTING = 0,	/* attached, not yet connected */
+	PGBG_STATE_RUNNING,			/* connected, running the SQL */
+	PGBG_STATE_DONE,			/* finished, committed */
+	PGBG_STATE_ERROR			/* finished with an error */
+} pgbg_state;
+
+/*
+ * What a worker reports about its job, written by the worker into shared
+ * memory (under pgbg_status.mutex) and copied by the launcher.
+ */
+typedef struct pgbg_outcome
+{
+	pgbg_state	state;
+	TimestampTz started_at;		/* 0 until connected */
+	TimestampTz finished_at;	/* 0 until finished */
+	uint64		row_count;		/* rows of the last statement */
+	int32		progress_pct;	/* -1 until pg_background_progress */
+	char		command_tag[PGBG_TAG_LEN];	/* of the last statement */
+	char		sqlstate[6];	/* "" unless state is ERROR */
+	char		message[PGBG_MESSAGE_LEN];
+	char		detail[PGBG_DETAIL_LEN];
+	char		hint[PGBG_HINT_LEN];
+	char		context[PGBG_CONTEXT_LEN];
+	char		progress_msg[PGBG_PROGRESS_LEN];
+} pgbg_outcome;
+
+/*
+ * The shared part of a job's status: the worker writes, anyone attached may
+ * read.  The worker sets the launcher's latch after every change of state.
+ */
+typedef struct pgbg_status
+{
+	slock_t		mutex;
+	PGPROC	   *launcher;		/* whose latch to set */
+	int32		worker_pid;		/* written once the worker attached */
+	pgbg_outcome outcome;
+} pgbg_status;
+
+/* What the job list shows for a job (see pgbg_control_state). */
+typedef enum pgbg_view_state
+{
+	PGBG_VIEW_RUNNING,
+	PGBG_VIEW_STOPPED,
+	PGBG_VIEW_CANCELED,
+	PGBG_VIEW_ERROR
+} pgbg_view_state;
 
 /*
  * A job launched by this session.  Lives in the session context until the
@@ -55,32 +130,67 @@ typedef struct pgbg_job
 	int32		pid;			/* hash key: worker PID */
 	int64		cookie;			/* random per launch */
 	Oid			user_id;		/* current user at launch */
-	dsm_segment *seg;			/* NULL once detached */
-	shm_mq_handle *mqh;			/* NULL once detached */
+	int32		queue_size;
+	TimestampTz launched_at;
+	char	   *label;			/* NULL if none */
+	char	   *sql_preview;
+	bool		submitted;		/* submit_v2: no results are kept */
+	dsm_segment *seg;			/* NULL once released */
+	shm_mq_handle *mqh;			/* NULL once released or submitted */
+	pgbg_status *status;		/* in seg; NULL once released */
 	BackgroundWorkerHandle *handle;
+	pgbg_outcome final;			/* copy of the outcome, once released */
 	bool		consumed;		/* result has been read (or started) */
+	bool		canceled;		/* a cancel stopped it */
+	bool		end_seen;		/* ReadyForQuery or detach seen on queue */
+	bool		counted;		/* included in the session's statistics */
+	struct BufFile *spool;		/* messages drained while waiting */
+	bool		spool_reading;	/* spool rewound, being replayed */
 	dlist_node	consumed_node;	/* position among consumed jobs */
 } pgbg_job;
 
+/* Session statistics (pg_background_stats_v2). */
+typedef struct pgbg_stats
+{
+	int64		launched;
+	int64		completed;
+	int64		failed;
+	int64		canceled;
+	double		total_exec_ms;	/* over completed jobs */
+} pgbg_stats;
+
 /* session.c */
 extern MemoryContext pgbg_session_context(void);
-extern pgbg_job *pgbg_session_add(int32 pid, int64 cookie, Oid user_id,
-								  dsm_segment *seg, shm_mq_handle *mqh,
-								  BackgroundWorkerHandle *handle);
+extern pgbg_job *pgbg_session_add(int32 pid);
 extern pgbg_job *pgbg_session_find(int32 pid);
 extern void pgbg_session_mark_consumed(pgbg_job *job);
 extern void pgbg_session_release(pgbg_job *job);
 extern void pgbg_session_forget(pgbg_job *job);
+extern List *pgbg_session_jobs(void);
+extern pgbg_stats *pgbg_session_stats(void);
 
 /* launch.c */
-extern pgbg_job *pgbg_launch(const char *sql, int32 queue_size);
+extern pgbg_job *pgbg_launch(const char *sql, int32 queue_size,
+							 bool submitted, const char *label);
 
 /* worker.c */
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
+extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 
 /* wire.c */
 extern bool pgbg_wire_receive(pgbg_job *job, StringInfo msg);
+extern bool pgbg_wire_drain(pgbg_job *job);
+extern void pgbg_wire_discard_spool(pgbg_job *job);
 extern void pgbg_wire_report(StringInfo msg, char msgtype, int32 pid);
+
+/* control.c */
+extern void pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome);
+extern bool pgbg_control_finished(pgbg_job *job);
+extern pgbg_view_state pgbg_control_state(pgbg_job *job);
+extern const char *pgbg_control_state_name(pgbg_view_state state);
+extern int	pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms);
+extern void pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms);
+extern void pgbg_control_observe(pgbg_job *job);
 
 /* decode.c */
 extern void pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore,

@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "tcop/cmdtag.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 
@@ -61,6 +62,24 @@ pgbg_init_readonly_stringinfo(StringInfo str, char *data, int len)
 	str->maxlen = len;
 	str->cursor = 0;
 #endif
+}
+
+/*
+ * The completion tag a client would see for qc ("INSERT 0 1", "VACUUM").
+ * Core's BuildQueryCompletionString is exported only from 16 on; this is
+ * the same rule, for every version.
+ */
+static inline void
+pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
+{
+	const char *name = GetCommandTagName(qc->commandTag);
+
+	if (command_tag_display_rowcount(qc->commandTag))
+		snprintf(buf, size,
+				 qc->commandTag == CMDTAG_INSERT ? "%s 0 " UINT64_FORMAT : "%s " UINT64_FORMAT,
+				 name, qc->nprocessed);
+	else
+		snprintf(buf, size, "%s", name);
 }
 
 #endif							/* PGBG_COMPAT_H */

@@ -21,7 +21,7 @@
 #ifndef PGBG_LAYOUT_H
 #define PGBG_LAYOUT_H
 
-#include "storage/spin.h"
+#include "pg_background.h"
 
 /* Identifies a pg_background segment; bump when the layout changes. */
 #define PGBG_MAGIC				0x50474247	/* "PGBG" */
@@ -35,13 +35,13 @@
 #define PGBG_TOC_KEYS			4
 
 /*
- * Fixed header of a segment.  The launcher fills everything but worker_pid
- * before it registers the worker; the worker only writes worker_pid (under
- * the spinlock) once it has attached to the queue.
+ * Fixed header of a segment.  The launcher fills it before it registers the
+ * worker; afterwards only the worker writes, and only into status (under
+ * status.mutex).
  */
 typedef struct pgbg_fixed
 {
-	slock_t		mutex;
+	pgbg_status status;
 	/* Identity and security context captured at launch. */
 	Oid			database_id;
 	Oid			authenticated_user_id;
@@ -52,7 +52,7 @@ typedef struct pgbg_fixed
 	/* Bookkeeping. */
 	int32		launcher_pid;
 	int64		cookie;
-	int32		worker_pid;		/* set by the worker */
+	bool		submitted;		/* discard rows, detach from the queue */
 } pgbg_fixed;
 
 #endif							/* PGBG_LAYOUT_H */

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "storage/buffile.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -27,6 +28,7 @@ static MemoryContext session_context = NULL;
 static HTAB *session_jobs = NULL;
 static dlist_head consumed_jobs = DLIST_STATIC_INIT(consumed_jobs);
 static int	consumed_count = 0;
+static pgbg_stats session_stats;
 
 /*
  * Return the session's long-lived memory context, creating it (and the job
@@ -52,12 +54,21 @@ pgbg_session_context(void)
 }
 
 /*
- * Detach a job's shared memory, if still attached.  The worker keeps its own
+ * Release what a job holds in shared memory and temporary files: copy its
+ * outcome, close its spool and detach its segment.  The worker keeps its own
  * mapping, so this never stops the job; it only drops our end of the queue.
+ * The worker handle is kept: it is small, and it still tells whether the
+ * worker runs.
  */
 void
 pgbg_session_release(pgbg_job *job)
 {
+	if (job->status != NULL)
+	{
+		pgbg_control_outcome(job, &job->final);
+		job->status = NULL;
+	}
+	pgbg_wire_discard_spool(job);
 	if (job->seg != NULL)
 	{
 		dsm_segment *seg = job->seg;
@@ -66,22 +77,25 @@ pgbg_session_release(pgbg_job *job)
 		job->mqh = NULL;
 		dsm_detach(seg);
 	}
-	if (job->handle != NULL)
-	{
-		pfree(job->handle);
-		job->handle = NULL;
-	}
 }
 
 /*
- * Remove a job from the table, releasing what it holds.
+ * Remove a job from the table, releasing what it holds.  A finished job is
+ * counted in the statistics first.
  */
 static void
 session_remove(pgbg_job *job)
 {
 	int32		pid = job->pid;
 
+	pgbg_control_observe(job);
 	pgbg_session_release(job);
+	if (job->handle != NULL)
+		pfree(job->handle);
+	if (job->label != NULL)
+		pfree(job->label);
+	if (job->sql_preview != NULL)
+		pfree(job->sql_preview);
 	if (job->consumed)
 	{
 		dlist_delete(&job->consumed_node);
@@ -91,13 +105,13 @@ session_remove(pgbg_job *job)
 }
 
 /*
- * Record a freshly launched job.  If the table still remembers an earlier
- * job whose worker had the same PID (the operating system reused it), the
- * earlier one is forgotten: its worker has necessarily exited.
+ * Make an empty entry for a freshly launched job; the caller fills it.  If
+ * the table still remembers an earlier job whose worker had the same PID
+ * (the operating system reused it), the earlier one is forgotten: its
+ * worker has necessarily exited.
  */
 pgbg_job *
-pgbg_session_add(int32 pid, int64 cookie, Oid user_id, dsm_segment *seg,
-				 shm_mq_handle *mqh, BackgroundWorkerHandle *handle)
+pgbg_session_add(int32 pid)
 {
 	pgbg_job   *job;
 	bool		found;
@@ -106,7 +120,7 @@ pgbg_session_add(int32 pid, int64 cookie, Oid user_id, dsm_segment *seg,
 	job = hash_search(session_jobs, &pid, HASH_FIND, NULL);
 	if (job != NULL)
 	{
-		if (!job->consumed)
+		if (!job->consumed && !job->submitted)
 			ereport(NOTICE,
 					(errmsg("unread results of an earlier worker with PID %d were discarded",
 							pid),
@@ -116,12 +130,9 @@ pgbg_session_add(int32 pid, int64 cookie, Oid user_id, dsm_segment *seg,
 
 	job = hash_search(session_jobs, &pid, HASH_ENTER, &found);
 	Assert(!found);
-	job->cookie = cookie;
-	job->user_id = user_id;
-	job->seg = seg;
-	job->mqh = mqh;
-	job->handle = handle;
-	job->consumed = false;
+	memset(job, 0, sizeof(pgbg_job));
+	job->pid = pid;
+	session_stats.launched++;
 	return job;
 }
 
@@ -166,4 +177,32 @@ void
 pgbg_session_forget(pgbg_job *job)
 {
 	session_remove(job);
+}
+
+/*
+ * All jobs the session knows, in no particular order (a list allocated in
+ * the current memory context).
+ */
+List *
+pgbg_session_jobs(void)
+{
+	List	   *result = NIL;
+	HASH_SEQ_STATUS seq;
+	pgbg_job   *job;
+
+	if (session_jobs == NULL)
+		return NIL;
+	hash_seq_init(&seq, session_jobs);
+	while ((job = hash_seq_search(&seq)) != NULL)
+		result = lappend(result, job);
+	return result;
+}
+
+/*
+ * The session's statistics counters.
+ */
+pgbg_stats *
+pgbg_session_stats(void)
+{
+	return &session_stats;
 }

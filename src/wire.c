@@ -4,7 +4,11 @@
  *		The launcher's end of the queue between a launcher and its worker.
  *
  * The worker writes the frontend/backend protocol into a shm_mq (see
- * pqmq.c).  pgbg_wire_receive() hands out one message at a time, and
+ * pqmq.c).  pgbg_wire_receive() hands out one message at a time, first
+ * from the job's spool, then from the queue.  pgbg_wire_drain() moves what
+ * the queue holds into the spool (a temporary file that survives the
+ * transaction) without blocking, so that a job somebody waits for without
+ * reading its results never blocks on a full queue.  And
  * pgbg_wire_report() turns an ErrorResponse or NoticeResponse into an
  * error or notice of the calling session, as parallel.c does for parallel
  * workers: same SQLSTATE, message, detail, hint and context, a context line
@@ -17,9 +21,16 @@
 
 #include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
+#include "storage/buffile.h"
+#include "utils/memutils.h"
 
 #include "pg_background.h"
 #include "pgbg_compat.h"
+
+/* Buffer for messages replayed from a spool, in the session context. */
+static StringInfo spool_buffer = NULL;
+
+static bool wire_read_spool(pgbg_job *job, StringInfo msg);
 
 /*
  * Wait for the next message from the job's worker and point msg at it.
@@ -33,6 +44,11 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 	Size		nbytes;
 	void	   *data;
 
+	if (job->spool != NULL && wire_read_spool(job, msg))
+		return true;
+	if (job->mqh == NULL)
+		return false;
+
 	res = shm_mq_receive(job->mqh, &nbytes, &data, false);
 	if (res != SHM_MQ_SUCCESS)
 		return false;
@@ -43,6 +59,112 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 						nbytes, job->pid)));
 	pgbg_init_readonly_stringinfo(msg, data, (int) nbytes);
 	return true;
+}
+
+/*
+ * Replay the next spooled message; at the end of the spool, close it and
+ * return false.
+ */
+static bool
+wire_read_spool(pgbg_job *job, StringInfo msg)
+{
+	int32		len;
+	size_t		got;
+
+	if (!job->spool_reading)
+	{
+		if (BufFileSeek(job->spool, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rewind the spool of background worker with PID %d",
+							job->pid)));
+		job->spool_reading = true;
+	}
+
+	got = BufFileRead(job->spool, &len, sizeof(len));
+	if (got == 0)
+	{
+		pgbg_wire_discard_spool(job);
+		return false;
+	}
+	if (spool_buffer == NULL)
+	{
+		MemoryContext oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+
+		spool_buffer = makeStringInfo();
+		MemoryContextSwitchTo(oldcontext);
+	}
+	resetStringInfo(spool_buffer);
+	if (got == sizeof(len) && len > 0)
+	{
+		enlargeStringInfo(spool_buffer, len);
+		got = BufFileRead(job->spool, spool_buffer->data, len);
+	}
+	if (len <= 0 || got != (size_t) len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read the spool of background worker with PID %d",
+						job->pid)));
+	pgbg_init_readonly_stringinfo(msg, spool_buffer->data, len);
+	return true;
+}
+
+/*
+ * Move every message the queue holds now into the job's spool, without
+ * waiting.  Returns true once the job's stream has ended (ReadyForQuery
+ * seen, or the worker left the queue), or if it has no queue.
+ */
+bool
+pgbg_wire_drain(pgbg_job *job)
+{
+	while (job->mqh != NULL && !job->end_seen)
+	{
+		shm_mq_result res;
+		Size		nbytes;
+		void	   *data;
+		int32		len;
+
+		res = shm_mq_receive(job->mqh, &nbytes, &data, true);
+		if (res == SHM_MQ_WOULD_BLOCK)
+			break;
+		if (res == SHM_MQ_DETACHED)
+		{
+			job->end_seen = true;
+			break;
+		}
+		if (nbytes < 1 || nbytes > (Size) MaxAllocSize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("invalid message of %zu bytes from background worker with PID %d",
+							nbytes, job->pid)));
+		if (job->spool == NULL)
+		{
+			MemoryContext oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+
+			job->spool = BufFileCreateTemp(true);
+			MemoryContextSwitchTo(oldcontext);
+		}
+		len = (int32) nbytes;
+		BufFileWrite(job->spool, &len, sizeof(len));
+		BufFileWrite(job->spool, data, nbytes);
+		if (((char *) data)[0] == 'Z')
+			job->end_seen = true;
+	}
+	return job->end_seen || job->mqh == NULL;
+}
+
+/*
+ * Drop whatever the job's spool still holds.
+ */
+void
+pgbg_wire_discard_spool(pgbg_job *job)
+{
+	if (job->spool != NULL)
+	{
+		BufFileClose(job->spool);
+		job->spool = NULL;
+	}
+	job->spool_reading = false;
 }
 
 /*

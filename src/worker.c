@@ -53,9 +53,18 @@
 
 static bool worker_xact_started = false;
 
+/* This worker's status in shared memory, and our private copy of it. */
+static pgbg_status *worker_status = NULL;
+static pgbg_outcome worker_outcome;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
 static void worker_attach(dsm_segment *seg, shm_toc **toc_out);
 static void worker_adopt_identity(pgbg_fixed *fixed, char *gucstate);
-static void worker_execute(const char *sql);
+static void worker_execute(const char *sql, CommandDest dest);
+static void worker_publish(bool wake_launcher);
+static void worker_record_error(ErrorData *edata);
+static void worker_emit_log_hook(ErrorData *edata);
+static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
 static void worker_finish_xact(void);
@@ -71,6 +80,7 @@ pg_background_worker_main(Datum main_arg)
 	pgbg_fixed *fixed;
 	char	   *sql;
 	char	   *gucstate;
+	CommandDest dest;
 
 	/* Terminate gracefully, at the next interrupt check, like a backend. */
 	pqsignal(SIGTERM, die);
@@ -91,19 +101,43 @@ pg_background_worker_main(Datum main_arg)
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
 	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
 	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+	dest = fixed->submitted ? DestNone : DestRemote;
 
-	worker_adopt_identity(fixed, gucstate);
+	PG_TRY();
+	{
+		worker_adopt_identity(fixed, gucstate);
 
-	worker_execute(sql);
+		worker_outcome.state = PGBG_STATE_RUNNING;
+		worker_outcome.started_at = GetCurrentTimestamp();
+		worker_publish(false);
+
+		worker_execute(sql, dest);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* Record the error for observers, then let bgworker.c report it. */
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		worker_record_error(edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	worker_outcome.state = PGBG_STATE_DONE;
+	worker_outcome.finished_at = GetCurrentTimestamp();
+	worker_publish(true);
 
 	/* Tell the launcher we are done; the queue detaches as we exit. */
-	ReadyForQuery(DestRemote);
+	ReadyForQuery(dest);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*
- * Attach to the queue as its sender and route protocol output into it.
- * Records our PID first: the launcher reads it once it sees us attached.
+ * Attach to the queue as its sender and route protocol output into it (a
+ * submitted job leaves the queue at once and sends nothing).  Records our
+ * PID first: the launcher reads it once it sees us attached.
  */
 static void
 worker_attach(dsm_segment *seg, shm_toc **toc_out)
@@ -120,16 +154,121 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 				 errmsg("bad magic number in pg_background shared memory segment")));
 
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
-	SpinLockAcquire(&fixed->mutex);
-	fixed->worker_pid = MyProcPid;
-	SpinLockRelease(&fixed->mutex);
+	worker_status = &fixed->status;
+	SpinLockAcquire(&worker_status->mutex);
+	worker_status->worker_pid = MyProcPid;
+	worker_outcome = worker_status->outcome;
+	SpinLockRelease(&worker_status->mutex);
+
+	/* From here on, however we exit, observers learn how it ended. */
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = worker_emit_log_hook;
+	before_shmem_exit(worker_exit_callback, (Datum) 0);
 
 	mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
 	shm_mq_set_sender(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
-	pq_redirect_to_shm_mq(seg, mqh);
+	if (fixed->submitted)
+	{
+		shm_mq_detach(mqh);
+		whereToSendOutput = DestNone;
+	}
+	else
+		pq_redirect_to_shm_mq(seg, mqh);
 
 	*toc_out = toc;
+}
+
+/*
+ * Copy our outcome to shared memory; optionally wake the launcher, which
+ * may be waiting for this job.
+ */
+static void
+worker_publish(bool wake_launcher)
+{
+	PGPROC	   *launcher;
+
+	if (worker_status == NULL)
+		return;
+	SpinLockAcquire(&worker_status->mutex);
+	worker_status->outcome = worker_outcome;
+	launcher = worker_status->launcher;
+	SpinLockRelease(&worker_status->mutex);
+	if (wake_launcher && launcher != NULL)
+		SetLatch(&launcher->procLatch);
+}
+
+/*
+ * Record the first error that ends the job.
+ */
+static void
+worker_record_error(ErrorData *edata)
+{
+	if (worker_outcome.state >= PGBG_STATE_DONE)
+		return;
+	worker_outcome.state = PGBG_STATE_ERROR;
+	worker_outcome.finished_at = GetCurrentTimestamp();
+	strlcpy(worker_outcome.sqlstate, unpack_sql_state(edata->sqlerrcode),
+			sizeof(worker_outcome.sqlstate));
+	strlcpy(worker_outcome.message, edata->message ? edata->message : "",
+			sizeof(worker_outcome.message));
+	strlcpy(worker_outcome.detail, edata->detail ? edata->detail : "",
+			sizeof(worker_outcome.detail));
+	strlcpy(worker_outcome.hint, edata->hint ? edata->hint : "",
+			sizeof(worker_outcome.hint));
+	strlcpy(worker_outcome.context, edata->context ? edata->context : "",
+			sizeof(worker_outcome.context));
+	worker_publish(true);
+}
+
+/*
+ * A FATAL error (termination, a failed connection) does not pass through
+ * our PG_CATCH; catch it on its way to the log.
+ */
+static void
+worker_emit_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= FATAL)
+		worker_record_error(edata);
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/*
+ * Last resort: a worker that exits without having finished (or recorded an
+ * error) says so.
+ */
+static void
+worker_exit_callback(int code, Datum arg)
+{
+	if (worker_outcome.state < PGBG_STATE_DONE)
+	{
+		worker_outcome.state = PGBG_STATE_ERROR;
+		worker_outcome.finished_at = GetCurrentTimestamp();
+		strlcpy(worker_outcome.sqlstate, "08006", sizeof(worker_outcome.sqlstate));
+		strlcpy(worker_outcome.message,
+				"background worker exited before finishing its job",
+				sizeof(worker_outcome.message));
+		worker_publish(true);
+	}
+	worker_status = NULL;
+}
+
+/*
+ * pg_background_progress, inside a worker: publish a percentage and an
+ * optional message for the launcher to read.
+ */
+void
+pgbg_worker_report_progress(int32 pct, const char *msg)
+{
+	if (worker_status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_background_progress can only be called by SQL running in a pg_background worker")));
+	worker_outcome.progress_pct = pct;
+	strlcpy(worker_outcome.progress_msg, msg ? msg : "",
+			sizeof(worker_outcome.progress_msg));
+	worker_publish(false);
 }
 
 /*
@@ -171,7 +310,7 @@ worker_adopt_identity(pgbg_fixed *fixed, char *gucstate)
  * (modelled on exec_simple_query in postgres.c).
  */
 static void
-worker_execute(const char *sql)
+worker_execute(const char *sql, CommandDest dest)
 {
 	MemoryContext job_context;
 	MemoryContext oldcontext;
@@ -212,7 +351,7 @@ worker_execute(const char *sql)
 
 		commandTag = CreateCommandTag(parsetree->stmt);
 		set_ps_display(GetCommandTagName(commandTag));
-		BeginCommand(commandTag, DestRemote);
+		BeginCommand(commandTag, dest);
 
 		worker_start_xact();
 		if (use_implicit_block)
@@ -240,8 +379,9 @@ worker_execute(const char *sql)
 		PortalDefineQuery(portal, NULL, sql, commandTag, plantree_list, NULL);
 		PortalStart(portal, NULL, 0, InvalidSnapshot);
 		PortalSetResultFormat(portal, 1, &format);
-		receiver = CreateDestReceiver(DestRemote);
-		SetRemoteDestReceiverParams(receiver, portal);
+		receiver = CreateDestReceiver(dest);
+		if (dest == DestRemote)
+			SetRemoteDestReceiverParams(receiver, portal);
 		MemoryContextSwitchTo(oldcontext);
 
 		(void) pgbg_PortalRun(portal, FETCH_ALL, true, receiver, receiver, &qc);
@@ -263,7 +403,13 @@ worker_execute(const char *sql)
 			disable_timeout(STATEMENT_TIMEOUT, false);
 		}
 
-		EndCommand(&qc, DestRemote, false);
+		EndCommand(&qc, dest, false);
+
+		/* What the list and the outcome show: the last statement's. */
+		pgbg_completion_tag(worker_outcome.command_tag,
+							sizeof(worker_outcome.command_tag), &qc);
+		worker_outcome.row_count = qc.nprocessed;
+		worker_publish(false);
 
 		/* SET client_encoding must not change what the launcher decodes. */
 		if (pg_get_client_encoding() != GetDatabaseEncoding())

@@ -1,0 +1,270 @@
+/*-------------------------------------------------------------------------
+ *
+ * control.c
+ *		Observe, wait for and cancel the jobs of this session.
+ *
+ * A job's state as users see it is derived, never stored twice: from the
+ * outcome its worker publishes in shared memory (or the copy taken when
+ * the segment was released), from whether a cancel stopped it, and from
+ * the postmaster's knowledge of whether its worker still runs.
+ *
+ * Waiting never polls: the worker sets our latch when it publishes a final
+ * state and whenever it writes into the queue, and the postmaster signals
+ * us (bgw_notify_pid) when the worker exits.  While we wait, the queue is
+ * drained into the job's spool, so a worker with more output than its
+ * queue holds still finishes.
+ *
+ * Canceling sends SIGINT (the job's current statement fails with 57014 and
+ * its transaction rolls back), waits up to a grace period, then asks the
+ * postmaster to terminate the worker (SIGTERM).  Never SIGKILL: a killed
+ * backend makes the postmaster restart every session.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+
+#include "pg_background.h"
+
+static bool control_worker_stopped(pgbg_job *job);
+static bool control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms);
+static long control_remaining(TimestampTz start, long timeout_ms);
+static void control_sleep(long timeout_ms);
+
+/*
+ * Copy the job's latest outcome.
+ */
+void
+pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome)
+{
+	if (job->status != NULL)
+	{
+		SpinLockAcquire(&job->status->mutex);
+		*outcome = job->status->outcome;
+		SpinLockRelease(&job->status->mutex);
+	}
+	else
+		*outcome = job->final;
+}
+
+/*
+ * Has the job's worker exited (as far as the postmaster knows)?
+ */
+static bool
+control_worker_stopped(pgbg_job *job)
+{
+	pid_t		pid;
+	BgwHandleStatus status;
+
+	if (job->handle == NULL)
+		return true;
+	status = GetBackgroundWorkerPid(job->handle, &pid);
+	return status != BGWH_STARTED && status != BGWH_NOT_YET_STARTED;
+}
+
+/*
+ * Is the job over?  Drains its queue first, so that the answer cannot
+ * depend on whether anybody read its output.
+ */
+bool
+pgbg_control_finished(pgbg_job *job)
+{
+	pgbg_outcome outcome;
+
+	if (pgbg_wire_drain(job) && job->mqh != NULL)
+		return true;
+	pgbg_control_outcome(job, &outcome);
+	if (outcome.state >= PGBG_STATE_DONE)
+		return true;
+	return control_worker_stopped(job);
+}
+
+/*
+ * The state shown to users: running, stopped (finished), canceled, error.
+ */
+pgbg_view_state
+pgbg_control_state(pgbg_job *job)
+{
+	pgbg_outcome outcome;
+
+	pgbg_control_outcome(job, &outcome);
+	if (outcome.state == PGBG_STATE_DONE)
+		return PGBG_VIEW_STOPPED;
+	if (outcome.state == PGBG_STATE_ERROR)
+		return job->canceled ? PGBG_VIEW_CANCELED : PGBG_VIEW_ERROR;
+	if (!control_worker_stopped(job))
+		return PGBG_VIEW_RUNNING;
+	if (job->canceled)
+		return PGBG_VIEW_CANCELED;
+	/* Gone without a word; after a release we simply no longer know. */
+	return job->status != NULL ? PGBG_VIEW_ERROR : PGBG_VIEW_STOPPED;
+}
+
+/*
+ * Name of a state, as pg_background_list_v2 shows it.
+ */
+const char *
+pgbg_control_state_name(pgbg_view_state state)
+{
+	switch (state)
+	{
+		case PGBG_VIEW_RUNNING:
+			return "running";
+		case PGBG_VIEW_STOPPED:
+			return "stopped";
+		case PGBG_VIEW_CANCELED:
+			return "canceled";
+		case PGBG_VIEW_ERROR:
+			return "error";
+	}
+	return "unknown";
+}
+
+/*
+ * Count a finished job in the session's statistics, once.
+ */
+void
+pgbg_control_observe(pgbg_job *job)
+{
+	pgbg_stats *stats = pgbg_session_stats();
+	pgbg_outcome outcome;
+
+	if (job->counted)
+		return;
+	switch (pgbg_control_state(job))
+	{
+		case PGBG_VIEW_RUNNING:
+			return;
+		case PGBG_VIEW_STOPPED:
+			stats->completed++;
+			pgbg_control_outcome(job, &outcome);
+			if (outcome.started_at != 0 && outcome.finished_at >= outcome.started_at)
+				stats->total_exec_ms +=
+					(double) (outcome.finished_at - outcome.started_at) / 1000.0;
+			break;
+		case PGBG_VIEW_CANCELED:
+			stats->canceled++;
+			break;
+		case PGBG_VIEW_ERROR:
+			stats->failed++;
+			break;
+	}
+	job->counted = true;
+}
+
+/*
+ * Wait until one of the jobs is over, or timeout_ms (-1: no limit) passes.
+ * Returns the index of the first finished job, or -1 on timeout.
+ */
+int
+pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		long		remaining;
+		int			i;
+
+		for (i = 0; i < njobs; i++)
+			if (pgbg_control_finished(jobs[i]))
+				return i;
+		remaining = control_remaining(start, timeout_ms);
+		if (remaining == 0)
+			return -1;
+		control_sleep(remaining);
+	}
+}
+
+/*
+ * Wait until all of the jobs are over, or timeout_ms (-1: no limit)
+ * passes.  Returns whether they all are.
+ */
+static bool
+control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		bool		all = true;
+		long		remaining;
+		int			i;
+
+		for (i = 0; i < njobs; i++)
+			if (!pgbg_control_finished(jobs[i]))
+				all = false;
+		if (all)
+			return true;
+		remaining = control_remaining(start, timeout_ms);
+		if (remaining == 0)
+			return false;
+		control_sleep(remaining);
+	}
+}
+
+/*
+ * Cancel the jobs that are still running: SIGINT now, SIGTERM (through the
+ * postmaster) for those still running after grace_ms, then wait until all
+ * have exited.  Query cancel interrupts the waits, never the signals.
+ */
+void
+pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
+{
+	int			i;
+
+	for (i = 0; i < njobs; i++)
+	{
+		pid_t		pid;
+
+		if (pgbg_control_finished(jobs[i]))
+			continue;
+		jobs[i]->canceled = true;
+		if (GetBackgroundWorkerPid(jobs[i]->handle, &pid) == BGWH_STARTED)
+			(void) kill(pid, SIGINT);
+	}
+
+	if (control_wait_all(jobs, njobs, grace_ms))
+		return;
+
+	for (i = 0; i < njobs; i++)
+		if (!pgbg_control_finished(jobs[i]) && jobs[i]->handle != NULL)
+			TerminateBackgroundWorker(jobs[i]->handle);
+
+	(void) control_wait_all(jobs, njobs, -1);
+}
+
+/*
+ * Milliseconds left of timeout_ms since start; -1 for no limit.
+ */
+static long
+control_remaining(TimestampTz start, long timeout_ms)
+{
+	long		elapsed;
+
+	if (timeout_ms < 0)
+		return -1;
+	elapsed = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+	return elapsed >= timeout_ms ? 0 : timeout_ms - elapsed;
+}
+
+/*
+ * Sleep on our latch for at most timeout_ms (-1: until set).
+ */
+static void
+control_sleep(long timeout_ms)
+{
+	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+
+	if (timeout_ms >= 0)
+		events |= WL_TIMEOUT;
+	(void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
