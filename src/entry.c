@@ -83,6 +83,8 @@ static Tuplestorestate *entry_materialize(FunctionCallInfo fcinfo,
 										  const Oid *types);
 static void entry_job_row(pgbg_job *job, Datum *values, bool *nulls);
 static Datum entry_text_or_null(const char *str, bool *isnull);
+static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
+						const int *pick);
 
 /* ---------------------------------------------------------------------
  * v1 API
@@ -347,34 +349,9 @@ pg_background_wait_any(PG_FUNCTION_ARGS)
 Datum
 pg_background_list_v2(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
-	Tuplestorestate *tupstore = entry_materialize(fcinfo, &tupdesc,
-												  LIST_V2_NATTS,
-												  list_v2_types);
-	List	   *jobs = pgbg_session_jobs();
-	ListCell   *lc;
+	static const int pick[LIST_V2_NATTS] = {0, 1, 4, 7, 8, 3, 19, 16, 10};
 
-	foreach(lc, jobs)
-	{
-		pgbg_job   *job = lfirst(lc);
-		Datum		all[LIST_NATTS];
-		bool		all_nulls[LIST_NATTS];
-		Datum		values[LIST_V2_NATTS];
-		bool		nulls[LIST_V2_NATTS];
-		static const int pick[LIST_V2_NATTS] = {0, 1, 4, 7, 8, 3, 19, 16, 10};
-		int			i;
-
-		if (!entry_may_use(job))
-			continue;
-		entry_job_row(job, all, all_nulls);
-		for (i = 0; i < LIST_V2_NATTS; i++)
-		{
-			values[i] = all[pick[i]];
-			nulls[i] = all_nulls[pick[i]];
-		}
-		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
-	}
-	return (Datum) 0;
+	return entry_list(fcinfo, LIST_V2_NATTS, list_v2_types, pick);
 }
 
 /*
@@ -385,21 +362,40 @@ pg_background_list_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_list(PG_FUNCTION_ARGS)
 {
+	return entry_list(fcinfo, LIST_NATTS, list_types, NULL);
+}
+
+/*
+ * Return one row per job the current role may use: the columns of
+ * entry_job_row, or the subset pick[] names.
+ */
+static Datum
+entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
+		   const int *pick)
+{
 	TupleDesc	tupdesc;
-	Tuplestorestate *tupstore = entry_materialize(fcinfo, &tupdesc,
-												  LIST_NATTS, list_types);
+	Tuplestorestate *tupstore = entry_materialize(fcinfo, &tupdesc, natts,
+												  types);
 	List	   *jobs = pgbg_session_jobs();
 	ListCell   *lc;
 
 	foreach(lc, jobs)
 	{
 		pgbg_job   *job = lfirst(lc);
+		Datum		all[LIST_NATTS];
+		bool		all_nulls[LIST_NATTS];
 		Datum		values[LIST_NATTS];
 		bool		nulls[LIST_NATTS];
+		int			i;
 
 		if (!entry_may_use(job))
 			continue;
-		entry_job_row(job, values, nulls);
+		entry_job_row(job, all, all_nulls);
+		for (i = 0; i < natts; i++)
+		{
+			values[i] = all[pick ? pick[i] : i];
+			nulls[i] = all_nulls[pick ? pick[i] : i];
+		}
 		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
 	}
 	return (Datum) 0;
