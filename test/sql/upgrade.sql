@@ -1,0 +1,37 @@
+-- Upgrade path: install 1.6 (the reference manual's version), update to the
+-- current version, and check that both APIs work afterwards.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_background CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION pg_background VERSION '1.6';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_background';
+SELECT count(*) AS v2_functions FROM pg_proc WHERE proname LIKE 'pg_background%v2%';
+SELECT * FROM pg_background_result(pg_background_launch('SELECT 16')) AS (x int);
+
+ALTER EXTENSION pg_background UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_background';
+SELECT * FROM pg_background_result(pg_background_launch('SELECT 17')) AS (x int);
+SELECT * FROM pg_background_launch_v2('SELECT 18') \gset
+SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (x int);
+
+-- The objects of an update equal those of a fresh install.
+CREATE TEMP TABLE updated AS
+SELECT pg_describe_object(classid, objid, 0) AS obj
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background');
+DROP EXTENSION pg_background;
+CREATE EXTENSION pg_background;
+SELECT obj AS only_after_update FROM updated
+EXCEPT
+SELECT pg_describe_object(classid, objid, 0)
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background');
+SELECT pg_describe_object(classid, objid, 0) AS only_after_install
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background')
+EXCEPT
+SELECT obj FROM updated;
+SELECT count(*) AS extension_objects FROM updated;
