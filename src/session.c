@@ -69,12 +69,17 @@ pgbg_session_release(pgbg_job *job)
 		job->status = NULL;
 	}
 	pgbg_wire_discard_spool(job);
+	if (job->mqh != NULL)
+	{
+		/* Frees the handle and its receive buffer, which dsm_detach won't. */
+		shm_mq_detach(job->mqh);
+		job->mqh = NULL;
+	}
 	if (job->seg != NULL)
 	{
 		dsm_segment *seg = job->seg;
 
 		job->seg = NULL;
-		job->mqh = NULL;
 		dsm_detach(seg);
 	}
 }
