@@ -266,7 +266,10 @@ decode_data_row(decode_state *state, StringInfo msg)
 
 			if (bytes != NULL)
 			{
-				pgbg_init_readonly_stringinfo(&value, (char *) bytes, len);
+				/* Receive functions may rely on a terminating NUL. */
+				resetStringInfo(&state->scratch);
+				appendBinaryStringInfo(&state->scratch, bytes, len);
+				pgbg_init_readonly_stringinfo(&value, state->scratch.data, len);
 				valuep = &value;
 			}
 			state->values[i] = ReceiveFunctionCall(&state->binary_in[i],

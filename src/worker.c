@@ -41,7 +41,10 @@
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "catalog/pg_type.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
 #include "utils/snapmgr.h"
@@ -67,6 +70,8 @@ static void worker_emit_log_hook(ErrorData *edata);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
+static int16 *worker_result_formats(TupleDesc tupdesc, int *nformats);
+static bool worker_binary_ok(Oid typid);
 static void worker_finish_xact(void);
 
 /*
@@ -347,7 +352,8 @@ worker_execute(const char *sql, CommandDest dest)
 		List	   *plantree_list;
 		Portal		portal;
 		DestReceiver *receiver;
-		int16		format = 0; /* text */
+		int16	   *formats;
+		int			nformats;
 
 		commandTag = CreateCommandTag(parsetree->stmt);
 		set_ps_display(GetCommandTagName(commandTag));
@@ -378,7 +384,8 @@ worker_execute(const char *sql, CommandDest dest)
 		portal->visible = false;
 		PortalDefineQuery(portal, NULL, sql, commandTag, plantree_list, NULL);
 		PortalStart(portal, NULL, 0, InvalidSnapshot);
-		PortalSetResultFormat(portal, 1, &format);
+		formats = worker_result_formats(portal->tupDesc, &nformats);
+		PortalSetResultFormat(portal, nformats, formats);
 		receiver = CreateDestReceiver(dest);
 		if (dest == DestRemote)
 			SetRemoteDestReceiverParams(receiver, portal);
@@ -432,6 +439,56 @@ worker_execute(const char *sql, CommandDest dest)
 
 	debug_query_string = NULL;
 	MemoryContextDelete(job_context);
+}
+
+/*
+ * Choose the format of each result column: binary where the type has send
+ * and receive functions that do not depend on anything but the value (base
+ * types, enums, and arrays of those), text otherwise.  Binary values are
+ * exact (floats) and independent of DateStyle, IntervalStyle and friends,
+ * which the SQL may have changed in the worker, and they are cheaper to
+ * convert than text.
+ */
+static int16 *
+worker_result_formats(TupleDesc tupdesc, int *nformats)
+{
+	int16	   *formats;
+	int			i;
+
+	if (tupdesc == NULL || tupdesc->natts == 0)
+	{
+		formats = palloc0(sizeof(int16));
+		*nformats = 1;
+		return formats;
+	}
+	formats = palloc(sizeof(int16) * tupdesc->natts);
+	for (i = 0; i < tupdesc->natts; i++)
+		formats[i] = worker_binary_ok(TupleDescAttr(tupdesc, i)->atttypid) ? 1 : 0;
+	*nformats = tupdesc->natts;
+	return formats;
+}
+
+/*
+ * Can values of this type travel in binary (see worker_result_formats)?
+ */
+static bool
+worker_binary_ok(Oid typid)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	bool		ok;
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(getBaseType(typid)));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	ok = OidIsValid(typ->typsend) && OidIsValid(typ->typreceive) &&
+		(typ->typtype == TYPTYPE_BASE || typ->typtype == TYPTYPE_ENUM);
+	/* A varlena array: its elements must qualify too. */
+	if (ok && typ->typlen == -1 && OidIsValid(typ->typelem))
+		ok = worker_binary_ok(typ->typelem);
+	ReleaseSysCache(tup);
+	return ok;
 }
 
 /*
