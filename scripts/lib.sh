@@ -6,7 +6,7 @@
 
 PGBG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PG_CONFIG=${PG_CONFIG:-$PG_BINDIR/pg_config}
 export PG_CONFIG
 
@@ -31,7 +31,13 @@ as_owner() {
 
 # Install the build and test dependencies that are missing.
 install_deps() {
-	local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib libkrb5-dev libipc-run-perl make gcc"
+	local server="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib "
+	# A PG_CONFIG outside /usr is a source build (scripts/pg18.sh): no server packages.
+	case $PG_CONFIG in
+	/usr/* | [!/]*) ;;
+	*) server= ;;
+	esac
+	local pkgs="${server}libkrb5-dev libipc-run-perl make gcc"
 	local missing=
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -25,17 +25,24 @@
 
 #include <signal.h>
 
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
 
-static bool control_worker_stopped(pgbg_job *job);
 static bool control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms);
 static long control_remaining(TimestampTz start, long timeout_ms);
-static void control_sleep(long timeout_ms);
+static void control_check_deadlock(pgbg_job *job);
+static bool control_blocks(int32 pid, int depth);
+static char *control_awaited_lock(int32 pid);
 
 /*
  * Copy the job's latest outcome.
@@ -56,8 +63,8 @@ pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome)
 /*
  * Has the job's worker exited (as far as the postmaster knows)?
  */
-static bool
-control_worker_stopped(pgbg_job *job)
+bool
+pgbg_control_worker_stopped(pgbg_job *job)
 {
 	pid_t		pid;
 	BgwHandleStatus status;
@@ -82,7 +89,7 @@ pgbg_control_finished(pgbg_job *job)
 	pgbg_control_outcome(job, &outcome);
 	if (outcome.state >= PGBG_STATE_DONE)
 		return true;
-	return control_worker_stopped(job);
+	return pgbg_control_worker_stopped(job);
 }
 
 /*
@@ -98,7 +105,7 @@ pgbg_control_state(pgbg_job *job)
 		return PGBG_VIEW_STOPPED;
 	if (outcome.state == PGBG_STATE_ERROR)
 		return job->canceled ? PGBG_VIEW_CANCELED : PGBG_VIEW_ERROR;
-	if (!control_worker_stopped(job))
+	if (!pgbg_control_worker_stopped(job))
 		return PGBG_VIEW_RUNNING;
 	if (job->canceled)
 		return PGBG_VIEW_CANCELED;
@@ -165,8 +172,9 @@ pgbg_control_observe(pgbg_job *job)
 int
 pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms)
 {
-	TimestampTz start = GetCurrentTimestamp();
+	pgbg_wait	wait;
 
+	pgbg_control_wait_begin(&wait);
 	for (;;)
 	{
 		long		remaining;
@@ -175,10 +183,10 @@ pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms)
 		for (i = 0; i < njobs; i++)
 			if (pgbg_control_finished(jobs[i]))
 				return i;
-		remaining = control_remaining(start, timeout_ms);
+		remaining = control_remaining(wait.started, timeout_ms);
 		if (remaining == 0)
 			return -1;
-		control_sleep(remaining);
+		pgbg_control_sleep(jobs, njobs, &wait, remaining);
 	}
 }
 
@@ -189,8 +197,9 @@ pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms)
 static bool
 control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms)
 {
-	TimestampTz start = GetCurrentTimestamp();
+	pgbg_wait	wait;
 
+	pgbg_control_wait_begin(&wait);
 	for (;;)
 	{
 		bool		all = true;
@@ -202,10 +211,10 @@ control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms)
 				all = false;
 		if (all)
 			return true;
-		remaining = control_remaining(start, timeout_ms);
+		remaining = control_remaining(wait.started, timeout_ms);
 		if (remaining == 0)
 			return false;
-		control_sleep(remaining);
+		pgbg_control_sleep(jobs, njobs, &wait, remaining);
 	}
 }
 
@@ -255,16 +264,130 @@ control_remaining(TimestampTz start, long timeout_ms)
 }
 
 /*
- * Sleep on our latch for at most timeout_ms (-1: until set).
+ * Start a wait.
  */
-static void
-control_sleep(long timeout_ms)
+void
+pgbg_control_wait_begin(pgbg_wait *wait)
 {
-	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+	wait->started = wait->checked = GetCurrentTimestamp();
+}
 
-	if (timeout_ms >= 0)
-		events |= WL_TIMEOUT;
+/*
+ * Sleep on our latch for at most timeout_ms (-1: until set), on behalf of
+ * a wait for the given jobs.
+ *
+ * Once the wait has lasted deadlock_timeout, and every deadlock_timeout
+ * after that, check whether one of the jobs' workers is blocked, directly
+ * or through other sessions, by a lock this session holds: the server's
+ * deadlock detector cannot see that cycle, because we wait on a latch, not
+ * on a lock.  If so, raise 40P01 here; ending our transaction releases our
+ * locks and lets the worker finish.
+ */
+void
+pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
+				   long timeout_ms)
+{
+	int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
+	TimestampTz now = GetCurrentTimestamp();
+	long		until_check;
+	int			i;
+
+	if (TimestampDifferenceExceeds(wait->checked, now, DeadlockTimeout) &&
+		TimestampDifferenceExceeds(wait->started, now, DeadlockTimeout))
+	{
+		for (i = 0; i < njobs; i++)
+			control_check_deadlock(jobs[i]);
+		wait->checked = now;
+	}
+
+	until_check = DeadlockTimeout -
+		TimestampDifferenceMilliseconds(wait->checked, now);
+	if (until_check < 1)
+		until_check = 1;
+	if (timeout_ms < 0 || timeout_ms > until_check)
+		timeout_ms = until_check;
+
 	(void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Raise 40P01 if the job's worker waits, directly or through a chain of
+ * other sessions, for a lock this session holds.
+ */
+static void
+control_check_deadlock(pgbg_job *job)
+{
+	pid_t		pid;
+	char	   *lock;
+
+	if (job->handle == NULL ||
+		GetBackgroundWorkerPid(job->handle, &pid) != BGWH_STARTED)
+		return;
+	if (!control_blocks(pid, 0))
+		return;
+
+	lock = control_awaited_lock(pid);
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+			 errmsg("deadlock detected between this session and background worker with PID %d",
+					(int) pid),
+			 errdetail("The background worker waits for %s, which this session holds (directly or through other sessions), while this session waits for the worker.",
+					   lock),
+			 errhint("End the transaction that holds the lock (or release the advisory lock) before waiting for the worker; the worker goes on once the lock is free.")));
+}
+
+/*
+ * Is pid blocked, directly or through other blocked sessions, by us?
+ */
+static bool
+control_blocks(int32 pid, int depth)
+{
+	ArrayType  *blockers;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			i;
+
+	if (depth > 8)
+		return false;
+	blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+													  Int32GetDatum(pid)));
+	deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+		if (DatumGetInt32(elems[i]) == MyProcPid)
+			return true;
+	for (i = 0; i < nelems; i++)
+		if (control_blocks(DatumGetInt32(elems[i]), depth + 1))
+			return true;
+	return false;
+}
+
+/*
+ * A description of the lock pid waits for ("ShareLock on transaction 750").
+ */
+static char *
+control_awaited_lock(int32 pid)
+{
+	LockData   *data = GetLockStatusData();
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *lock = &data->locks[i];
+
+		if (lock->pid != pid || lock->waitLockMode == NoLock)
+			continue;
+		appendStringInfo(&buf, "%s on ",
+						 GetLockmodeName(lock->locktag.locktag_lockmethodid,
+										 lock->waitLockMode));
+		DescribeLockTag(&buf, &lock->locktag);
+		return buf.data;
+	}
+	appendStringInfoString(&buf, "a lock");
+	return buf.data;
 }

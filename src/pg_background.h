@@ -25,9 +25,11 @@
  *				without reading, and turns ErrorResponse/NoticeResponse
  *				messages into errors and notices of the calling session.
  *	 control.c	Job state as the user sees it (running, stopped, canceled,
- *				error), waiting for one of several jobs on the latch, and
- *				canceling with a grace period (SIGINT, then SIGTERM; never
- *				SIGKILL).
+ *				error), waiting for one of several jobs on the latch (every
+ *				wait of the launcher goes through pgbg_control_sleep, which
+ *				detects a worker blocked by a lock this session holds and
+ *				raises 40P01), and canceling with a grace period (SIGINT,
+ *				then SIGTERM; never SIGKILL).
  *	 decode.c	Turns a job's message stream into the rows (or command
  *				tags) of pg_background_result, checked against the caller's
  *				column definition list.
@@ -149,6 +151,16 @@ typedef struct pgbg_job
 	dlist_node	consumed_node;	/* position among consumed jobs */
 } pgbg_job;
 
+/*
+ * A wait in progress (control.c): when it began, and when we last looked
+ * for a deadlock between this session and the workers it waits for.
+ */
+typedef struct pgbg_wait
+{
+	TimestampTz started;
+	TimestampTz checked;
+} pgbg_wait;
+
 /* Session statistics (pg_background_stats_v2). */
 typedef struct pgbg_stats
 {
@@ -186,11 +198,15 @@ extern void pgbg_wire_report(StringInfo msg, char msgtype, int32 pid);
 /* control.c */
 extern void pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome);
 extern bool pgbg_control_finished(pgbg_job *job);
+extern bool pgbg_control_worker_stopped(pgbg_job *job);
 extern pgbg_view_state pgbg_control_state(pgbg_job *job);
 extern const char *pgbg_control_state_name(pgbg_view_state state);
 extern int	pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms);
 extern void pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms);
 extern void pgbg_control_observe(pgbg_job *job);
+extern void pgbg_control_wait_begin(pgbg_wait *wait);
+extern void pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
+							   long timeout_ms);
 
 /* decode.c */
 extern void pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore,

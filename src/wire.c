@@ -44,12 +44,30 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 	Size		nbytes;
 	void	   *data;
 
+	pgbg_wait	wait;
+	bool		stopped = false;
+
 	if (job->spool != NULL && wire_read_spool(job, msg))
 		return true;
 	if (job->mqh == NULL)
 		return false;
 
-	res = shm_mq_receive(job->mqh, &nbytes, &data, false);
+	/*
+	 * Wait through control.c rather than in shm_mq, so that a worker stuck
+	 * on a lock this session holds is reported instead of waited for.  A
+	 * worker that vanished without detaching (the queue cannot tell) is
+	 * noticed through its handle, after one last look at the queue.
+	 */
+	pgbg_control_wait_begin(&wait);
+	for (;;)
+	{
+		res = shm_mq_receive(job->mqh, &nbytes, &data, true);
+		if (res != SHM_MQ_WOULD_BLOCK || stopped)
+			break;
+		stopped = pgbg_control_worker_stopped(job);
+		if (!stopped)
+			pgbg_control_sleep(&job, 1, &wait, -1);
+	}
 	if (res != SHM_MQ_SUCCESS)
 		return false;
 	if (nbytes < 1 || nbytes > (Size) MaxAllocSize)
