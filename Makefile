@@ -16,7 +16,8 @@ OBJS = \
 	src/worker.o \
 	src/wire.o \
 	src/decode.o \
-	src/control.o
+	src/control.o \
+	src/params.o
 
 DATA = $(wildcard sql/pg_background--*.sql)
 

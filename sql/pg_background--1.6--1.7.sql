@@ -52,6 +52,35 @@ RETURNS @extschema@.pg_background_handle
 AS 'MODULE_PATHNAME', 'pg_background_submit_v2'
 LANGUAGE C VOLATILE;
 
+-- Parameter binding: values for $1..$n travel as typed parameters, never
+-- spliced into the SQL text.  (VARIADIC "any" needs at least one value, so
+-- these never capture a call of the functions above.)
+CREATE FUNCTION @extschema@.pg_background_launch(
+    sql pg_catalog.text,
+    queue_size pg_catalog.int4,
+    VARIADIC params "any")
+RETURNS pg_catalog.int4
+AS 'MODULE_PATHNAME', 'pg_background_launch'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.pg_background_launch_v2(
+    sql pg_catalog.text,
+    queue_size pg_catalog.int4,
+    label pg_catalog.text,
+    VARIADIC params "any")
+RETURNS @extschema@.pg_background_handle
+AS 'MODULE_PATHNAME', 'pg_background_launch_v2'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.pg_background_submit_v2(
+    sql pg_catalog.text,
+    queue_size pg_catalog.int4,
+    label pg_catalog.text,
+    VARIADIC params "any")
+RETURNS @extschema@.pg_background_handle
+AS 'MODULE_PATHNAME', 'pg_background_submit_v2'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION @extschema@.pg_background_result_v2(
     pid pg_catalog.int4, cookie pg_catalog.int8)
 RETURNS SETOF pg_catalog.record
@@ -224,6 +253,9 @@ $fn$;
 
 REVOKE ALL ON FUNCTION @extschema@.pg_background_launch_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pg_background_submit_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_background_launch(pg_catalog.text, pg_catalog.int4, "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_background_launch_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text, "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pg_background_submit_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text, "any") FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pg_background_result_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pg_background_detach_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pg_background_cancel_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;

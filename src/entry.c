@@ -74,7 +74,8 @@ static pgbg_job *entry_lookup(int32 pid);
 static pgbg_job *entry_lookup_handle(FunctionCallInfo fcinfo);
 static pgbg_job *entry_find_handle(int32 pid, int64 cookie);
 static bool entry_may_use(pgbg_job *job);
-static pgbg_job *entry_launch(FunctionCallInfo fcinfo, bool submitted);
+static pgbg_job *entry_launch(FunctionCallInfo fcinfo, bool submitted,
+							  int first_param);
 static Datum entry_handle_datum(FunctionCallInfo fcinfo, pgbg_job *job);
 static Datum entry_result(FunctionCallInfo fcinfo, pgbg_job *job);
 static void entry_wait(pgbg_job *job);
@@ -93,13 +94,15 @@ static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
 
 /*
  * pg_background_launch(sql text, queue_size int4 DEFAULT 65536) RETURNS int4
+ * pg_background_launch(sql text, queue_size int4, VARIADIC params "any")
  *
- * Start a worker running sql and return its PID.
+ * Start a worker running sql (with params bound to $1..$n) and return its
+ * PID.
  */
 Datum
 pg_background_launch(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(entry_launch(fcinfo, false)->pid);
+	PG_RETURN_INT32(entry_launch(fcinfo, false, 2)->pid);
 }
 
 /*
@@ -141,7 +144,7 @@ pg_background_detach(PG_FUNCTION_ARGS)
 Datum
 pg_background_launch_v2(PG_FUNCTION_ARGS)
 {
-	return entry_handle_datum(fcinfo, entry_launch(fcinfo, false));
+	return entry_handle_datum(fcinfo, entry_launch(fcinfo, false, 3));
 }
 
 /*
@@ -154,7 +157,7 @@ pg_background_launch_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_submit_v2(PG_FUNCTION_ARGS)
 {
-	return entry_handle_datum(fcinfo, entry_launch(fcinfo, true));
+	return entry_handle_datum(fcinfo, entry_launch(fcinfo, true, 3));
 }
 
 /*
@@ -542,10 +545,11 @@ pg_background_outcome(PG_FUNCTION_ARGS)
  */
 
 /*
- * Launch from (sql, queue_size[, label]) arguments.
+ * Launch from (sql, queue_size[, label][, VARIADIC params]) arguments;
+ * parameters for $1..$n start at argument first_param.
  */
 static pgbg_job *
-entry_launch(FunctionCallInfo fcinfo, bool submitted)
+entry_launch(FunctionCallInfo fcinfo, bool submitted, int first_param)
 {
 	char	   *label = NULL;
 	int32		queue_size;
@@ -554,11 +558,12 @@ entry_launch(FunctionCallInfo fcinfo, bool submitted)
 	entry_check_not_null(fcinfo, 1, "queue_size");
 	queue_size = PG_GETARG_INT32(1);
 	entry_check_queue_size(queue_size);
-	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+	if (first_param > 2 && PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		label = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	return pgbg_launch(text_to_cstring(PG_GETARG_TEXT_PP(0)), queue_size,
-					   submitted, label);
+					   submitted, label,
+					   pgbg_params_collect(fcinfo, first_param));
 }
 
 /*

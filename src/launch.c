@@ -38,10 +38,11 @@ static int32 launch_worker_pid(pgbg_fixed *fixed);
  */
 pgbg_job *
 pgbg_launch(const char *sql, int32 queue_size, bool submitted,
-			const char *label)
+			const char *label, const pgbg_params *params)
 {
 	Size		sql_len = strlen(sql) + 1;
 	Size		guc_len;
+	Size		params_len = pgbg_params_size(params);
 	Size		segsize;
 	shm_toc_estimator e;
 	dsm_segment *seg;
@@ -49,6 +50,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	pgbg_fixed *fixed;
 	char	   *sqlspace;
 	char	   *gucspace;
+	char	   *paramspace;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
 	BackgroundWorkerHandle *handle;
@@ -62,6 +64,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	shm_toc_estimate_chunk(&e, sizeof(pgbg_fixed));
 	shm_toc_estimate_chunk(&e, sql_len);
 	shm_toc_estimate_chunk(&e, guc_len);
+	shm_toc_estimate_chunk(&e, params_len);
 	shm_toc_estimate_chunk(&e, (Size) queue_size);
 	shm_toc_estimate_keys(&e, PGBG_TOC_KEYS);
 	segsize = shm_toc_estimate(&e);
@@ -98,6 +101,10 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	gucspace = shm_toc_allocate(toc, guc_len);
 	SerializeGUCState(guc_len, gucspace);
 	shm_toc_insert(toc, PGBG_KEY_GUC, gucspace);
+
+	paramspace = shm_toc_allocate(toc, params_len);
+	pgbg_params_serialize(params, paramspace);
+	shm_toc_insert(toc, PGBG_KEY_PARAMS, paramspace);
 
 	mq = shm_mq_create(shm_toc_allocate(toc, (Size) queue_size),
 					   (Size) queue_size);

@@ -15,6 +15,9 @@
  *				registers the worker and waits until the worker has attached
  *				to the queue, so a job can never be lost because its launcher
  *				went away early.  Returns a registered job.
+ *	 params.c	Parameters bound to $1..$n: collected from VARIADIC "any"
+ *				arguments, serialized into the segment, restored by the
+ *				worker as a ParamListInfo (never spliced into the SQL).
  *	 worker.c	The worker process: attaches, redirects its protocol output
  *				to the queue before anything can fail, connects as the
  *				launcher, restores its GUC state and security context, and
@@ -42,6 +45,7 @@
 #include "funcapi.h"
 #include "lib/ilist.h"
 #include "lib/stringinfo.h"
+#include "nodes/params.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/shm_mq.h"
@@ -161,6 +165,14 @@ typedef struct pgbg_wait
 	TimestampTz checked;
 } pgbg_wait;
 
+/* Parameters for $1..$n of a job's SQL (params.c); values NULL for NULL. */
+typedef struct pgbg_params
+{
+	int			nparams;
+	Oid		   *types;
+	char	  **values;			/* text representations */
+} pgbg_params;
+
 /* Session statistics (pg_background_stats_v2). */
 typedef struct pgbg_stats
 {
@@ -183,7 +195,15 @@ extern pgbg_stats *pgbg_session_stats(void);
 
 /* launch.c */
 extern pgbg_job *pgbg_launch(const char *sql, int32 queue_size,
-							 bool submitted, const char *label);
+							 bool submitted, const char *label,
+							 const pgbg_params *params);
+
+/* params.c */
+extern pgbg_params *pgbg_params_collect(FunctionCallInfo fcinfo, int first_arg);
+extern Size pgbg_params_size(const pgbg_params *p);
+extern void pgbg_params_serialize(const pgbg_params *p, char *dest);
+extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
+										 int *nparams);
 
 /* worker.c */
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);

@@ -15,6 +15,7 @@
  *	 PGBG_KEY_GUC	 the launcher's GUC state (SerializeGUCState)
  *	 PGBG_KEY_QUEUE	 the shm_mq that carries protocol messages from the
  *					 worker to the launcher
+ *	 PGBG_KEY_PARAMS parameters for $1..$n (see params.c)
  *
  *-------------------------------------------------------------------------
  */
@@ -30,9 +31,10 @@
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)
 #define PGBG_KEY_GUC			UINT64CONST(0xB600000000000003)
 #define PGBG_KEY_QUEUE			UINT64CONST(0xB600000000000004)
+#define PGBG_KEY_PARAMS			UINT64CONST(0xB600000000000005)
 
 /* Number of TOC entries a segment uses. */
-#define PGBG_TOC_KEYS			4
+#define PGBG_TOC_KEYS			5
 
 /*
  * Fixed header of a segment.  The launcher fills it before it registers the

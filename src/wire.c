@@ -204,6 +204,12 @@ pgbg_wire_report(StringInfo msg, char msgtype, int32 pid)
 	if (msgtype == 'E' || edata.elevel > ERROR)
 		edata.elevel = ERROR;
 
+	/*
+	 * A position in the worker's SQL means nothing against the caller's
+	 * query text, where a client would display it.
+	 */
+	edata.cursorpos = 0;
+
 	line = psprintf("background worker, PID %d", pid);
 	if (edata.context != NULL)
 		edata.context = psprintf("%s\n%s", edata.context, line);

@@ -63,7 +63,8 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static void worker_attach(dsm_segment *seg, shm_toc **toc_out);
 static void worker_adopt_identity(pgbg_fixed *fixed, char *gucstate);
-static void worker_execute(const char *sql, CommandDest dest);
+static void worker_execute(const char *sql, const char *paramspace,
+						   CommandDest dest);
 static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
 static void worker_emit_log_hook(ErrorData *edata);
@@ -85,6 +86,7 @@ pg_background_worker_main(Datum main_arg)
 	pgbg_fixed *fixed;
 	char	   *sql;
 	char	   *gucstate;
+	char	   *paramspace;
 	CommandDest dest;
 
 	/* Terminate gracefully, at the next interrupt check, like a backend. */
@@ -106,6 +108,7 @@ pg_background_worker_main(Datum main_arg)
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
 	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
 	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+	paramspace = shm_toc_lookup(toc, PGBG_KEY_PARAMS, false);
 	dest = fixed->submitted ? DestNone : DestRemote;
 
 	PG_TRY();
@@ -116,7 +119,7 @@ pg_background_worker_main(Datum main_arg)
 		worker_outcome.started_at = GetCurrentTimestamp();
 		worker_publish(false);
 
-		worker_execute(sql, dest);
+		worker_execute(sql, paramspace, dest);
 	}
 	PG_CATCH();
 	{
@@ -315,13 +318,16 @@ worker_adopt_identity(pgbg_fixed *fixed, char *gucstate)
  * (modelled on exec_simple_query in postgres.c).
  */
 static void
-worker_execute(const char *sql, CommandDest dest)
+worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 {
 	MemoryContext job_context;
 	MemoryContext oldcontext;
 	List	   *parsetree_list;
 	ListCell   *lc;
 	bool		use_implicit_block;
+	ParamListInfo params;
+	Oid		   *param_types;
+	int			nparams;
 
 	job_context = AllocSetContextCreate(TopMemoryContext,
 										"pg_background job",
@@ -335,6 +341,7 @@ worker_execute(const char *sql, CommandDest dest)
 
 	oldcontext = MemoryContextSwitchTo(job_context);
 	parsetree_list = pg_parse_query(sql);
+	params = pgbg_params_restore(paramspace, &param_types, &nparams);
 	MemoryContextSwitchTo(oldcontext);
 
 	/* Refuse the whole string before anything in it has run. */
@@ -372,7 +379,8 @@ worker_execute(const char *sql, CommandDest dest)
 		}
 
 		oldcontext = MemoryContextSwitchTo(job_context);
-		querytree_list = pgbg_analyze_and_rewrite(parsetree, sql, NULL, 0);
+		querytree_list = pgbg_analyze_and_rewrite(parsetree, sql,
+												  param_types, nparams);
 		plantree_list = pg_plan_queries(querytree_list, sql,
 										CURSOR_OPT_PARALLEL_OK, NULL);
 		if (snapshot_set)
@@ -383,7 +391,7 @@ worker_execute(const char *sql, CommandDest dest)
 		portal = CreatePortal("", true, true);
 		portal->visible = false;
 		PortalDefineQuery(portal, NULL, sql, commandTag, plantree_list, NULL);
-		PortalStart(portal, NULL, 0, InvalidSnapshot);
+		PortalStart(portal, params, 0, InvalidSnapshot);
 		formats = worker_result_formats(portal->tupDesc, &nformats);
 		PortalSetResultFormat(portal, nformats, formats);
 		receiver = CreateDestReceiver(dest);
