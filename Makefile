@@ -7,6 +7,10 @@
 #
 # Warnings are not errors here; CI adds -Werror through PG_CFLAGS.
 
+# Where this Makefile lives: the source tree, also in VPATH builds (as
+# Debian's pg_buildext does them, from build-<version>/).
+PGBG_SRC := $(dir $(firstword $(MAKEFILE_LIST)))
+
 EXTENSION = pg_background
 MODULE_big = pg_background
 OBJS = \
@@ -19,18 +23,35 @@ OBJS = \
 	src/control.o \
 	src/params.o
 
-DATA = $(wildcard sql/pg_background--*.sql)
+DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))
 
-REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS = $(patsubst $(PGBG_SRC)test/sql/%.sql,%,$(sort $(wildcard $(PGBG_SRC)test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test
 
-ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION = $(patsubst $(PGBG_SRC)test/specs/%.spec,%,$(sort $(wildcard $(PGBG_SRC)test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test
 
 TAP_TESTS = 1
-PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_TESTS = $(patsubst $(PGBG_SRC)%,%,$(sort $(wildcard $(PGBG_SRC)test/t/*.pl)))
 
-EXTRA_CLEAN = output_iso tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = output_iso tmp_check results regression.diffs regression.out \
+	pg_background-*.zip
+
+# Object files go to src/, which a VPATH build directory lacks at first.
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
+# make dist: the PGXN release archive, from the committed tree.  Its version
+# is the control file's default_version, which META.json must carry too.
+PGBG_VERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(PGBG_SRC)pg_background.control).0
+.PHONY: dist
+dist:
+	@grep -q '"version": "$(PGBG_VERSION)"' $(PGBG_SRC)META.json || \
+		{ echo "META.json does not say version $(PGBG_VERSION)"; exit 1; }
+	git -C $(PGBG_SRC) archive --format zip --prefix=pg_background-$(PGBG_VERSION)/ \
+		-o $(CURDIR)/pg_background-$(PGBG_VERSION).zip HEAD
+	@echo "pg_background-$(PGBG_VERSION).zip"
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
