@@ -1,12 +1,19 @@
--- Upgrade path: install 1.6 (the reference manual's version), update to the
--- current version, and check that both APIs work afterwards.
+-- Upgrade paths: install the catalog objects of 1.4, update to 1.6 (the
+-- reference manual's version), then to the current version, and check that
+-- each works on the way.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_background CASCADE;
 RESET client_min_messages;
-CREATE EXTENSION pg_background VERSION '1.6';
+CREATE EXTENSION pg_background VERSION '1.4';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_background';
+SELECT * FROM pg_background_result(pg_background_launch('SELECT 14')) AS (x int);
+SELECT pg_background_launch(NULL) IS NULL AS strict_in_1_4;
+ALTER EXTENSION pg_background UPDATE TO '1.6';
 SELECT extversion FROM pg_extension WHERE extname = 'pg_background';
 SELECT count(*) AS v2_functions FROM pg_proc WHERE proname LIKE 'pg_background%v2%';
 SELECT * FROM pg_background_result(pg_background_launch('SELECT 16')) AS (x int);
+SELECT pg_background_launch(NULL);
+SELECT has_function_privilege('public', 'pg_background_launch(text, int4)', 'EXECUTE') AS public_may_launch;
 
 ALTER EXTENSION pg_background UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_background';

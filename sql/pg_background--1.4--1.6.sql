@@ -1,24 +1,12 @@
-/* pg_background--1.6.sql: objects of pg_background 1.6 */
+/* pg_background--1.4--1.6.sql: privileges revoked from PUBLIC, grant/revoke helpers */
 
--- complain if script is sourced in psql, rather than via CREATE EXTENSION
-\echo Use "CREATE EXTENSION pg_background" to load this file. \quit
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION pg_background UPDATE TO '1.6'" to load this file. \quit
 
-CREATE FUNCTION @extschema@.pg_background_launch(
-    sql pg_catalog.text,
-    queue_size pg_catalog.int4 DEFAULT 65536)
-RETURNS pg_catalog.int4
-AS 'MODULE_PATHNAME', 'pg_background_launch'
-LANGUAGE C VOLATILE;
-
-CREATE FUNCTION @extschema@.pg_background_result(pid pg_catalog.int4)
-RETURNS SETOF pg_catalog.record
-AS 'MODULE_PATHNAME', 'pg_background_result'
-LANGUAGE C VOLATILE;
-
-CREATE FUNCTION @extschema@.pg_background_detach(pid pg_catalog.int4)
-RETURNS pg_catalog.void
-AS 'MODULE_PATHNAME', 'pg_background_detach'
-LANGUAGE C VOLATILE;
+-- A NULL argument is an error (22004), not a silent NULL result.
+ALTER FUNCTION @extschema@.pg_background_launch(pg_catalog.text, pg_catalog.int4) CALLED ON NULL INPUT;
+ALTER FUNCTION @extschema@.pg_background_result(pg_catalog.int4) CALLED ON NULL INPUT;
+ALTER FUNCTION @extschema@.pg_background_detach(pg_catalog.int4) CALLED ON NULL INPUT;
 
 /*
  * grant_pg_background_privileges / revoke_pg_background_privileges
@@ -28,7 +16,7 @@ LANGUAGE C VOLATILE;
  * with a pinned search_path; the role name is quoted, an unknown role is a
  * notice and false, and any other failure is a warning and false.
  */
-CREATE FUNCTION @extschema@.pgbg_change_privileges(
+CREATE OR REPLACE FUNCTION @extschema@.pgbg_change_privileges(
     grant_them pg_catalog.bool,
     user_name pg_catalog.text,
     print_commands pg_catalog.bool)
@@ -81,7 +69,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 
-CREATE FUNCTION @extschema@.grant_pg_background_privileges(
+CREATE OR REPLACE FUNCTION @extschema@.grant_pg_background_privileges(
     user_name pg_catalog.text,
     print_commands pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.bool
@@ -92,7 +80,7 @@ AS $fn$
     SELECT @extschema@.pgbg_change_privileges(true, user_name, print_commands)
 $fn$;
 
-CREATE FUNCTION @extschema@.revoke_pg_background_privileges(
+CREATE OR REPLACE FUNCTION @extschema@.revoke_pg_background_privileges(
     user_name pg_catalog.text,
     print_commands pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.bool
