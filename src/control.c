@@ -5,7 +5,7 @@
  *
  * A job's state as users see it is derived, never stored twice: from the
  * outcome its worker publishes in shared memory (or the copy taken when
- * the segment was released), from whether a cancel stopped it, and from
+ * the segment was detached), from whether a cancel stopped it, and from
  * the postmaster's knowledge of whether its worker still runs.
  *
  * Waiting never polls: the worker sets our latch when it publishes a final
@@ -100,6 +100,7 @@ pgbg_control_state(pgbg_job *job)
 {
 	pgbg_outcome outcome;
 
+	pgbg_session_settle(job);
 	pgbg_control_outcome(job, &outcome);
 	if (outcome.state == PGBG_STATE_DONE)
 		return PGBG_VIEW_STOPPED;
@@ -109,8 +110,8 @@ pgbg_control_state(pgbg_job *job)
 		return PGBG_VIEW_RUNNING;
 	if (job->canceled)
 		return PGBG_VIEW_CANCELED;
-	/* Gone without a word; after a release we simply no longer know. */
-	return job->status != NULL ? PGBG_VIEW_ERROR : PGBG_VIEW_STOPPED;
+	/* Gone without a word (its exit callback never ran). */
+	return PGBG_VIEW_ERROR;
 }
 
 /*

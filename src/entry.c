@@ -630,7 +630,7 @@ entry_result(FunctionCallInfo fcinfo, pgbg_job *job)
 	}
 	PG_FINALLY();
 	{
-		pgbg_session_release(job);
+		pgbg_session_release(job, false);
 	}
 	PG_END_TRY();
 

@@ -141,12 +141,13 @@ typedef struct pgbg_job
 	char	   *label;			/* NULL if none */
 	char	   *sql_preview;
 	bool		submitted;		/* submit_v2: no results are kept */
-	dsm_segment *seg;			/* NULL once released */
+	dsm_segment *seg;			/* NULL once detached */
 	shm_mq_handle *mqh;			/* NULL once released or submitted */
-	pgbg_status *status;		/* in seg; NULL once released */
+	pgbg_status *status;		/* in seg; NULL once detached */
 	BackgroundWorkerHandle *handle;
-	pgbg_outcome final;			/* copy of the outcome, once released */
+	pgbg_outcome final;			/* copy of the outcome, once detached */
 	bool		consumed;		/* result has been read (or started) */
+	bool		released;		/* queue and spool dropped */
 	bool		canceled;		/* a cancel stopped it */
 	bool		end_seen;		/* ReadyForQuery or detach seen on queue */
 	bool		counted;		/* included in the session's statistics */
@@ -188,7 +189,8 @@ extern MemoryContext pgbg_session_context(void);
 extern pgbg_job *pgbg_session_add(int32 pid);
 extern pgbg_job *pgbg_session_find(int32 pid);
 extern void pgbg_session_mark_consumed(pgbg_job *job);
-extern void pgbg_session_release(pgbg_job *job);
+extern void pgbg_session_release(pgbg_job *job, bool force);
+extern void pgbg_session_settle(pgbg_job *job);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(void);
 extern pgbg_stats *pgbg_session_stats(void);

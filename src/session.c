@@ -30,6 +30,8 @@ static dlist_head consumed_jobs = DLIST_STATIC_INIT(consumed_jobs);
 static int	consumed_count = 0;
 static pgbg_stats session_stats;
 
+static void session_detach_segment(pgbg_job *job);
+
 /*
  * Return the session's long-lived memory context, creating it (and the job
  * table) on first use.
@@ -54,26 +56,56 @@ pgbg_session_context(void)
 }
 
 /*
- * Release what a job holds in shared memory and temporary files: copy its
- * outcome, close its spool and detach its segment.  The worker keeps its own
- * mapping, so this never stops the job; it only drops our end of the queue.
- * The worker handle is kept: it is small, and it still tells whether the
- * worker runs.
+ * Release what a job holds: close its spool and drop our end of its queue
+ * (the worker keeps its own mapping, so this never stops the job).  The
+ * segment itself, where the worker publishes its outcome, stays mapped
+ * while the worker still runs, unless force is set; pgbg_session_settle
+ * detaches it once the worker is done.  The worker handle is kept: it is
+ * small, and it still tells whether the worker runs.
  */
 void
-pgbg_session_release(pgbg_job *job)
+pgbg_session_release(pgbg_job *job, bool force)
 {
-	if (job->status != NULL)
-	{
-		pgbg_control_outcome(job, &job->final);
-		job->status = NULL;
-	}
 	pgbg_wire_discard_spool(job);
 	if (job->mqh != NULL)
 	{
 		/* Frees the handle and its receive buffer, which dsm_detach won't. */
 		shm_mq_detach(job->mqh);
 		job->mqh = NULL;
+	}
+	job->released = true;
+	if (force)
+		session_detach_segment(job);
+	else
+		pgbg_session_settle(job);
+}
+
+/*
+ * For a released job whose worker is done: keep a copy of its outcome and
+ * detach its segment.
+ */
+void
+pgbg_session_settle(pgbg_job *job)
+{
+	pgbg_outcome outcome;
+
+	if (!job->released || job->seg == NULL)
+		return;
+	pgbg_control_outcome(job, &outcome);
+	if (outcome.state >= PGBG_STATE_DONE || pgbg_control_worker_stopped(job))
+		session_detach_segment(job);
+}
+
+/*
+ * Copy the outcome out of the job's segment and detach it.
+ */
+static void
+session_detach_segment(pgbg_job *job)
+{
+	if (job->status != NULL)
+	{
+		pgbg_control_outcome(job, &job->final);
+		job->status = NULL;
 	}
 	if (job->seg != NULL)
 	{
@@ -94,7 +126,7 @@ session_remove(pgbg_job *job)
 	int32		pid = job->pid;
 
 	pgbg_control_observe(job);
-	pgbg_session_release(job);
+	pgbg_session_release(job, true);
 	if (job->handle != NULL)
 		pfree(job->handle);
 	if (job->label != NULL)

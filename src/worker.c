@@ -67,6 +67,7 @@ static void worker_execute(const char *sql, const char *paramspace,
 						   CommandDest dest);
 static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
+static void worker_copy_clipped(char *dst, const char *src, size_t size);
 static void worker_emit_log_hook(ErrorData *edata);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
@@ -218,15 +219,33 @@ worker_record_error(ErrorData *edata)
 	worker_outcome.finished_at = GetCurrentTimestamp();
 	strlcpy(worker_outcome.sqlstate, unpack_sql_state(edata->sqlerrcode),
 			sizeof(worker_outcome.sqlstate));
-	strlcpy(worker_outcome.message, edata->message ? edata->message : "",
-			sizeof(worker_outcome.message));
-	strlcpy(worker_outcome.detail, edata->detail ? edata->detail : "",
-			sizeof(worker_outcome.detail));
-	strlcpy(worker_outcome.hint, edata->hint ? edata->hint : "",
-			sizeof(worker_outcome.hint));
-	strlcpy(worker_outcome.context, edata->context ? edata->context : "",
-			sizeof(worker_outcome.context));
+	worker_copy_clipped(worker_outcome.message, edata->message,
+						sizeof(worker_outcome.message));
+	worker_copy_clipped(worker_outcome.detail, edata->detail,
+						sizeof(worker_outcome.detail));
+	worker_copy_clipped(worker_outcome.hint, edata->hint,
+						sizeof(worker_outcome.hint));
+	worker_copy_clipped(worker_outcome.context, edata->context,
+						sizeof(worker_outcome.context));
 	worker_publish(true);
+}
+
+/*
+ * Copy src (NULL for empty) into dst of size bytes, clipped at a character
+ * boundary of the database encoding.
+ */
+static void
+worker_copy_clipped(char *dst, const char *src, size_t size)
+{
+	int			len;
+
+	if (src == NULL)
+		src = "";
+	len = strlen(src);
+	if (len >= (int) size)
+		len = pg_mbcliplen(src, len, (int) size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 /*
@@ -274,8 +293,8 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_background_progress can only be called by SQL running in a pg_background worker")));
 	worker_outcome.progress_pct = pct;
-	strlcpy(worker_outcome.progress_msg, msg ? msg : "",
-			sizeof(worker_outcome.progress_msg));
+	worker_copy_clipped(worker_outcome.progress_msg, msg,
+						sizeof(worker_outcome.progress_msg));
 	worker_publish(false);
 }
 
