@@ -54,6 +54,7 @@ typedef struct decode_state
 static void decode_row_description(decode_state *state, StringInfo msg);
 static void decode_data_row(decode_state *state, StringInfo msg);
 static void decode_finish_tags(decode_state *state);
+static bool decode_is_string_type(Oid typid);
 
 /*
  * Read the job's messages until its ReadyForQuery, storing the rows into
@@ -197,7 +198,13 @@ decode_row_description(decode_state *state, StringInfo msg)
 		(void) pq_getmsgint(msg, 4);	/* type modifier */
 		state->formats[i] = pq_getmsgint(msg, 2);
 
-		if (typid != declared && typid != getBaseType(declared))
+		/*
+		 * A void column (SELECT pg_sleep(1)) reads as an empty string, since
+		 * no column definition list can declare void.
+		 */
+		if (typid == VOIDOID && decode_is_string_type(declared))
+			state->formats[i] = 0;
+		else if (typid != declared && typid != getBaseType(declared))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("remote query result rowtype does not match the specified FROM clause rowtype"),
@@ -306,16 +313,12 @@ decode_finish_tags(decode_state *state)
 {
 	TupleDesc	tupdesc = state->tupdesc;
 	ListCell   *lc;
-	char		category = TYPCATEGORY_INVALID;
-	bool		preferred;
 
 	if (state->any_result_set || state->tags == NIL)
 		return;
 
-	if (tupdesc->natts == 1)
-		get_type_category_preferred(getBaseType(TupleDescAttr(tupdesc, 0)->atttypid),
-									&category, &preferred);
-	if (tupdesc->natts != 1 || category != TYPCATEGORY_STRING)
+	if (tupdesc->natts != 1 ||
+		!decode_is_string_type(TupleDescAttr(tupdesc, 0)->atttypid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("remote query did not return a result set, but result rowtype is not a single text column"),
@@ -332,4 +335,17 @@ decode_finish_tags(decode_state *state)
 								  TupleDescAttr(tupdesc, 0)->atttypmod);
 		tuplestore_putvalues(state->tupstore, tupdesc, &value, &isnull);
 	}
+}
+
+/*
+ * Is typid (or its base type) a string type: text, varchar, bpchar, name?
+ */
+static bool
+decode_is_string_type(Oid typid)
+{
+	char		category;
+	bool		preferred;
+
+	get_type_category_preferred(getBaseType(typid), &category, &preferred);
+	return category == TYPCATEGORY_STRING;
 }

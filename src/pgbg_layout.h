@@ -24,8 +24,12 @@
 
 #include "pg_background.h"
 
-/* Identifies a pg_background segment; bump when the layout changes. */
-#define PGBG_MAGIC				0x50474247	/* "PGBG" */
+/*
+ * Identifies a pg_background segment.  Bump it whenever anything in this
+ * file (or pgbg_status) changes: a worker from a newly installed library
+ * must refuse a segment built by a session still running the old one.
+ */
+#define PGBG_MAGIC				0x50474702	/* "PGG", layout 2 */
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)

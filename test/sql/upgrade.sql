@@ -42,3 +42,5 @@ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
 EXCEPT
 SELECT obj FROM updated;
 SELECT count(*) AS extension_objects FROM updated;
+-- Every suite leaves the database without the extension.
+DROP EXTENSION pg_background;
