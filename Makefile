@@ -42,6 +42,13 @@ ifdef VPATH
 $(shell mkdir -p src)
 endif
 
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Every object depends on every header: the modules share structures.
+$(OBJS): $(wildcard $(PGBG_SRC)src/*.h)
+
 # make dist: the PGXN release archive, from the committed tree.  Its version
 # is the control file's default_version, which META.json must carry too.
 PGBG_VERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(PGBG_SRC)pg_background.control).0
@@ -52,7 +59,3 @@ dist:
 	git -C $(PGBG_SRC) archive --format zip --prefix=pg_background-$(PGBG_VERSION)/ \
 		-o $(CURDIR)/pg_background-$(PGBG_VERSION).zip HEAD
 	@echo "pg_background-$(PGBG_VERSION).zip"
-
-PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
-include $(PGXS)

@@ -58,6 +58,9 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	int32		pid;
 	pgbg_job   *job;
 
+	/* Let go of the segments of earlier jobs that are done. */
+	pgbg_session_settle_all();
+
 	/* Size the segment. */
 	guc_len = EstimateGUCStateSpace();
 	shm_toc_initialize_estimator(&e);

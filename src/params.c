@@ -23,6 +23,7 @@
 #include "nodes/params.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "pg_background.h"
 
@@ -185,6 +186,12 @@ pgbg_params_restore(const char *src, Oid **types, int *nparams)
 		memcpy(&len, src, sizeof(int32));
 		src += sizeof(int32);
 
+		if (!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum((*types)[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("type of parameter $%d (OID %u) does not exist in the background worker",
+							i + 1, (*types)[i]),
+					 errhint("A type created in the launching session's transaction is not visible to the worker until that transaction commits.")));
 		getTypeInputInfo((*types)[i], &infunc, &ioparam);
 		prm->ptype = (*types)[i];
 		prm->pflags = PARAM_FLAG_CONST;

@@ -154,6 +154,7 @@ typedef struct pgbg_job
 	struct BufFile *spool;		/* messages drained while waiting */
 	bool		spool_reading;	/* spool rewound, being replayed */
 	dlist_node	consumed_node;	/* position among consumed jobs */
+	dlist_node	unsettled_node; /* released, segment still mapped */
 } pgbg_job;
 
 /*
@@ -191,6 +192,7 @@ extern pgbg_job *pgbg_session_find(int32 pid);
 extern void pgbg_session_mark_consumed(pgbg_job *job);
 extern void pgbg_session_release(pgbg_job *job, bool force);
 extern void pgbg_session_settle(pgbg_job *job);
+extern void pgbg_session_settle_all(void);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(void);
 extern pgbg_stats *pgbg_session_stats(void);

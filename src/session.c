@@ -28,6 +28,7 @@ static MemoryContext session_context = NULL;
 static HTAB *session_jobs = NULL;
 static dlist_head consumed_jobs = DLIST_STATIC_INIT(consumed_jobs);
 static int	consumed_count = 0;
+static dlist_head unsettled_jobs = DLIST_STATIC_INIT(unsettled_jobs);
 static pgbg_stats session_stats;
 
 static void session_detach_segment(pgbg_job *job);
@@ -73,11 +74,27 @@ pgbg_session_release(pgbg_job *job, bool force)
 		shm_mq_detach(job->mqh);
 		job->mqh = NULL;
 	}
+	if (!job->released && job->seg != NULL)
+		dlist_push_tail(&unsettled_jobs, &job->unsettled_node);
 	job->released = true;
 	if (force)
 		session_detach_segment(job);
 	else
 		pgbg_session_settle(job);
+}
+
+/*
+ * Settle every released job whose segment is still mapped.  Called before
+ * each launch, so that the segments a session keeps never outnumber its
+ * running workers (segments are a server-wide, limited resource).
+ */
+void
+pgbg_session_settle_all(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &unsettled_jobs)
+		pgbg_session_settle(dlist_container(pgbg_job, unsettled_node, iter.cur));
 }
 
 /*
@@ -112,6 +129,8 @@ session_detach_segment(pgbg_job *job)
 		dsm_segment *seg = job->seg;
 
 		job->seg = NULL;
+		if (job->released)
+			dlist_delete(&job->unsettled_node);
 		dsm_detach(seg);
 	}
 }
