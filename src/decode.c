@@ -19,12 +19,19 @@
  * Each message is decoded in a memory context that is reset before the next
  * one; only the tuplestore and the list of tags outlive a message.
  *
+ * The worker sends everything in the database encoding, and receive
+ * functions such as textrecv convert from the session's client_encoding.
+ * So, while decoding, this session's client encoding is switched to the
+ * database encoding; it is switched back around every notice relayed to
+ * the client, and at the end, error or not.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -51,6 +58,11 @@ typedef struct decode_state
 	StringInfoData scratch;		/* a text value, NUL-terminated */
 } decode_state;
 
+static int	decode_saved_encoding = -1;
+
+static void decode_use_db_encoding(bool on);
+static void decode_messages(pgbg_job *job, decode_state *state,
+							MemoryContext msg_context);
 static void decode_row_description(decode_state *state, StringInfo msg);
 static void decode_data_row(decode_state *state, StringInfo msg);
 static void decode_finish_tags(decode_state *state);
@@ -66,10 +78,8 @@ pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore, TupleDesc tupdesc)
 {
 	decode_state state;
 	MemoryContext msg_context;
-	MemoryContext oldcontext;
 	int			natts = tupdesc->natts;
 	int			i;
-	bool		done = false;
 
 	memset(&state, 0, sizeof(state));
 	state.pid = job->pid;
@@ -98,6 +108,30 @@ pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore, TupleDesc tupdesc)
 										"pg_background message",
 										ALLOCSET_DEFAULT_SIZES);
 
+	decode_use_db_encoding(true);
+	PG_TRY();
+	{
+		decode_messages(job, &state, msg_context);
+	}
+	PG_FINALLY();
+	{
+		decode_use_db_encoding(false);
+	}
+	PG_END_TRY();
+
+	MemoryContextDelete(msg_context);
+	decode_finish_tags(&state);
+}
+
+/*
+ * The message loop of pgbg_decode_result: until ReadyForQuery.
+ */
+static void
+decode_messages(pgbg_job *job, decode_state *state, MemoryContext msg_context)
+{
+	MemoryContext oldcontext;
+	bool		done = false;
+
 	while (!done)
 	{
 		StringInfoData msg;
@@ -119,25 +153,27 @@ pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore, TupleDesc tupdesc)
 		{
 			case 'E':
 			case 'N':
+				decode_use_db_encoding(false);
 				pgbg_wire_report(&msg, msgtype, job->pid);
+				decode_use_db_encoding(true);
 				break;
 			case 'T':
-				decode_row_description(&state, &msg);
+				decode_row_description(state, &msg);
 				break;
 			case 'D':
-				decode_data_row(&state, &msg);
+				decode_data_row(state, &msg);
 				break;
 			case 'C':
 				{
 					const char *tag = pq_getmsgstring(&msg);
 
-					if (!state.any_result_set)
+					if (!state->any_result_set)
 					{
 						MemoryContextSwitchTo(oldcontext);
-						state.tags = lappend(state.tags, pstrdup(tag));
+						state->tags = lappend(state->tags, pstrdup(tag));
 						MemoryContextSwitchTo(msg_context);
 					}
-					state.in_result_set = false;
+					state->in_result_set = false;
 					break;
 				}
 			case 'Z':
@@ -162,9 +198,35 @@ pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore, TupleDesc tupdesc)
 		}
 		MemoryContextSwitchTo(oldcontext);
 	}
+}
 
-	MemoryContextDelete(msg_context);
-	decode_finish_tags(&state);
+/*
+ * Switch this session's client encoding to the database encoding (on), or
+ * back to what it was (off).  Both are no-ops when nothing needs to change.
+ */
+static void
+decode_use_db_encoding(bool on)
+{
+	if (on)
+	{
+		int			current = pg_get_client_encoding();
+
+		if (decode_saved_encoding < 0 && current != GetDatabaseEncoding())
+		{
+			decode_saved_encoding = current;
+			(void) SetClientEncoding(GetDatabaseEncoding());
+		}
+	}
+	else if (decode_saved_encoding >= 0)
+	{
+		int			saved = decode_saved_encoding;
+
+		decode_saved_encoding = -1;
+		if (SetClientEncoding(saved) < 0)
+			ereport(WARNING,
+					(errmsg("could not restore client encoding \"%s\"",
+							pg_encoding_to_char(saved))));
+	}
 }
 
 /*

@@ -45,6 +45,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
 #include "utils/snapmgr.h"
@@ -73,7 +74,8 @@ static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
 static int16 *worker_result_formats(TupleDesc tupdesc, int *nformats);
-static bool worker_binary_ok(Oid typid);
+static bool worker_binary_ok(Oid typid, int depth);
+static bool worker_binary_ok_composite(Oid relid, int depth);
 static void worker_finish_xact(void);
 
 /*
@@ -469,12 +471,13 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 }
 
 /*
- * Choose the format of each result column: binary where the type has send
- * and receive functions that do not depend on anything but the value (base
- * types, enums, and arrays of those), text otherwise.  Binary values are
- * exact (floats) and independent of DateStyle, IntervalStyle and friends,
- * which the SQL may have changed in the worker, and they are cheaper to
- * convert than text.
+ * Choose the format of each result column: binary where the type and every
+ * type it is made of have send and receive functions (base types, enums,
+ * and arrays, composites, ranges and multiranges of those), text otherwise.
+ * Binary values are exact (floats) and independent of DateStyle,
+ * IntervalStyle and friends, which the SQL may have changed in the worker,
+ * and they are cheaper to convert than text.  (The launcher decodes them in
+ * the database encoding; see decode.c.)
  */
 static int16 *
 worker_result_formats(TupleDesc tupdesc, int *nformats)
@@ -490,31 +493,76 @@ worker_result_formats(TupleDesc tupdesc, int *nformats)
 	}
 	formats = palloc(sizeof(int16) * tupdesc->natts);
 	for (i = 0; i < tupdesc->natts; i++)
-		formats[i] = worker_binary_ok(TupleDescAttr(tupdesc, i)->atttypid) ? 1 : 0;
+		formats[i] = worker_binary_ok(TupleDescAttr(tupdesc, i)->atttypid, 0) ? 1 : 0;
 	*nformats = tupdesc->natts;
 	return formats;
 }
 
 /*
  * Can values of this type travel in binary (see worker_result_formats)?
+ * depth bounds the recursion through nested types.
  */
 static bool
-worker_binary_ok(Oid typid)
+worker_binary_ok(Oid typid, int depth)
 {
 	HeapTuple	tup;
 	Form_pg_type typ;
 	bool		ok;
 
+	if (depth > 8)
+		return false;
 	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(getBaseType(typid)));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	typ = (Form_pg_type) GETSTRUCT(tup);
-	ok = OidIsValid(typ->typsend) && OidIsValid(typ->typreceive) &&
-		(typ->typtype == TYPTYPE_BASE || typ->typtype == TYPTYPE_ENUM);
-	/* A varlena array: its elements must qualify too. */
-	if (ok && typ->typlen == -1 && OidIsValid(typ->typelem))
-		ok = worker_binary_ok(typ->typelem);
+	ok = OidIsValid(typ->typsend) && OidIsValid(typ->typreceive);
+	if (ok)
+	{
+		switch (typ->typtype)
+		{
+			case TYPTYPE_BASE:
+				/* A varlena array: its elements must qualify too. */
+				if (typ->typlen == -1 && OidIsValid(typ->typelem))
+					ok = worker_binary_ok(typ->typelem, depth + 1);
+				break;
+			case TYPTYPE_ENUM:
+				break;
+			case TYPTYPE_COMPOSITE:
+				ok = worker_binary_ok_composite(typ->typrelid, depth + 1);
+				break;
+			case TYPTYPE_RANGE:
+				ok = worker_binary_ok(get_range_subtype(typ->oid), depth + 1);
+				break;
+			case TYPTYPE_MULTIRANGE:
+				ok = worker_binary_ok(get_multirange_range(typ->oid), depth + 1);
+				break;
+			default:
+				ok = false;		/* pseudo-types, anonymous records */
+				break;
+		}
+	}
 	ReleaseSysCache(tup);
+	return ok;
+}
+
+/*
+ * Do all live columns of the composite type with relation relid qualify?
+ */
+static bool
+worker_binary_ok_composite(Oid relid, int depth)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(get_rel_type_id(relid), -1);
+	bool		ok = true;
+	int			i;
+
+	for (i = 0; ok && i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (!attr->attisdropped)
+			ok = worker_binary_ok(attr->atttypid, depth);
+	}
+	ReleaseTupleDesc(desc);
 	return ok;
 }
 
