@@ -40,8 +40,8 @@
 
 static bool control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms);
 static long control_remaining(TimestampTz start, long timeout_ms);
-static void control_check_deadlock(pgbg_job *job);
-static bool control_blocks(int32 pid, int depth);
+static void control_check_deadlock(pgbg_job **jobs, int njobs);
+static bool control_blocked_by_us(int32 pid);
 static char *control_awaited_lock(int32 pid);
 
 /*
@@ -277,12 +277,16 @@ pgbg_control_wait_begin(pgbg_wait *wait)
  * Sleep on our latch for at most timeout_ms (-1: until set), on behalf of
  * a wait for the given jobs.
  *
+ * Before sleeping, drain the queues of all the session's jobs into their
+ * spools: one of our workers stuck on a full queue may hold a lock that
+ * the awaited worker needs.
+ *
  * Once the wait has lasted deadlock_timeout, and every deadlock_timeout
- * after that, check whether one of the jobs' workers is blocked, directly
- * or through other sessions, by a lock this session holds: the server's
- * deadlock detector cannot see that cycle, because we wait on a latch, not
- * on a lock.  If so, raise 40P01 here; ending our transaction releases our
- * locks and lets the worker finish.
+ * after that, check whether the wait can still end: if every awaited job's
+ * worker is blocked, directly or through other sessions, by a lock this
+ * session holds, it cannot (the server's deadlock detector does not see
+ * that cycle, because we wait on a latch, not on a lock), so raise 40P01.
+ * Ending our transaction releases our locks and lets the workers finish.
  */
 void
 pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
@@ -291,14 +295,14 @@ pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 	int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
 	TimestampTz now = GetCurrentTimestamp();
 	long		until_check;
-	int			i;
+
+	pgbg_session_drain_all();
 
 	if (TimestampDifferenceExceeds(wait->checked, now, DeadlockTimeout) &&
 		TimestampDifferenceExceeds(wait->started, now, DeadlockTimeout))
 	{
-		for (i = 0; i < njobs; i++)
-			control_check_deadlock(jobs[i]);
-		wait->checked = now;
+		control_check_deadlock(jobs, njobs);
+		wait->checked = GetCurrentTimestamp();
 	}
 
 	until_check = DeadlockTimeout -
@@ -314,56 +318,81 @@ pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 }
 
 /*
- * Raise 40P01 if the job's worker waits, directly or through a chain of
- * other sessions, for a lock this session holds.
+ * Raise 40P01 if the worker of every job that is not over waits, directly
+ * or through a chain of other sessions, for a lock this session holds.
  */
 static void
-control_check_deadlock(pgbg_job *job)
+control_check_deadlock(pgbg_job **jobs, int njobs)
 {
-	pid_t		pid;
-	char	   *lock;
+	pid_t		first = 0;
+	int			i;
 
-	if (job->handle == NULL ||
-		GetBackgroundWorkerPid(job->handle, &pid) != BGWH_STARTED)
-		return;
-	if (!control_blocks(pid, 0))
+	for (i = 0; i < njobs; i++)
+	{
+		pid_t		pid;
+
+		if (jobs[i]->handle == NULL ||
+			GetBackgroundWorkerPid(jobs[i]->handle, &pid) != BGWH_STARTED)
+			continue;
+		if (!control_blocked_by_us(pid))
+			return;				/* this one can still finish */
+		if (first == 0)
+			first = pid;
+	}
+	if (first == 0)
 		return;
 
-	lock = control_awaited_lock(pid);
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
 			 errmsg("deadlock detected between this session and background worker with PID %d",
-					(int) pid),
+					(int) first),
 			 errdetail("The background worker waits for %s, which this session holds (directly or through other sessions), while this session waits for the worker.",
-					   lock),
+					   control_awaited_lock(first)),
 			 errhint("End the transaction that holds the lock (or release the advisory lock) before waiting for the worker; the worker goes on once the lock is free.")));
 }
 
 /*
- * Is pid blocked, directly or through other blocked sessions, by us?
+ * Is pid blocked, directly or through other blocked sessions, by us?  A
+ * breadth-first walk of pg_blocking_pids, visiting each process once.
  */
 static bool
-control_blocks(int32 pid, int depth)
+control_blocked_by_us(int32 pid)
 {
-	ArrayType  *blockers;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	int			i;
+	List	   *queue = list_make1_int(pid);
+	List	   *seen = list_make1_int(pid);
+	bool		found = false;
 
-	if (depth > 8)
-		return false;
-	blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
-													  Int32GetDatum(pid)));
-	deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-					  &elems, &nulls, &nelems);
-	for (i = 0; i < nelems; i++)
-		if (DatumGetInt32(elems[i]) == MyProcPid)
-			return true;
-	for (i = 0; i < nelems; i++)
-		if (control_blocks(DatumGetInt32(elems[i]), depth + 1))
-			return true;
-	return false;
+	while (queue != NIL && !found)
+	{
+		int32		current = linitial_int(queue);
+		ArrayType  *blockers;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		queue = list_delete_first(queue);
+		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+														  Int32GetDatum(current)));
+		deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+						  &elems, &nulls, &nelems);
+		for (i = 0; i < nelems && !found; i++)
+		{
+			int32		blocker = DatumGetInt32(elems[i]);
+
+			if (blocker == MyProcPid)
+				found = true;
+			else if (!list_member_int(seen, blocker))
+			{
+				seen = lappend_int(seen, blocker);
+				queue = lappend_int(queue, blocker);
+			}
+		}
+	}
+	list_free(queue);
+	list_free(seen);
+	return found;
 }
 
 /*

@@ -141,7 +141,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	if (submitted)
 		shm_mq_detach(mqh);		/* nothing will come: the worker left */
 	else
-		job->mqh = mqh;
+		pgbg_session_hold_queue(job, mqh);
 	MemoryContextSwitchTo(oldcontext);
 
 	return job;

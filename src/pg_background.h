@@ -155,6 +155,7 @@ typedef struct pgbg_job
 	bool		spool_reading;	/* spool rewound, being replayed */
 	dlist_node	consumed_node;	/* position among consumed jobs */
 	dlist_node	unsettled_node; /* released, segment still mapped */
+	dlist_node	queue_node;		/* among jobs whose queue we hold */
 } pgbg_job;
 
 /*
@@ -193,6 +194,8 @@ extern void pgbg_session_mark_consumed(pgbg_job *job);
 extern void pgbg_session_release(pgbg_job *job, bool force);
 extern void pgbg_session_settle(pgbg_job *job);
 extern void pgbg_session_settle_all(void);
+extern void pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh);
+extern void pgbg_session_drain_all(void);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(void);
 extern pgbg_stats *pgbg_session_stats(void);

@@ -29,6 +29,7 @@ static HTAB *session_jobs = NULL;
 static dlist_head consumed_jobs = DLIST_STATIC_INIT(consumed_jobs);
 static int	consumed_count = 0;
 static dlist_head unsettled_jobs = DLIST_STATIC_INIT(unsettled_jobs);
+static dlist_head queue_jobs = DLIST_STATIC_INIT(queue_jobs);
 static pgbg_stats session_stats;
 
 static void session_detach_segment(pgbg_job *job);
@@ -73,6 +74,7 @@ pgbg_session_release(pgbg_job *job, bool force)
 		/* Frees the handle and its receive buffer, which dsm_detach won't. */
 		shm_mq_detach(job->mqh);
 		job->mqh = NULL;
+		dlist_delete(&job->queue_node);
 	}
 	if (!job->released && job->seg != NULL)
 		dlist_push_tail(&unsettled_jobs, &job->unsettled_node);
@@ -95,6 +97,36 @@ pgbg_session_settle_all(void)
 
 	dlist_foreach_modify(iter, &unsettled_jobs)
 		pgbg_session_settle(dlist_container(pgbg_job, unsettled_node, iter.cur));
+}
+
+/*
+ * Give the job its end of the queue, and remember that we hold it.
+ */
+void
+pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh)
+{
+	job->mqh = mqh;
+	dlist_push_tail(&queue_jobs, &job->queue_node);
+}
+
+/*
+ * Drain the queues of the session's jobs that nobody is reading (reading
+ * marks a job consumed) into their spools, without waiting.  Called by
+ * every wait: one of our workers blocked on a full queue may hold a lock
+ * that the awaited worker needs.
+ */
+void
+pgbg_session_drain_all(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &queue_jobs)
+	{
+		pgbg_job   *job = dlist_container(pgbg_job, queue_node, iter.cur);
+
+		if (!job->consumed)
+			(void) pgbg_wire_drain(job);
+	}
 }
 
 /*
