@@ -38,7 +38,7 @@
 
 #include "pg_background.h"
 
-static bool control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms);
+static bool control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms);
 static long control_remaining(TimestampTz start, long timeout_ms);
 static void control_check_deadlock(pgbg_job **jobs, int njobs);
 static bool control_blocked_by_us(int32 pid);
@@ -192,11 +192,12 @@ pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms)
 }
 
 /*
- * Wait until all of the jobs are over, or timeout_ms (-1: no limit)
- * passes.  Returns whether they all are.
+ * Wait until the workers of all the jobs have exited, or timeout_ms (-1:
+ * no limit) passes.  Returns whether they all have.  No deadlock check:
+ * this only serves cancel, which ends in SIGTERM anyway.
  */
 static bool
-control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms)
+control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms)
 {
 	pgbg_wait	wait;
 
@@ -208,25 +209,28 @@ control_wait_all(pgbg_job **jobs, int njobs, long timeout_ms)
 		int			i;
 
 		for (i = 0; i < njobs; i++)
-			if (!pgbg_control_finished(jobs[i]))
+			if (!pgbg_control_worker_stopped(jobs[i]))
 				all = false;
 		if (all)
 			return true;
 		remaining = control_remaining(wait.started, timeout_ms);
 		if (remaining == 0)
 			return false;
-		pgbg_control_sleep(jobs, njobs, &wait, remaining);
+		pgbg_control_sleep(NULL, 0, &wait, remaining);
 	}
 }
 
 /*
  * Cancel the jobs that are still running: SIGINT now, SIGTERM (through the
- * postmaster) for those still running after grace_ms, then wait until all
- * have exited.  Query cancel interrupts the waits, never the signals.
+ * postmaster) for those whose worker has not exited after grace_ms, then
+ * wait until every canceled worker has exited, so that its locks are free
+ * when we return.  Query cancel interrupts the waits, never the signals.
  */
 void
 pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 {
+	pgbg_job  **canceled = palloc(sizeof(pgbg_job *) * Max(njobs, 1));
+	int			ncanceled = 0;
 	int			i;
 
 	for (i = 0; i < njobs; i++)
@@ -236,18 +240,19 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 		if (pgbg_control_finished(jobs[i]))
 			continue;
 		jobs[i]->canceled = true;
+		canceled[ncanceled++] = jobs[i];
 		if (GetBackgroundWorkerPid(jobs[i]->handle, &pid) == BGWH_STARTED)
 			(void) kill(pid, SIGINT);
 	}
 
-	if (control_wait_all(jobs, njobs, grace_ms))
-		return;
-
-	for (i = 0; i < njobs; i++)
-		if (!pgbg_control_finished(jobs[i]) && jobs[i]->handle != NULL)
-			TerminateBackgroundWorker(jobs[i]->handle);
-
-	(void) control_wait_all(jobs, njobs, -1);
+	if (!control_wait_exited(canceled, ncanceled, grace_ms))
+	{
+		for (i = 0; i < ncanceled; i++)
+			if (!pgbg_control_worker_stopped(canceled[i]))
+				TerminateBackgroundWorker(canceled[i]->handle);
+		(void) control_wait_exited(canceled, ncanceled, -1);
+	}
+	pfree(canceled);
 }
 
 /*
@@ -282,7 +287,8 @@ pgbg_control_wait_begin(pgbg_wait *wait)
  * the awaited worker needs.
  *
  * Once the wait has lasted deadlock_timeout, and every deadlock_timeout
- * after that, check whether the wait can still end: if every awaited job's
+ * after that, check (unless no jobs are given) whether the wait can still
+ * end: if every awaited job's
  * worker is blocked, directly or through other sessions, by a lock this
  * session holds, it cannot (the server's deadlock detector does not see
  * that cycle, because we wait on a latch, not on a lock), so raise 40P01.
@@ -298,7 +304,8 @@ pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 
 	pgbg_session_drain_all();
 
-	if (TimestampDifferenceExceeds(wait->checked, now, DeadlockTimeout) &&
+	if (njobs > 0 &&
+		TimestampDifferenceExceeds(wait->checked, now, DeadlockTimeout) &&
 		TimestampDifferenceExceeds(wait->started, now, DeadlockTimeout))
 	{
 		control_check_deadlock(jobs, njobs);
