@@ -26,6 +26,7 @@
 
 static int64 launch_cookie(void);
 static BackgroundWorkerHandle *launch_register(dsm_segment *seg);
+static void launch_wait_for_connect(pgbg_job *job);
 static int32 launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh,
 									BackgroundWorkerHandle *handle);
 static int32 launch_worker_pid(pgbg_fixed *fixed);
@@ -144,7 +145,45 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 		pgbg_session_hold_queue(job, mqh);
 	MemoryContextSwitchTo(oldcontext);
 
+	/*
+	 * Return once the worker has connected (or ended): only then is its PID
+	 * that of a backend, which pg_terminate_backend, pg_cancel_backend and
+	 * pg_stat_activity know.  If the wait fails, stop the worker, so that a
+	 * launch that raised an error runs nothing behind the caller's back.
+	 */
+	PG_TRY();
+	{
+		launch_wait_for_connect(job);
+	}
+	PG_CATCH();
+	{
+		TerminateBackgroundWorker(job->handle);
+		pgbg_session_forget(job);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
 	return job;
+}
+
+/*
+ * Wait until the job's worker has connected to the database (its state is
+ * no longer STARTING; it wakes us then) or has ended.
+ */
+static void
+launch_wait_for_connect(pgbg_job *job)
+{
+	pgbg_wait	wait;
+	pgbg_outcome outcome;
+
+	pgbg_control_wait_begin(&wait);
+	for (;;)
+	{
+		pgbg_control_outcome(job, &outcome);
+		if (outcome.state != PGBG_STATE_STARTING || pgbg_control_finished(job))
+			break;
+		pgbg_control_sleep(&job, 1, &wait, -1);
+	}
 }
 
 /*

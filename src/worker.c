@@ -120,7 +120,7 @@ pg_background_worker_main(Datum main_arg)
 
 		worker_outcome.state = PGBG_STATE_RUNNING;
 		worker_outcome.started_at = GetCurrentTimestamp();
-		worker_publish(false);
+		worker_publish(true);	/* the launcher waits for this */
 
 		worker_execute(sql, paramspace, dest);
 	}
@@ -597,7 +597,19 @@ worker_start_xact(void)
 {
 	if (!worker_xact_started)
 	{
+		Oid			userid;
+		int			sec_context;
+
+		/*
+		 * A transaction must start with no security context flags set
+		 * (xact.c asserts it, and restores what it finds there on abort):
+		 * clear the launcher's SECURITY DEFINER flags while starting it, then
+		 * put them back.
+		 */
+		GetUserIdAndSecContext(&userid, &sec_context);
+		SetUserIdAndSecContext(userid, 0);
 		StartTransactionCommand();
+		SetUserIdAndSecContext(userid, sec_context);
 		worker_xact_started = true;
 	}
 

@@ -413,7 +413,15 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM soak_unique'),
 # ---------------------------------------------------------------------------
 my $leaker = $node->background_psql('postgres');
 my $backend_pid = $leaker->query_safe('SELECT pg_backend_pid()');
-my $ctx_sql = q{SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
+# The session context and its children.  PostgreSQL 18 replaced the parent
+# column of pg_backend_memory_contexts with path (context IDs from the top,
+# this context's own last; level counts from 1).
+my $ctx_sql = $node->pg_version >= 18
+  ? q{WITH c AS MATERIALIZED (SELECT * FROM pg_backend_memory_contexts),
+s AS (SELECT level, path[level] AS id FROM c WHERE name = 'pg_background session')
+SELECT coalesce(sum(c.total_bytes), 0) FROM c, s
+WHERE c.path[s.level] = s.id AND c.level <= s.level + 1}
+  : q{SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
 WHERE name = 'pg_background session' OR parent = 'pg_background session'};
 my $batch = q{DO $$ BEGIN FOR i IN 1..1100 LOOP
   IF (SELECT x FROM pg_background_result(pg_background_launch('SELECT ' || i)) AS (x int)) <> i THEN
