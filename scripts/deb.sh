@@ -6,14 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 OUT=$PGBG_ROOT/.run/deb
-need=
-for p in debhelper postgresql-server-dev-all dpkg-dev fakeroot; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
-done
-if [ -n "$need" ]; then
-	log "installing:$need"
-	$PGBG_SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
-fi
+apt_install_missing debhelper postgresql-server-dev-all dpkg-dev fakeroot
 
 rm -rf "$OUT"
 mkdir -p "$OUT/src"

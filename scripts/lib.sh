@@ -37,14 +37,21 @@ install_deps() {
 	/usr/* | [!/]*) ;;
 	*) server= ;;
 	esac
-	local pkgs="${server}libkrb5-dev libipc-run-perl make gcc"
-	local missing=
-	for p in $pkgs; do
+	# shellcheck disable=SC2086 # a list of packages
+	apt_install_missing ${server}libkrb5-dev libipc-run-perl make gcc
+}
+
+# apt_install_missing PKG...: install those of the Debian packages that are
+# not installed yet.
+apt_install_missing() {
+	local missing='' p
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 	done
 	if [ -n "$missing" ]; then
 		log "installing:$missing"
 		$PGBG_SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		# shellcheck disable=SC2086 # a list of packages
 		$PGBG_SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 	fi
 }
