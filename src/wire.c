@@ -53,10 +53,10 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 		return false;
 
 	/*
-	 * Wait through control.c rather than in shm_mq, so that a worker stuck
-	 * on a lock this session holds is reported instead of waited for.  A
-	 * worker that vanished without detaching (the queue cannot tell) is
-	 * noticed through its handle, after one last look at the queue.
+	 * Wait through control.c rather than in shm_mq, so that a worker stuck on
+	 * a lock this session holds is reported instead of waited for.  A worker
+	 * that vanished without detaching (the queue cannot tell) is noticed
+	 * through its handle, after one last look at the queue.
 	 */
 	pgbg_control_wait_begin(&wait);
 	for (;;)
@@ -205,8 +205,8 @@ pgbg_wire_report(StringInfo msg, char msgtype, int32 pid)
 		edata.elevel = ERROR;
 
 	/*
-	 * A position in the worker's SQL means nothing against the caller's
-	 * query text, where a client would display it.
+	 * A position in the worker's SQL means nothing against the caller's query
+	 * text, where a client would display it.
 	 */
 	edata.cursorpos = 0;
 

@@ -601,10 +601,10 @@ worker_start_xact(void)
 		int			sec_context;
 
 		/*
-		 * A transaction must start with no security context flags set
-		 * (xact.c asserts it, and restores what it finds there on abort):
-		 * clear the launcher's SECURITY DEFINER flags while starting it, then
-		 * put them back.
+		 * A transaction must start with no security context flags set (xact.c
+		 * asserts it, and restores what it finds there on abort): clear the
+		 * launcher's SECURITY DEFINER flags while starting it, then put them
+		 * back.
 		 */
 		GetUserIdAndSecContext(&userid, &sec_context);
 		SetUserIdAndSecContext(userid, 0);
