@@ -7,7 +7,11 @@
  * Every other file calls the names defined here instead of testing
  * PG_VERSION_NUM itself.  Supported: PostgreSQL 13 to 18.  15 and 18 are
  * built and tested; the branches for 13, 14, 16 and 17 follow the release
- * notes of those versions.
+ * notes of those versions.  Needed as they are on every supported version
+ * (so no branch here): QueryCompletion and CommandTag (13), PG_FINALLY
+ * (13), TimestampDifferenceMilliseconds (14, back-patched into 13's minor
+ * releases), BufFileRead returning the bytes read (all; 16 added the
+ * ReadExact variants), ResourceOwnerCreate (unchanged by 17's rewrite).
  *
  *-------------------------------------------------------------------------
  */
