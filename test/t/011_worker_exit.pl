@@ -18,27 +18,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-# Run a query in a background psql session; return its stdout and whatever
-# it wrote to stderr (which is then cleared for the next query).
-sub run_query
-{
-	my ($session, $sql) = @_;
-	my ($out) = $session->query($sql);
-	my $err = $session->{stderr};
-	$session->{stderr} = '';
-	return ($out, $err);
-}
-
-# A psql session that keeps going after errors and reports SQLSTATEs.
-sub launcher_session
-{
-	my ($node) = @_;
-	return $node->background_psql(
-		'postgres',
-		on_error_stop => 0,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-}
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgbgTest;
 
 my $node = PostgreSQL::Test::Cluster->new('worker_exit');
 $node->init;

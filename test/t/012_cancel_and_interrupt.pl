@@ -18,17 +18,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-# Run a query in a background psql session; return its stdout and whatever
-# it wrote to stderr (which is then cleared for the next query).
-sub run_query
-{
-	my ($session, $sql) = @_;
-	my ($out) = $session->query($sql);
-	my $err = $session->{stderr};
-	$session->{stderr} = '';
-	return ($out, $err);
-}
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgbgTest;
 
 my $E = qr/^(?:psql:\S+: )?ERROR:  /m;
 

@@ -25,6 +25,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgbgTest;
 use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('cancel_grace');
@@ -38,22 +41,12 @@ CREATE TABLE t (i int);
 
 my $s = $node->background_psql('postgres', on_error_stop => 0);
 
-# Run SQL in the session; return its stdout and stderr (cleared afterwards).
-sub run_query
-{
-	my ($sql) = @_;
-	my ($out) = $s->query($sql);
-	my $err = $s->{stderr};
-	$s->{stderr} = '';
-	return ($out, $err);
-}
-
 # In the launching session (handles belong to it): wait, with a deadline,
 # until the job has published the given progress message.
 sub wait_progress
 {
 	my ($pid, $cookie, $msg) = @_;
-	my ($out, $err) = run_query(qq{
+	my ($out, $err) = run_query($s, qq{
 DO \$\$
 DECLARE deadline timestamptz := clock_timestamp() + interval '180 s';
 BEGIN
@@ -81,7 +74,7 @@ sub cancel_case
 	  . "SELECT pg_advisory_xact_lock($lock);\n"
 	  . $c{sql};
 
-	my ($out, $err) = run_query(
+	my ($out, $err) = run_query($s, 
 		"SELECT pid, cookie FROM pg_background_launch_v2(\$job\$$sql\$job\$)");
 	is($err, '', "$name: launched");
 	my ($pid, $cookie) = split /\|/, $out;
@@ -98,7 +91,7 @@ FROM pg_stat_activity WHERE pid = $pid}),
 	$call =~ s/%PID%/$pid/g;
 	$call =~ s/%COOKIE%/$cookie/g;
 	my $t0 = time;
-	($out, $err) = run_query(
+	($out, $err) = run_query($s, 
 		"$call;\nSELECT 'lock:' || pg_try_advisory_lock($lock);\n"
 		  . "SELECT 'left:' || count(*) FROM pg_stat_activity WHERE pid = $pid;");
 	my $elapsed = time - $t0;
@@ -110,25 +103,25 @@ FROM pg_stat_activity WHERE pid = $pid}),
 		"$name: the job's lock is free when the call returns");
 	is(($out =~ /left:(\d+)$/)[0], '0',
 		"$name: the worker is gone from pg_stat_activity when the call returns");
-	run_query('SELECT pg_advisory_unlock_all()');
+	run_query($s, 'SELECT pg_advisory_unlock_all()');
 	ok( $node->poll_query_until(
 			'postgres',
 			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
 		"$name: the worker exits");
 
-	($out, $err) = run_query(
+	($out, $err) = run_query($s, 
 		"SELECT state, sqlstate, message FROM pg_background_outcome($pid, $cookie)");
 	is($err, '', "$name: outcome");
 	is($out, "canceled|$c{sqlstate}|$c{message}",
 		"$name: outcome is canceled with $c{sqlstate}");
-	($out, $err) = run_query(
+	($out, $err) = run_query($s, 
 		"SELECT state FROM pg_background_jobs WHERE pid = $pid AND cookie = $cookie");
 	is($out, 'canceled', "$name: pg_background_jobs shows it canceled");
 	is( $node->safe_psql(
 			'postgres', "SELECT count(*) FROM t WHERE i = $c{row}"),
 		'0',
 		"$name: the row the job inserted before the cancel was not committed");
-	($out, $err) = run_query(
+	($out, $err) = run_query($s, 
 		"SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)");
 	like($err, qr/ERROR:  background job with PID $pid was canceled/,
 		"$name: result_v2 says the job was canceled");
@@ -209,7 +202,7 @@ my ($pid, $cookie, $out, $err);
 	sqlstate => '57P01',
 	message => $sigterm_msg,
 	row => 4);
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	"SELECT progress_msg FROM pg_background_get_progress_v2($pid, $cookie)");
 is($out, 'ready, caught 1',
 	'(c) the job caught the SIGINT and went on until the SIGTERM');
@@ -223,7 +216,7 @@ is($out, 'ready, caught 1',
 	sqlstate => '57P01',
 	message => $sigterm_msg,
 	row => 5);
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	"SELECT progress_msg FROM pg_background_get_progress_v2($pid, $cookie)");
 is($out, 'ready, caught 1',
 	'(d) the job caught the SIGINT and went on until the SIGTERM');
@@ -232,8 +225,8 @@ is($out, 'ready, caught 1',
 # Canceling it cannot deadlock: after the grace period the worker is
 # terminated, whatever it waits for.
 my $name = '(e) waits for our lock, catches query_canceled, grace 3000 ms';
-run_query('SELECT pg_advisory_lock(3100)');
-($out, $err) = run_query(q{SELECT pid, cookie FROM pg_background_launch_v2($job$INSERT INTO t VALUES (6);
+run_query($s, 'SELECT pg_advisory_lock(3100)');
+($out, $err) = run_query($s, q{SELECT pid, cookie FROM pg_background_launch_v2($job$INSERT INTO t VALUES (6);
 DO $do$
 DECLARE caught int := 0;
 BEGIN
@@ -255,24 +248,24 @@ ok( $node->poll_query_until(
 SELECT state = 'active' AND wait_event_type = 'Lock' AND wait_event = 'advisory'
 FROM pg_stat_activity WHERE pid = $pid}),
 	"$name: the job waits for the lock");
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	"SELECT pg_background_cancel_v2_grace($pid, $cookie, 3000);\n"
 	  . "SELECT 'left:' || count(*) FROM pg_stat_activity WHERE pid = $pid;");
 is($err, '', "$name: pg_background_cancel_v2_grace returned without error");
 is(($out =~ /left:(\d+)$/)[0], '0',
 	"$name: the worker is gone from pg_stat_activity when the call returns");
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	"SELECT state, sqlstate, message FROM pg_background_outcome($pid, $cookie)");
 is($out, "canceled|57P01|$sigterm_msg", "$name: outcome is canceled with 57P01");
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	"SELECT progress_msg FROM pg_background_get_progress_v2($pid, $cookie)");
 is($out, 'waiting, caught 1',
 	"$name: the job caught the SIGINT and went on until the SIGTERM");
 # Clean up whatever the cancel left behind.
-run_query('SELECT pg_advisory_unlock_all()');
-($out, $err) = run_query(
+run_query($s, 'SELECT pg_advisory_unlock_all()');
+($out, $err) = run_query($s, 
 	"SELECT state = 'running' FROM pg_background_outcome($pid, $cookie)");
-run_query("SELECT pg_background_cancel_v2_grace($pid, $cookie, 0)")
+run_query($s, "SELECT pg_background_cancel_v2_grace($pid, $cookie, 0)")
   if $out eq 't';
 ok( $node->poll_query_until(
 		'postgres',
@@ -282,12 +275,12 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE i = 6'),
 	'0', "$name: the row the job inserted was not committed");
 
 # The session counted the six cancels.
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	'SELECT workers_launched, workers_canceled, workers_active FROM pg_background_stats_v2()');
 is($out, '6|6|0', 'stats: 6 launched, 6 canceled, none active');
 
 # The session is still usable, and nothing crashed.
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	q{SELECT x FROM pg_background_launch_v2('SELECT 42 AS x') h, pg_background_result_v2(h.pid, h.cookie) AS (x int)});
 is($out, '42', 'the session still launches and reads jobs');
 

@@ -17,6 +17,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgbgTest;
 
 my $node = PostgreSQL::Test::Cluster->new('wait_any');
 $node->init;
@@ -30,24 +33,14 @@ my $s = $node->background_psql(
 	on_error_stop => 0,
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 
-# Run SQL in the waiting session; return its stdout and stderr (cleared).
-sub run_query
-{
-	my ($sql) = @_;
-	my ($out) = $s->query($sql);
-	my $err = $s->{stderr};
-	$s->{stderr} = '';
-	return ($out, $err);
-}
-
-my ($s_pid) = run_query('SELECT pg_backend_pid()');
+my ($s_pid) = run_query($s, 'SELECT pg_backend_pid()');
 my ($out, $err);
 
 # Launch a job blocked on advisory lock $key; return "pid,cookie".
 sub launch_blocked
 {
 	my ($n, $key) = @_;
-	my ($o, $e) = run_query(
+	my ($o, $e) = run_query($s, 
 		"SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT $n AS job FROM pg_advisory_xact_lock($key)')"
 	);
 	die "launch failed: $e" if $e ne '';
@@ -105,11 +98,11 @@ FROM (SELECT pg_background_wait_any(%s) AS h OFFSET 0) s;
 wait_session_waiting('wait_any on 8 jobs');
 
 $locker->query_safe('SELECT pg_advisory_unlock(2105)');
-($out, $err) = run_query(q{SELECT pid || ',' || cookie FROM first_over});
+($out, $err) = run_query($s, q{SELECT pid || ',' || cookie FROM first_over});
 is($err, '', 'wait_any returned');
 is($out, $h[4], 'wait_any returned the handle of job 5');
 
-($out, $err) = run_query(q{
+($out, $err) = run_query($s, q{
 SELECT o.state, round(extract(epoch FROM f.returned_at - o.finished_at) * 1000, 3)
 FROM first_over f, pg_background_outcome(f.pid, f.cookie) o});
 my ($state, $latency_ms) = split /\|/, $out;
@@ -119,7 +112,7 @@ ok(defined $latency_ms && $latency_ms ne '' && $latency_ms >= 0
 	  && $latency_ms < 50,
 	"wait_any returned $latency_ms ms after job 5 finished (under 50 ms)");
 
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	"SELECT * FROM pg_background_result_v2($h[4]) AS (job int)");
 is($out, '5', 'job 5 reads 5');
 
@@ -133,7 +126,7 @@ my @remaining = grep { $_ ne $h[4] } @h;
 my $rounds = 0;
 while (@remaining && $rounds++ < 20)
 {
-	($out, $err) = run_query(sprintf(q{
+	($out, $err) = run_query($s, sprintf(q{
 SELECT (h).pid || ',' || (h).cookie
 FROM (SELECT pg_background_wait_any(%s) AS h OFFSET 0) s},
 			handle_array(@remaining)));
@@ -151,14 +144,14 @@ my @jobs;
 for my $i (0 .. 7)
 {
 	next if $i == 4;
-	($out, $err) = run_query(
+	($out, $err) = run_query($s, 
 		"SELECT * FROM pg_background_result_v2($h[$i]) AS (job int)");
 	push @jobs, $out;
 }
 is(join(',', @jobs), '1,2,3,4,6,7,8', 'each job returns its own number');
 
 # All are over: wait_any returns the first of the array at once.
-($out, $err) = run_query(sprintf(q{
+($out, $err) = run_query($s, sprintf(q{
 SELECT (h).pid || ',' || (h).cookie
 FROM (SELECT pg_background_wait_any(%s, 0) AS h OFFSET 0) s},
 		handle_array(reverse @h)));
@@ -170,11 +163,11 @@ is($out, $h[7], 'with all over, wait_any returns the first handle of the array')
 $locker->query_safe('SELECT pg_advisory_lock(2201), pg_advisory_lock(2202)');
 my @b = (launch_blocked(21, 2201), launch_blocked(22, 2202));
 wait_blocked('timeout', @b);
-($out, $err) = run_query(sprintf(
+($out, $err) = run_query($s, sprintf(
 	q{SELECT pg_background_wait_any(%s, 200) IS NULL}, handle_array(@b)));
 is($err, '', 'wait_any with a timeout');
 is($out, 't', 'wait_any with a timeout of 200 ms on blocked jobs returns NULL');
-($out, $err) = run_query(sprintf(
+($out, $err) = run_query($s, sprintf(
 	q{SELECT pg_background_wait_v2_timeout(%s, 200)}, $b[0]));
 is($out, 'f', 'wait_v2_timeout of 200 ms on a blocked job returns false');
 
@@ -186,7 +179,7 @@ $s->query_until(qr/waiting\n/,
 wait_session_waiting('wait_v2');
 is($node->safe_psql('postgres', "SELECT pg_cancel_backend($s_pid)"),
 	't', 'wait_v2: session cancelled');
-($out, $err) = run_query(q{SELECT 'alive'});
+($out, $err) = run_query($s, q{SELECT 'alive'});
 like($err, qr/ERROR:  57014: canceling statement due to user request/,
 	'wait_v2 was interrupted with 57014');
 is($out, 'alive', 'the session is usable afterwards');
@@ -197,17 +190,17 @@ $s->query_until(qr/waiting\n/,
 wait_session_waiting('wait_any');
 is($node->safe_psql('postgres', "SELECT pg_cancel_backend($s_pid)"),
 	't', 'wait_any: session cancelled');
-($out, $err) = run_query(q{SELECT 'alive'});
+($out, $err) = run_query($s, q{SELECT 'alive'});
 like($err, qr/ERROR:  57014: canceling statement due to user request/,
 	'wait_any was interrupted with 57014');
 is($out, 'alive', 'the session is usable afterwards');
 
 # The jobs were not touched: still running, and they finish once released.
-($out, $err) = run_query(sprintf(
+($out, $err) = run_query($s, sprintf(
 	q{SELECT state FROM pg_background_jobs WHERE pid IN (%s)}, pids_of(@b)));
 is($out, "running\nrunning", 'the jobs still run after the interrupted waits');
 $locker->query_safe('SELECT pg_advisory_unlock(2201), pg_advisory_unlock(2202)');
-($out, $err) = run_query(
+($out, $err) = run_query($s, 
 	sprintf(q{SELECT pg_background_wait_v2(%s); SELECT pg_background_wait_v2(%s);
 SELECT string_agg(o.state, ',') FROM (VALUES (%s), (%s)) v(p, c), pg_background_outcome(p, c) o},
 		@b, @b));

@@ -36,30 +36,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgbgTest;
 use Time::HiRes qw(usleep);
-
-# Run a query in a background psql session; return its stdout and whatever
-# it wrote to stderr (which is then cleared for the next query).
-sub run_query
-{
-	my ($session, $sql) = @_;
-	my ($out) = $session->query($sql);
-	my $err = $session->{stderr};
-	$session->{stderr} = '';
-	return ($out, $err);
-}
-
-# A psql session that keeps going after errors and reports SQLSTATEs.
-sub launcher_session
-{
-	my ($node) = @_;
-	my $s = $node->background_psql(
-		'postgres',
-		on_error_stop => 0,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	$s->set_query_timer_restart;
-	return $s;
-}
 
 # Wait (up to $secs seconds) until the psql of a background session has
 # exited; returns whether it did.  Collects what it printed on the way.
