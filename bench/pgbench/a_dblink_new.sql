@@ -1,0 +1,1 @@
+SELECT * FROM dblink('@CONN@', 'SELECT 1') AS t(x int);

@@ -1,0 +1,1 @@
+SELECT dblink_exec('@CONN@', 'INSERT INTO t VALUES (1)');

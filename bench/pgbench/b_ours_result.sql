@@ -1,0 +1,1 @@
+SELECT * FROM pg_background_result(pg_background_launch('INSERT INTO t VALUES (1)')) AS (tag text);
