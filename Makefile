@@ -21,7 +21,9 @@ OBJS = \
 	src/wire.o \
 	src/decode.o \
 	src/control.o \
-	src/params.o
+	src/params.o \
+	src/directory.o \
+	src/dispatcher.o
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))
 

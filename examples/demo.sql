@@ -53,3 +53,15 @@ BEGIN
     END LOOP;
 END $$;
 SELECT * FROM demo_items ORDER BY id;
+
+-- 5. The shared job directory (this cluster preloads pg_background): a job
+-- submitted by a session that then disconnects is seen, waited for and
+-- read by a new session of the same role.
+SELECT * FROM pg_background_submit_v2(
+    'INSERT INTO demo_items VALUES (4, ''from a submitted job'')',
+    label => 'demo-submit') \gset job_
+\c
+SELECT pg_background_wait_v2(:job_pid, :job_cookie);
+SELECT state, command_tag FROM pg_background_outcome(:job_pid, :job_cookie);
+SELECT label, state, command_tag FROM pg_background_jobs WHERE label = 'demo-submit';
+SELECT active, queued, max_queued FROM pg_background_admission();

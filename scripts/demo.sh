@@ -19,7 +19,7 @@ fi
 install_deps
 build_install
 log "starting a throwaway cluster in $DEMO_DIR (port $DEMO_PORT)"
-start_cluster "$DEMO_DIR" "$DEMO_PORT"
+start_cluster "$DEMO_DIR" "$DEMO_PORT" "shared_preload_libraries = 'pg_background'"
 as_owner "$PG_BINDIR/createdb" -h "$DEMO_DIR" -p "$DEMO_PORT" -U postgres demo
 as_owner "$PG_BINDIR/psql" -h "$DEMO_DIR" -p "$DEMO_PORT" -U postgres -d demo \
 	-X -v ON_ERROR_STOP=1 -f "$PGBG_ROOT/examples/demo.sql"

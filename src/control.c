@@ -38,6 +38,7 @@
 
 #include "pg_background.h"
 
+static pid_t control_worker_pid(pgbg_job *job);
 static bool control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms);
 static long control_remaining(TimestampTz start, long timeout_ms);
 static void control_check_deadlock(pgbg_job **jobs, int njobs);
@@ -50,7 +51,16 @@ static char *control_awaited_lock(int32 pid);
 void
 pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome)
 {
-	if (job->status != NULL)
+	pgbg_dir_entry entry;
+
+	if (job->remote)
+	{
+		/* Another session's job: the directory has all there is. */
+		if (pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
+			job->final = entry.outcome;
+		*outcome = job->final;
+	}
+	else if (job->status != NULL)
 	{
 		SpinLockAcquire(&job->status->mutex);
 		*outcome = job->status->outcome;
@@ -70,9 +80,32 @@ pgbg_control_worker_stopped(pgbg_job *job)
 	BgwHandleStatus status;
 
 	if (job->handle == NULL)
+	{
+		/* Queued, or started by the dispatcher, or another session's. */
+		if (job->dir_slot >= 0)
+			return pgbg_dir_finished(job->dir_slot, job->dir_seq);
 		return true;
+	}
 	status = GetBackgroundWorkerPid(job->handle, &pid);
 	return status != BGWH_STARTED && status != BGWH_NOT_YET_STARTED;
+}
+
+/*
+ * The PID of the job's worker while it runs; 0 if it has none (yet).
+ */
+static pid_t
+control_worker_pid(pgbg_job *job)
+{
+	pid_t		pid;
+	pgbg_dir_entry entry;
+
+	if (job->handle != NULL)
+		return GetBackgroundWorkerPid(job->handle, &pid) == BGWH_STARTED ? pid : 0;
+	if (job->dir_slot >= 0 &&
+		pgbg_dir_get(job->dir_slot, job->dir_seq, &entry) &&
+		entry.state == PGBG_DIR_ACTIVE && !entry.exited)
+		return entry.worker_pid;
+	return 0;
 }
 
 /*
@@ -99,6 +132,19 @@ pgbg_view_state
 pgbg_control_state(pgbg_job *job)
 {
 	pgbg_outcome outcome;
+	pgbg_dir_entry entry;
+
+	/* What only the directory knows: queued, canceled there, lost. */
+	if (job->dir_slot >= 0 &&
+		pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
+	{
+		if (entry.state == PGBG_DIR_QUEUED)
+			return PGBG_VIEW_QUEUED;
+		if (entry.state == PGBG_DIR_LOST)
+			return PGBG_VIEW_LOST;
+		if (entry.canceled)
+			job->canceled = true;
+	}
 
 	pgbg_session_settle(job);
 	pgbg_control_outcome(job, &outcome);
@@ -130,6 +176,10 @@ pgbg_control_state_name(pgbg_view_state state)
 			return "canceled";
 		case PGBG_VIEW_ERROR:
 			return "error";
+		case PGBG_VIEW_QUEUED:
+			return "queued";
+		case PGBG_VIEW_LOST:
+			return "lost_on_restart";
 	}
 	return "unknown";
 }
@@ -148,6 +198,7 @@ pgbg_control_observe(pgbg_job *job)
 	switch (pgbg_control_state(job))
 	{
 		case PGBG_VIEW_RUNNING:
+		case PGBG_VIEW_QUEUED:
 			return;
 		case PGBG_VIEW_STOPPED:
 			stats->completed++;
@@ -160,6 +211,7 @@ pgbg_control_observe(pgbg_job *job)
 			stats->canceled++;
 			break;
 		case PGBG_VIEW_ERROR:
+		case PGBG_VIEW_LOST:
 			stats->failed++;
 			break;
 	}
@@ -241,15 +293,29 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 			continue;
 		jobs[i]->canceled = true;
 		canceled[ncanceled++] = jobs[i];
-		if (GetBackgroundWorkerPid(jobs[i]->handle, &pid) == BGWH_STARTED)
+
+		/* A job that has not started yet never will. */
+		if (jobs[i]->dir_slot >= 0 &&
+			!pgbg_dir_cancel(jobs[i]->dir_slot, jobs[i]->dir_seq))
+			continue;
+		pid = control_worker_pid(jobs[i]);
+		if (pid > 0)
 			(void) kill(pid, SIGINT);
 	}
 
 	if (!control_wait_exited(canceled, ncanceled, grace_ms))
 	{
 		for (i = 0; i < ncanceled; i++)
-			if (!pgbg_control_worker_stopped(canceled[i]))
+		{
+			pid_t		pid;
+
+			if (pgbg_control_worker_stopped(canceled[i]))
+				continue;
+			if (canceled[i]->handle != NULL)
 				TerminateBackgroundWorker(canceled[i]->handle);
+			else if ((pid = control_worker_pid(canceled[i])) > 0)
+				(void) kill(pid, SIGTERM);
+		}
 		(void) control_wait_exited(canceled, ncanceled, -1);
 	}
 	pfree(canceled);
@@ -276,6 +342,7 @@ void
 pgbg_control_wait_begin(pgbg_wait *wait)
 {
 	wait->started = wait->checked = GetCurrentTimestamp();
+	pgbg_dir_prepare_wait();
 }
 
 /*
@@ -322,6 +389,14 @@ pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 	(void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
+
+	/*
+	 * Jobs of the directory that this session did not start (another
+	 * session's, or queued ones the dispatcher started) wake us through the
+	 * directory's condition variable; stay on its list before the caller
+	 * looks again, so that no wakeup is lost.
+	 */
+	pgbg_dir_prepare_wait();
 }
 
 /*
@@ -336,11 +411,14 @@ control_check_deadlock(pgbg_job **jobs, int njobs)
 
 	for (i = 0; i < njobs; i++)
 	{
-		pid_t		pid;
+		pid_t		pid = control_worker_pid(jobs[i]);
 
-		if (jobs[i]->handle == NULL ||
-			GetBackgroundWorkerPid(jobs[i]->handle, &pid) != BGWH_STARTED)
+		if (pid == 0)
+		{
+			if (!pgbg_control_worker_stopped(jobs[i]))
+				return;			/* queued or starting: it can still run */
 			continue;
+		}
 		if (!control_blocked_by_us(pid))
 			return;				/* this one can still finish */
 		if (first == 0)

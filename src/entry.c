@@ -30,6 +30,8 @@
 
 PG_MODULE_MAGIC;
 
+void		_PG_init(void);
+
 PG_FUNCTION_INFO_V1(pg_background_launch);
 PG_FUNCTION_INFO_V1(pg_background_result);
 PG_FUNCTION_INFO_V1(pg_background_detach);
@@ -49,6 +51,7 @@ PG_FUNCTION_INFO_V1(pg_background_stats_v2);
 PG_FUNCTION_INFO_V1(pg_background_progress);
 PG_FUNCTION_INFO_V1(pg_background_get_progress_v2);
 PG_FUNCTION_INFO_V1(pg_background_outcome);
+PG_FUNCTION_INFO_V1(pg_background_admission);
 
 /* Columns of pg_background_list_v2 (the upstream-compatible subset). */
 #define LIST_V2_NATTS	9
@@ -71,8 +74,9 @@ static void entry_check_queue_size(int32 queue_size);
 static int	entry_check_ms(FunctionCallInfo fcinfo, int argno,
 						   const char *argname, bool minus_one_ok);
 static pgbg_job *entry_lookup(int32 pid);
-static pgbg_job *entry_lookup_handle(FunctionCallInfo fcinfo);
-static pgbg_job *entry_find_handle(int32 pid, int64 cookie);
+static pgbg_job *entry_lookup_handle(FunctionCallInfo fcinfo, bool remote_ok);
+static pgbg_job *entry_find_handle(int32 pid, int64 cookie, bool remote_ok);
+static pgbg_job *entry_remote_job(const pgbg_dir_entry *entry, int slot);
 static bool entry_may_use(pgbg_job *job);
 static pgbg_job *entry_launch(FunctionCallInfo fcinfo, bool submitted,
 							  int first_param);
@@ -83,6 +87,8 @@ static Tuplestorestate *entry_materialize(FunctionCallInfo fcinfo,
 										  TupleDesc *tupdesc, int natts,
 										  const Oid *types);
 static void entry_job_row(pgbg_job *job, Datum *values, bool *nulls);
+static void entry_list_row(Tuplestorestate *tupstore, TupleDesc tupdesc,
+						   int natts, const int *pick, pgbg_job *job);
 static Datum entry_text_or_null(const char *str, bool *isnull);
 static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
 						const int *pick);
@@ -91,6 +97,16 @@ static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
  * v1 API
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Module load: define the GUCs; when preloaded, set up the shared job
+ * directory and the dispatcher (directory.c).
+ */
+void
+_PG_init(void)
+{
+	pgbg_dir_init();
+}
 
 /*
  * pg_background_launch(sql text, queue_size int4 DEFAULT 65536) RETURNS int4
@@ -166,7 +182,7 @@ pg_background_submit_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_result_v2(PG_FUNCTION_ARGS)
 {
-	return entry_result(fcinfo, entry_lookup_handle(fcinfo));
+	return entry_result(fcinfo, entry_lookup_handle(fcinfo, false));
 }
 
 /*
@@ -175,7 +191,7 @@ pg_background_result_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_detach_v2(PG_FUNCTION_ARGS)
 {
-	pgbg_session_forget(entry_lookup_handle(fcinfo));
+	pgbg_session_forget(entry_lookup_handle(fcinfo, false));
 	PG_RETURN_VOID();
 }
 
@@ -187,7 +203,7 @@ pg_background_detach_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_cancel_v2(PG_FUNCTION_ARGS)
 {
-	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_job   *job = entry_lookup_handle(fcinfo, true);
 
 	pgbg_control_cancel(&job, 1, PGBG_DEFAULT_GRACE_MS);
 	PG_RETURN_VOID();
@@ -203,7 +219,7 @@ pg_background_cancel_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_cancel_v2_grace(PG_FUNCTION_ARGS)
 {
-	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_job   *job = entry_lookup_handle(fcinfo, true);
 	int			grace_ms = entry_check_ms(fcinfo, 2, "grace_ms", false);
 
 	pgbg_control_cancel(&job, 1, grace_ms);
@@ -259,7 +275,7 @@ pg_background_cancel_label(PG_FUNCTION_ARGS)
 Datum
 pg_background_wait_v2(PG_FUNCTION_ARGS)
 {
-	entry_wait(entry_lookup_handle(fcinfo));
+	entry_wait(entry_lookup_handle(fcinfo, true));
 	PG_RETURN_VOID();
 }
 
@@ -273,7 +289,7 @@ pg_background_wait_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_wait_v2_timeout(PG_FUNCTION_ARGS)
 {
-	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_job   *job = entry_lookup_handle(fcinfo, true);
 	int			timeout_ms = entry_check_ms(fcinfo, 2, "timeout_ms", false);
 
 	PG_RETURN_BOOL(pgbg_control_wait(&job, 1, timeout_ms) == 0);
@@ -333,7 +349,8 @@ pg_background_wait_any(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("handles must not contain NULL pid or cookie")));
-		jobs[i] = entry_find_handle(DatumGetInt32(pid), DatumGetInt64(cookie));
+		jobs[i] = entry_find_handle(DatumGetInt32(pid), DatumGetInt64(cookie),
+									true);
 	}
 
 	first = pgbg_control_wait(jobs, nelems, timeout_ms);
@@ -382,26 +399,53 @@ entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
 	List	   *jobs = pgbg_session_jobs();
 	ListCell   *lc;
 
+	pgbg_dir_entry *dir;
+	int		   *slots;
+	int			ndir;
+	int			d;
+
 	foreach(lc, jobs)
 	{
 		pgbg_job   *job = lfirst(lc);
-		Datum		all[LIST_NATTS];
-		bool		all_nulls[LIST_NATTS];
-		Datum		values[LIST_NATTS];
-		bool		nulls[LIST_NATTS];
-		int			i;
 
-		if (!entry_may_use(job))
-			continue;
-		entry_job_row(job, all, all_nulls);
-		for (i = 0; i < natts; i++)
-		{
-			values[i] = all[pick ? pick[i] : i];
-			nulls[i] = all_nulls[pick ? pick[i] : i];
-		}
-		tuplestore_putvalues(tupstore, tupdesc, values, nulls);
+		if (entry_may_use(job))
+			entry_list_row(tupstore, tupdesc, natts, pick, job);
+	}
+
+	/* With the directory: every other job the current role may see. */
+	ndir = pgbg_dir_snapshot(&dir, &slots);
+	for (d = 0; d < ndir; d++)
+	{
+		pgbg_job   *session_job = pgbg_session_find(dir[d].handle_pid);
+
+		if (session_job != NULL && session_job->cookie == dir[d].cookie)
+			continue;			/* listed above */
+		entry_list_row(tupstore, tupdesc, natts, pick,
+					   entry_remote_job(&dir[d], slots[d]));
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Add the row of one job to a list (see entry_list).
+ */
+static void
+entry_list_row(Tuplestorestate *tupstore, TupleDesc tupdesc, int natts,
+			   const int *pick, pgbg_job *job)
+{
+	Datum		all[LIST_NATTS];
+	bool		all_nulls[LIST_NATTS];
+	Datum		values[LIST_NATTS];
+	bool		nulls[LIST_NATTS];
+	int			i;
+
+	entry_job_row(job, all, all_nulls);
+	for (i = 0; i < natts; i++)
+	{
+		values[i] = all[pick ? pick[i] : i];
+		nulls[i] = all_nulls[pick ? pick[i] : i];
+	}
+	tuplestore_putvalues(tupstore, tupdesc, values, nulls);
 }
 
 /*
@@ -480,7 +524,7 @@ pg_background_progress(PG_FUNCTION_ARGS)
 Datum
 pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 {
-	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_job   *job = entry_lookup_handle(fcinfo, true);
 	pgbg_outcome outcome;
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -511,7 +555,7 @@ pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 Datum
 pg_background_outcome(PG_FUNCTION_ARGS)
 {
-	pgbg_job   *job = entry_lookup_handle(fcinfo);
+	pgbg_job   *job = entry_lookup_handle(fcinfo, true);
 	pgbg_outcome outcome;
 	TupleDesc	tupdesc;
 	Datum		values[10];
@@ -535,6 +579,40 @@ pg_background_outcome(PG_FUNCTION_ARGS)
 	values[7] = entry_text_or_null(outcome.detail, &nulls[7]);
 	values[8] = entry_text_or_null(outcome.hint, &nulls[8]);
 	values[9] = entry_text_or_null(outcome.context, &nulls[9]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/*
+ * pg_background_admission() RETURNS record
+ *
+ * (active, queued, max_queued, max_workers, max_workers_per_database,
+ *	max_workers_per_role, directory_used, directory_size): the state of
+ * admission control.  Needs the shared directory.
+ */
+Datum
+pg_background_admission(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8] = {false};
+	int			active;
+	int			queued;
+	int			used;
+	int			size;
+
+	pgbg_dir_require("pg_background_admission");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pgbg_dir_counts(&active, &queued, &used, &size);
+	values[0] = Int32GetDatum(active);
+	values[1] = Int32GetDatum(queued);
+	values[2] = Int32GetDatum(pgbg_max_queued);
+	values[3] = Int32GetDatum(pgbg_max_workers);
+	values[4] = Int32GetDatum(pgbg_max_workers_per_database);
+	values[5] = Int32GetDatum(pgbg_max_workers_per_role);
+	values[6] = Int32GetDatum(used);
+	values[7] = Int32GetDatum(size);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  values, nulls)));
 }
@@ -786,31 +864,77 @@ entry_lookup(int32 pid)
 }
 
 /*
- * Find the job named by the (pid int4, cookie int8) arguments 0 and 1.
+ * Find the job named by the (pid int4, cookie int8) arguments 0 and 1 (see
+ * entry_find_handle).
  */
 static pgbg_job *
-entry_lookup_handle(FunctionCallInfo fcinfo)
+entry_lookup_handle(FunctionCallInfo fcinfo, bool remote_ok)
 {
 	entry_check_not_null(fcinfo, 0, "pid");
 	entry_check_not_null(fcinfo, 1, "cookie");
-	return entry_find_handle(PG_GETARG_INT32(0), PG_GETARG_INT64(1));
+	return entry_find_handle(PG_GETARG_INT32(0), PG_GETARG_INT64(1),
+							 remote_ok);
 }
 
 /*
  * Find a job by handle.  A cookie that does not match is the same error as
- * an unknown PID: the handle names no job of this session.
+ * an unknown PID: the handle names no job of this session.  With the shared
+ * directory, a handle of another session's job that the current role may
+ * see names that job if remote_ok (waiting, canceling, reading the
+ * outcome), and is 55000 otherwise (only the launching session can read
+ * results or detach); a job the role may not see does not exist for it.
  */
 static pgbg_job *
-entry_find_handle(int32 pid, int64 cookie)
+entry_find_handle(int32 pid, int64 cookie, bool remote_ok)
 {
 	pgbg_job   *job = pgbg_session_find(pid);
+	pgbg_dir_entry entry;
+	int			slot;
 
-	if (job == NULL || job->cookie != cookie)
+	if (job != NULL && job->cookie == cookie)
+		return entry_lookup(pid);
+
+	slot = pgbg_dir_find(pid, cookie, &entry);
+	if (slot >= 0 && !remote_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("background job with PID %d and cookie " INT64_FORMAT " belongs to another session",
+						pid, cookie),
+				 errdetail("Only the session that launched a job can read its results or detach from it."),
+				 errhint("Use pg_background_wait_v2, pg_background_outcome or pg_background_cancel_v2 from other sessions.")));
+	if (slot < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("background job with PID %d and cookie " INT64_FORMAT " is not attached to this session",
 						pid, cookie)));
-	return entry_lookup(pid);
+	return entry_remote_job(&entry, slot);
+}
+
+/*
+ * A job of the shared directory that this session did not launch (or no
+ * longer remembers), as a transient pgbg_job in the current memory
+ * context: no segment, no queue; control.c reads the directory for it.
+ */
+static pgbg_job *
+entry_remote_job(const pgbg_dir_entry *entry, int slot)
+{
+	pgbg_job   *job = palloc0(sizeof(pgbg_job));
+
+	job->pid = entry->handle_pid;
+	job->cookie = entry->cookie;
+	job->user_id = entry->owner;
+	job->queue_size = entry->queue_size;
+	job->launched_at = entry->launched_at;
+	job->label = entry->label[0] != '\0' ? pstrdup(entry->label) : NULL;
+	job->sql_preview = pstrdup(entry->sql_preview);
+	job->submitted = entry->submitted;
+	job->final = entry->outcome;
+	job->canceled = entry->canceled;
+	job->released = true;
+	job->dir_slot = slot;
+	job->dir_seq = entry->seq;
+	job->remote = true;
+	return job;
 }
 
 /*

@@ -25,7 +25,9 @@
 #include "pgbg_layout.h"
 
 static int64 launch_cookie(void);
-static BackgroundWorkerHandle *launch_register(dsm_segment *seg);
+static BackgroundWorkerHandle *launch_register(dsm_segment *seg, int slot,
+											   uint64 seq);
+static void launch_no_slot(void);
 static void launch_wait_for_connect(pgbg_job *job);
 static int32 launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh,
 									BackgroundWorkerHandle *handle);
@@ -54,9 +56,12 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	char	   *paramspace;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
-	BackgroundWorkerHandle *handle;
+	BackgroundWorkerHandle *handle = NULL;
 	MemoryContext oldcontext;
-	int32		pid;
+	int32		pid = 0;
+	int			slot = -1;
+	uint64		seq = 0;
+	bool		queued = false;
 	pgbg_job   *job;
 
 	/* Let go of the segments of earlier jobs that are done. */
@@ -115,13 +120,49 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	shm_toc_insert(toc, PGBG_KEY_QUEUE, mq);
 	shm_mq_set_receiver(mq, MyProc);
 
+	/*
+	 * With the shared directory, admission control decides whether the job
+	 * starts now or waits in the queue (its segment then pinned, and its
+	 * handle carrying a pseudo-PID).
+	 */
+	if (pgbg_dir_enabled())
+	{
+		pgbg_dir_entry proto;
+
+		pgbg_dir_proto(&proto, fixed->cookie, fixed->current_user_id,
+					   submitted, queue_size, label, sql);
+		queued = !pgbg_dir_admit(&proto, seg, &slot, &seq, &pid);
+	}
+
 	/* Everything that outlives this call goes to the session context. */
 	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-	handle = launch_register(seg);
+	if (!queued)
+	{
+		handle = launch_register(seg, slot, seq);
+		if (handle == NULL)
+		{
+			if (slot < 0)
+				launch_no_slot();
+			pgbg_dir_requeue(slot, seq, seg, &pid);
+			queued = true;
+		}
+	}
 	mqh = shm_mq_attach(mq, seg, handle);
 	MemoryContextSwitchTo(oldcontext);
 
-	pid = launch_wait_for_attach(fixed, mqh, handle);
+	if (!queued)
+	{
+		PG_TRY();
+		{
+			pid = launch_wait_for_attach(fixed, mqh, handle);
+		}
+		PG_CATCH();
+		{
+			pgbg_dir_abandon(slot, seq);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 
 	/* The mapping now lives until the job is released. */
 	dsm_pin_mapping(seg);
@@ -139,6 +180,8 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	job->seg = seg;
 	job->status = &fixed->status;
 	job->handle = handle;
+	job->dir_slot = slot;
+	job->dir_seq = seq;
 	if (submitted)
 		shm_mq_detach(mqh);		/* nothing will come: the worker left */
 	else
@@ -149,8 +192,11 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	 * Return once the worker has connected (or ended): only then is its PID
 	 * that of a backend, which pg_terminate_backend, pg_cancel_backend and
 	 * pg_stat_activity know.  If the wait fails, stop the worker, so that a
-	 * launch that raised an error runs nothing behind the caller's back.
+	 * launch that raised an error runs nothing behind the caller's back.  A
+	 * queued job has no worker yet: its launch is done.
 	 */
+	if (queued)
+		return job;
 	PG_TRY();
 	{
 		launch_wait_for_connect(job);
@@ -206,35 +252,59 @@ launch_cookie(void)
 }
 
 /*
+ * Describe the dynamic background worker that runs the job in seg: its
+ * directory entry (slot -1 without the directory) goes to bgw_extra, so
+ * that the worker can close the entry even if it cannot map the segment.
+ */
+void
+pgbg_launch_fill_worker(BackgroundWorker *worker, dsm_handle seg, int slot,
+						uint64 seq, pid_t notify_pid)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_ConsistentState;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "pg_background");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "pg_background_worker_main");
+	snprintf(worker->bgw_type, BGW_MAXLEN, PGBG_WORKER_TYPE);
+	snprintf(worker->bgw_name, BGW_MAXLEN,
+			 "pg_background worker for PID %d", MyProcPid);
+	worker->bgw_main_arg = UInt32GetDatum(seg);
+	worker->bgw_notify_pid = notify_pid;
+	memcpy(worker->bgw_extra, &slot, sizeof(slot));
+	memcpy(worker->bgw_extra + sizeof(slot), &seq, sizeof(seq));
+}
+
+/*
  * Register the dynamic background worker that will run the job in seg.
+ * Returns NULL if no worker slot is free.
  */
 static BackgroundWorkerHandle *
-launch_register(dsm_segment *seg)
+launch_register(dsm_segment *seg, int slot, uint64 seq)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_background");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pg_background_worker_main");
-	snprintf(worker.bgw_type, BGW_MAXLEN, PGBG_WORKER_TYPE);
-	snprintf(worker.bgw_name, BGW_MAXLEN,
-			 "pg_background worker for PID %d", MyProcPid);
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	worker.bgw_notify_pid = MyProcPid;
-
+	pgbg_launch_fill_worker(&worker, dsm_segment_handle(seg), slot, seq,
+							MyProcPid);
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not register background process"),
-				 errdetail("All background worker slots are in use."),
-				 errhint("You may need to increase max_worker_processes (currently %d).",
-						 max_worker_processes)));
+		return NULL;
 	return handle;
+}
+
+/*
+ * No worker slot is free (and the job cannot be queued).
+ */
+static void
+launch_no_slot(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+			 errmsg("could not register background process"),
+			 errdetail("All background worker slots are in use.  With pg_background in shared_preload_libraries, launches wait in a queue instead."),
+			 errhint("You may need to increase max_worker_processes (currently %d).",
+					 max_worker_processes)));
 }
 
 /*

@@ -36,6 +36,14 @@
  *	 decode.c	Turns a job's message stream into the rows (or command
  *				tags) of pg_background_result, checked against the caller's
  *				column definition list.
+ *	 directory.c With shared_preload_libraries: the shared job directory
+ *				(every job of the cluster, its owner, state and outcome,
+ *				kept after its launcher left and across restarts) and
+ *				admission control (limits, the FIFO queue).  Defines the
+ *				GUCs.  Lookups apply the visibility rule: only members of
+ *				the owner role see a job.
+ *	 dispatcher.c The background worker that starts queued jobs when the
+ *				limits and a free worker slot allow.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,6 +83,10 @@ struct BufFile;
 
 /* How much of the SQL string the job list shows. */
 #define PGBG_PREVIEW_CHARS			120
+#define PGBG_PREVIEW_BYTES			(PGBG_PREVIEW_CHARS * 4 + 1)
+
+/* How much of a label the shared job directory keeps. */
+#define PGBG_LABEL_LEN				64
 
 /* Life cycle of a job, as its worker reports it. */
 typedef enum pgbg_state
@@ -123,8 +135,46 @@ typedef enum pgbg_view_state
 	PGBG_VIEW_RUNNING,
 	PGBG_VIEW_STOPPED,
 	PGBG_VIEW_CANCELED,
-	PGBG_VIEW_ERROR
+	PGBG_VIEW_ERROR,
+	PGBG_VIEW_QUEUED,			/* waiting for a worker (directory only) */
+	PGBG_VIEW_LOST				/* lost on server restart (directory only) */
 } pgbg_view_state;
+
+/* Where a job of the shared directory is in its life. */
+typedef enum pgbg_dir_state
+{
+	PGBG_DIR_FREE = 0,			/* entry unused */
+	PGBG_DIR_QUEUED,			/* waiting for a worker */
+	PGBG_DIR_ACTIVE,			/* worker admitted; see exited and outcome */
+	PGBG_DIR_CANCELED,			/* canceled while queued */
+	PGBG_DIR_LOST				/* not finished when the server restarted */
+} pgbg_dir_state;
+
+/*
+ * An entry of the shared job directory (directory.c).  Workers write their
+ * outcome here as they write it into their segment.
+ */
+typedef struct pgbg_dir_entry
+{
+	pgbg_dir_state state;
+	uint64		seq;			/* unique per job, increasing */
+	int32		handle_pid;		/* the handle's PID (negative while queued) */
+	int64		cookie;
+	int32		worker_pid;		/* 0 until the worker mapped its segment */
+	bool		exited;			/* the worker process is gone (or never ran) */
+	bool		seg_pinned;		/* seg is pinned for a queued job */
+	bool		canceled;		/* a cancel was asked for */
+	dsm_handle	seg;
+	Oid			owner;			/* current user at launch */
+	Oid			database;
+	int32		launcher_pid;
+	int32		queue_size;
+	bool		submitted;
+	TimestampTz launched_at;
+	char		label[PGBG_LABEL_LEN];
+	char		sql_preview[PGBG_PREVIEW_BYTES];
+	pgbg_outcome outcome;
+} pgbg_dir_entry;
 
 /*
  * A job launched by this session.  Lives in the session context until the
@@ -156,6 +206,10 @@ typedef struct pgbg_job
 	dlist_node	consumed_node;	/* position among consumed jobs */
 	dlist_node	unsettled_node; /* released, segment still mapped */
 	dlist_node	queue_node;		/* among jobs whose queue we hold */
+	int			dir_slot;		/* entry in the shared directory, or -1 */
+	uint64		dir_seq;
+	bool		remote;			/* another session's job, seen through the
+								 * directory: no segment, no queue */
 } pgbg_job;
 
 /*
@@ -204,6 +258,8 @@ extern pgbg_stats *pgbg_session_stats(void);
 extern pgbg_job *pgbg_launch(const char *sql, int32 queue_size,
 							 bool submitted, const char *label,
 							 const pgbg_params *params);
+extern void pgbg_launch_fill_worker(BackgroundWorker *worker, dsm_handle seg,
+									int slot, uint64 seq, pid_t notify_pid);
 
 /* params.c */
 extern pgbg_params *pgbg_params_collect(FunctionCallInfo fcinfo, int first_arg);
@@ -234,6 +290,45 @@ extern void pgbg_control_observe(pgbg_job *job);
 extern void pgbg_control_wait_begin(pgbg_wait *wait);
 extern void pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 							   long timeout_ms);
+
+/* directory.c */
+extern int	pgbg_max_jobs;
+extern int	pgbg_max_queued;
+extern int	pgbg_max_workers;
+extern int	pgbg_max_workers_per_database;
+extern int	pgbg_max_workers_per_role;
+extern int	pgbg_finished_ttl;
+extern int	pgbg_max_finished;
+extern void pgbg_dir_init(void);
+extern bool pgbg_dir_enabled(void);
+extern void pgbg_dir_require(const char *what);
+extern void pgbg_dir_proto(pgbg_dir_entry *e, int64 cookie, Oid owner,
+						   bool submitted, int32 queue_size,
+						   const char *label, const char *sql);
+extern bool pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg,
+						   int *slot, uint64 *seq, int32 *handle_pid);
+extern void pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg,
+							 int32 *handle_pid);
+extern void pgbg_dir_abandon(int slot, uint64 seq);
+extern bool pgbg_dir_next_queued(pgbg_dir_entry *job, int *slot);
+extern void pgbg_dir_unstart(int slot, uint64 seq);
+extern void pgbg_dir_worker_vanished(int slot, uint64 seq);
+extern void pgbg_dir_set_dispatcher(PGPROC *proc);
+extern void pgbg_dir_worker_begin(int slot, uint64 seq);
+extern bool pgbg_dir_worker_attached(PGPROC *launcher);
+extern void pgbg_dir_worker_publish(const pgbg_outcome *outcome);
+extern void pgbg_dir_worker_exit(int code, Datum arg);
+extern int	pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy);
+extern bool pgbg_dir_get(int slot, uint64 seq, pgbg_dir_entry *copy);
+extern bool pgbg_dir_finished(int slot, uint64 seq);
+extern bool pgbg_dir_cancel(int slot, uint64 seq);
+extern int	pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots);
+extern void pgbg_dir_counts(int *active, int *queued, int *used, int *size);
+extern void pgbg_dir_prepare_wait(void);
+
+/* dispatcher.c */
+extern void pgbg_dispatcher_register(void);
+extern PGDLLEXPORT void pg_background_dispatcher_main(Datum main_arg);
 
 /* decode.c */
 extern void pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore,

@@ -86,4 +86,15 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 		snprintf(buf, size, "%s", name);
 }
 
+/*
+ * Shared memory requests: from 15 on, in shmem_request_hook; before, in
+ * _PG_init itself.  PGBG_SHMEM_REQUEST_HOOK tells directory.c which.
+ * MarkGUCPrefixReserved was EmitWarningsOnPlaceholders before 15.
+ */
+#if PG_VERSION_NUM >= 150000
+#define PGBG_SHMEM_REQUEST_HOOK 1
+#else
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
 #endif							/* PGBG_COMPAT_H */

@@ -220,6 +220,7 @@ pgbg_session_add(int32 pid)
 	Assert(!found);
 	memset(job, 0, sizeof(pgbg_job));
 	job->pid = pid;
+	job->dir_slot = -1;
 	session_stats.launched++;
 	return job;
 }

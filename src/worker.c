@@ -59,6 +59,9 @@ static bool worker_xact_started = false;
 
 /* This worker's status in shared memory, and our private copy of it. */
 static pgbg_status *worker_status = NULL;
+
+/* Canceled while it waited for us (queued, or starting). */
+static bool worker_canceled = false;
 static pgbg_outcome worker_outcome;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -92,9 +95,18 @@ pg_background_worker_main(Datum main_arg)
 	char	   *paramspace;
 	CommandDest dest;
 
+	int			dir_slot;
+	uint64		dir_seq;
+
 	/* Terminate gracefully, at the next interrupt check, like a backend. */
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+
+	/* Our entry in the shared directory, closed however we exit. */
+	memcpy(&dir_slot, MyBgworkerEntry->bgw_extra, sizeof(dir_slot));
+	memcpy(&dir_seq, MyBgworkerEntry->bgw_extra + sizeof(dir_slot),
+		   sizeof(dir_seq));
+	pgbg_dir_worker_begin(dir_slot, dir_seq);
 
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
 	seg = dsm_attach(DatumGetUInt32(main_arg));
@@ -116,6 +128,10 @@ pg_background_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
+		if (worker_canceled)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("canceling job before it started")));
 		worker_adopt_identity(fixed, gucstate);
 
 		worker_outcome.state = PGBG_STATE_RUNNING;
@@ -171,6 +187,8 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 	worker_outcome = worker_status->outcome;
 	SpinLockRelease(&worker_status->mutex);
 
+	worker_canceled = pgbg_dir_worker_attached(worker_status->launcher);
+
 	/* From here on, however we exit, observers learn how it ended. */
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = worker_emit_log_hook;
@@ -205,6 +223,7 @@ worker_publish(bool wake_launcher)
 	worker_status->outcome = worker_outcome;
 	launcher = worker_status->launcher;
 	SpinLockRelease(&worker_status->mutex);
+	pgbg_dir_worker_publish(&worker_outcome);
 	if (wake_launcher && launcher != NULL)
 		SetLatch(&launcher->procLatch);
 }

@@ -367,7 +367,7 @@ DROP FUNCTION process_partition(int), expensive_query();
 DROP PROCEDURE pg_temp.wait_until(text, boolean);
 
 --
--- Compatibility: Upgrade Path.  The default version is now 1.7, so the
+-- Compatibility: Upgrade Path.  The default version is newer, so the
 -- manual's target version 1.6 is installed first; then the extension is
 -- updated to the default version.
 --

@@ -15,11 +15,17 @@ SELECT * FROM pg_background_result(pg_background_launch('SELECT 16')) AS (x int)
 SELECT pg_background_launch(NULL);
 SELECT has_function_privilege('public', 'pg_background_launch(text, int4)', 'EXECUTE') AS public_may_launch;
 
-ALTER EXTENSION pg_background UPDATE;
+ALTER EXTENSION pg_background UPDATE TO '1.7';
 SELECT extversion FROM pg_extension WHERE extname = 'pg_background';
 SELECT * FROM pg_background_result(pg_background_launch('SELECT 17')) AS (x int);
 SELECT * FROM pg_background_launch_v2('SELECT 18') \gset
 SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (x int);
+
+ALTER EXTENSION pg_background UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_background';
+-- Without shared_preload_libraries there is no directory to ask.
+SELECT * FROM pg_background_admission();
+SELECT * FROM pg_background_result(pg_background_launch('SELECT 18')) AS (x int);
 
 -- The objects of an update equal those of a fresh install.
 CREATE TEMP TABLE updated AS

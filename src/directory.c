@@ -1,0 +1,1088 @@
+/*-------------------------------------------------------------------------
+ *
+ * directory.c
+ *		The shared job directory and admission control (preload mode).
+ *
+ * With shared_preload_libraries = 'pg_background', every job is recorded
+ * in a fixed-size table in shared memory (pg_background.max_jobs entries):
+ * handle, owner, database, label, state, timestamps, progress, command tag,
+ * row count and error.  Workers write their outcome here as well as into
+ * their segment, so a detached job's ending is known after its launcher
+ * left, and any session of the owner role can see, wait for, cancel and
+ * read the outcome of a job by its handle.
+ *
+ * Admission: a launch starts its worker at once only if nothing is queued
+ * and the limits (pg_background.max_workers, ..._per_database,
+ * ..._per_role) allow it, and the server has a free worker slot.
+ * Otherwise the job is queued (state QUEUED, its segment pinned so that it
+ * outlives its launcher) and the dispatcher (dispatcher.c) starts it later,
+ * in FIFO order.  A queued job's handle carries a negative number in place
+ * of the PID, since it has no worker yet; the handle stays valid for the
+ * whole life of the job.
+ *
+ * A worker counts against the limits from admission until its process has
+ * left (on_shmem_exit, after its pg_stat_activity entry is gone), so the
+ * limits hold as pg_stat_activity shows them.
+ *
+ * Finished entries are kept for pg_background.finished_ttl, and at most
+ * pg_background.max_finished of them; the oldest go first when space is
+ * needed.  The postmaster writes the directory to a file when it shuts
+ * down or reinitializes after a crash and reads it back on startup; jobs
+ * that were queued or running then are recorded as lost on restart.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/condition_variable.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "pg_background.h"
+#include "pgbg_compat.h"
+
+/* Where the postmaster keeps the directory across restarts. */
+#define DIR_FILE			"pg_background.jobs"
+#define DIR_FILE_TMP		"pg_background.jobs.tmp"
+#define DIR_FILE_MAGIC		0x50474244	/* "PGBD" */
+
+/* The shared table. */
+typedef struct dir_shared
+{
+	LWLock	   *lock;
+	ConditionVariable cv;		/* broadcast whenever a job ends */
+	uint64		next_seq;
+	PGPROC	   *dispatcher;		/* whose latch to set; NULL if none */
+	int			nentries;
+	pgbg_dir_entry entries[FLEXIBLE_ARRAY_MEMBER];
+} dir_shared;
+
+/* GUCs. */
+int			pgbg_max_jobs = 1024;
+int			pgbg_max_queued = 1000;
+int			pgbg_max_workers = -1;
+int			pgbg_max_workers_per_database = -1;
+int			pgbg_max_workers_per_role = -1;
+int			pgbg_finished_ttl = 3600;
+int			pgbg_max_finished = 512;
+
+static dir_shared *dir = NULL;
+#ifdef PGBG_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* The entry this process works for, if it is a worker of the directory. */
+static int	dir_my_slot = -1;
+static uint64 dir_my_seq = 0;
+static PGPROC *dir_my_launcher = NULL;
+
+static Size dir_size(void);
+static void dir_shmem_request(void);
+static void dir_shmem_startup(void);
+static void dir_save(int code, Datum arg);
+static void dir_load(void);
+static pgbg_dir_entry *dir_entry(int slot, uint64 seq);
+static bool dir_entry_finished(pgbg_dir_entry *e);
+static int	dir_allocate(void);
+static bool dir_may_start(Oid owner, Oid database);
+static int32 dir_pseudo_pid(uint64 seq);
+static void dir_wake_dispatcher(void);
+static void dir_queue_full(int nqueued);
+static void dir_pin(pgbg_dir_entry *e, dsm_segment *seg);
+static bool dir_take_pin(pgbg_dir_entry *e, dsm_handle *seg);
+static void dir_record_end(pgbg_dir_entry *e, const char *sqlstate,
+						   const char *message);
+static bool dir_visible(const pgbg_dir_entry *e);
+
+/*
+ * Define the GUCs, and with shared_preload_libraries, ask for shared memory
+ * and register the dispatcher.  Called from _PG_init.
+ */
+void
+pgbg_dir_init(void)
+{
+	DefineCustomIntVariable("pg_background.max_queued",
+							"Number of jobs that may wait for a worker; launches beyond it fail.",
+							NULL, &pgbg_max_queued, 1000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_workers",
+							"Maximum number of pg_background workers running at once (-1: no limit).",
+							NULL, &pgbg_max_workers, -1, -1, 262143,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_workers_per_database",
+							"Maximum number of pg_background workers running at once in one database (-1: no limit).",
+							NULL, &pgbg_max_workers_per_database, -1, -1, 262143,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_workers_per_role",
+							"Maximum number of pg_background workers running at once for one role (-1: no limit).",
+							NULL, &pgbg_max_workers_per_role, -1, -1, 262143,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.finished_ttl",
+							"How long the directory keeps a finished job.",
+							NULL, &pgbg_finished_ttl, 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_finished",
+							"How many finished jobs the directory keeps at most.",
+							NULL, &pgbg_max_finished, 512, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	/* The rest exists only when preloaded (PGC_POSTMASTER needs that). */
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		MarkGUCPrefixReserved("pg_background");
+		return;
+	}
+	DefineCustomIntVariable("pg_background.max_jobs",
+							"Number of jobs the shared job directory can hold.",
+							"Finished jobs are kept while there is room.",
+							&pgbg_max_jobs, 1024, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_background");
+#ifdef PGBG_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = dir_shmem_request;
+#else
+	dir_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = dir_shmem_startup;
+	pgbg_dispatcher_register();
+}
+
+/*
+ * Is the directory available (the library was preloaded)?
+ */
+bool
+pgbg_dir_enabled(void)
+{
+	return dir != NULL;
+}
+
+/*
+ * Raise 55000 unless the directory is available; what names the feature.
+ */
+void
+pgbg_dir_require(const char *what)
+{
+	if (dir == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s requires the shared job directory", what),
+				 errhint("Add pg_background to shared_preload_libraries and restart the server.")));
+}
+
+static Size
+dir_size(void)
+{
+	return add_size(offsetof(dir_shared, entries),
+					mul_size(sizeof(pgbg_dir_entry), pgbg_max_jobs));
+}
+
+static void
+dir_shmem_request(void)
+{
+#ifdef PGBG_SHMEM_REQUEST_HOOK
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(dir_size());
+	RequestNamedLWLockTranche("pg_background", 1);
+}
+
+/*
+ * Create (or attach to) the table.  The postmaster also loads the file left
+ * by the previous server run and arranges to write it at shutdown.
+ */
+static void
+dir_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	dir = ShmemInitStruct("pg_background directory", dir_size(), &found);
+	if (!found)
+	{
+		memset(dir, 0, dir_size());
+		dir->lock = &(GetNamedLWLockTranche("pg_background"))->lock;
+		ConditionVariableInit(&dir->cv);
+		dir->next_seq = 1;
+		dir->nentries = pgbg_max_jobs;
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	if (!IsUnderPostmaster)
+	{
+		dir_load();
+		on_shmem_exit(dir_save, (Datum) 0);
+	}
+}
+
+/*
+ * Postmaster, at shutdown or before reinitializing after a crash: write
+ * every entry in use to the file.  No process runs any more, so no lock is
+ * needed; after a crash an entry may be half-written, which dir_load
+ * tolerates (strings are re-terminated, unknown states dropped).
+ */
+static void
+dir_save(int code, Datum arg)
+{
+	FILE	   *file;
+	uint32		header[2] = {DIR_FILE_MAGIC, (uint32) sizeof(pgbg_dir_entry)};
+	int32		count = 0;
+	int			i;
+
+	if (dir == NULL)
+		return;
+	file = AllocateFile(DIR_FILE_TMP, PG_BINARY_W);
+	if (file == NULL)
+		goto error;
+	for (i = 0; i < dir->nentries; i++)
+		if (dir->entries[i].state != PGBG_DIR_FREE)
+			count++;
+	if (fwrite(header, sizeof(header), 1, file) != 1 ||
+		fwrite(&dir->next_seq, sizeof(dir->next_seq), 1, file) != 1 ||
+		fwrite(&count, sizeof(count), 1, file) != 1)
+		goto error;
+	for (i = 0; i < dir->nentries; i++)
+		if (dir->entries[i].state != PGBG_DIR_FREE &&
+			fwrite(&dir->entries[i], sizeof(pgbg_dir_entry), 1, file) != 1)
+			goto error;
+	if (FreeFile(file) != 0)
+	{
+		file = NULL;
+		goto error;
+	}
+	(void) durable_rename(DIR_FILE_TMP, DIR_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not write pg_background job directory file \"%s\": %m",
+					DIR_FILE_TMP)));
+	if (file)
+		FreeFile(file);
+	unlink(DIR_FILE_TMP);
+}
+
+/*
+ * Postmaster, at startup: read the file the previous run left.  Jobs that
+ * had not finished are recorded as lost on restart: queued jobs never ran,
+ * and a running job's transaction did not survive the restart (a job
+ * stopped by a clean shutdown recorded its own error before exiting).
+ */
+static void
+dir_load(void)
+{
+	FILE	   *file;
+	uint32		header[2];
+	uint64		next_seq;
+	int32		count;
+	int32		skip;
+	int			slot = 0;
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	file = AllocateFile(DIR_FILE, PG_BINARY_R);
+	if (file == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not read pg_background job directory file \"%s\": %m",
+							DIR_FILE)));
+		return;
+	}
+	if (fread(header, sizeof(header), 1, file) != 1 ||
+		header[0] != DIR_FILE_MAGIC ||
+		header[1] != (uint32) sizeof(pgbg_dir_entry) ||
+		fread(&next_seq, sizeof(next_seq), 1, file) != 1 ||
+		fread(&count, sizeof(count), 1, file) != 1 || count < 0)
+	{
+		ereport(LOG,
+				(errmsg("ignoring pg_background job directory file \"%s\" of another format",
+						DIR_FILE)));
+		FreeFile(file);
+		unlink(DIR_FILE);
+		return;
+	}
+	dir->next_seq = Max(next_seq, 1);
+
+	/* Keep the newest entries if the directory has shrunk. */
+	skip = Max(count - dir->nentries, 0);
+	for (i = 0; i < count && slot < dir->nentries; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[slot];
+
+		if (fread(e, sizeof(pgbg_dir_entry), 1, file) != 1)
+			break;
+		if (i < skip || e->state <= PGBG_DIR_FREE || e->state > PGBG_DIR_LOST)
+		{
+			memset(e, 0, sizeof(pgbg_dir_entry));
+			continue;
+		}
+		e->label[sizeof(e->label) - 1] = '\0';
+		e->sql_preview[sizeof(e->sql_preview) - 1] = '\0';
+		e->outcome.command_tag[sizeof(e->outcome.command_tag) - 1] = '\0';
+		e->outcome.sqlstate[sizeof(e->outcome.sqlstate) - 1] = '\0';
+		e->outcome.message[sizeof(e->outcome.message) - 1] = '\0';
+		e->outcome.detail[sizeof(e->outcome.detail) - 1] = '\0';
+		e->outcome.hint[sizeof(e->outcome.hint) - 1] = '\0';
+		e->outcome.context[sizeof(e->outcome.context) - 1] = '\0';
+		e->outcome.progress_msg[sizeof(e->outcome.progress_msg) - 1] = '\0';
+		if (!dir_entry_finished(e))
+		{
+			bool		was_queued = (e->state == PGBG_DIR_QUEUED);
+
+			e->state = PGBG_DIR_LOST;
+			e->outcome.finished_at = now;
+			strlcpy(e->outcome.message,
+					was_queued ?
+					"the server restarted while the job was queued" :
+					"the server restarted while the job was running",
+					sizeof(e->outcome.message));
+		}
+		e->exited = true;
+		e->seg_pinned = false;	/* segments do not survive a restart */
+		e->worker_pid = 0;
+		if (e->seq >= dir->next_seq)
+			dir->next_seq = e->seq + 1;
+		slot++;
+	}
+	FreeFile(file);
+	unlink(DIR_FILE);
+}
+
+/*
+ * The entry in slot if it still holds job seq, else NULL.  Caller holds the
+ * lock.
+ */
+static pgbg_dir_entry *
+dir_entry(int slot, uint64 seq)
+{
+	pgbg_dir_entry *e;
+
+	if (dir == NULL || slot < 0 || slot >= dir->nentries)
+		return NULL;
+	e = &dir->entries[slot];
+	if (e->state == PGBG_DIR_FREE || e->seq != seq)
+		return NULL;
+	return e;
+}
+
+/*
+ * Is the job over, and its worker (if it had one) gone?
+ */
+static bool
+dir_entry_finished(pgbg_dir_entry *e)
+{
+	switch (e->state)
+	{
+		case PGBG_DIR_FREE:
+		case PGBG_DIR_CANCELED:
+		case PGBG_DIR_LOST:
+			return true;
+		case PGBG_DIR_QUEUED:
+			return false;
+		case PGBG_DIR_ACTIVE:
+			return e->exited;
+	}
+	return true;
+}
+
+/*
+ * Find a free slot, evicting finished entries that are past their time or
+ * beyond the count to keep, and if need be the oldest finished one.  Caller
+ * holds the lock exclusively.  Returns -1 if every entry holds a job that
+ * is not over.
+ */
+static int
+dir_allocate(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			free_slot = -1;
+	int			nfinished = 0;
+	int			i;
+
+	for (i = 0; i < dir->nentries; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[i];
+
+		if (e->state != PGBG_DIR_FREE && dir_entry_finished(e) &&
+			TimestampDifferenceExceeds(e->outcome.finished_at, now,
+									   pgbg_finished_ttl * 1000))
+			e->state = PGBG_DIR_FREE;
+		if (e->state == PGBG_DIR_FREE)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+		}
+		else if (dir_entry_finished(e))
+			nfinished++;
+	}
+
+	/* Too many finished, or no room: evict the oldest finished entries. */
+	while (nfinished > 0 && (free_slot < 0 || nfinished >= pgbg_max_finished))
+	{
+		int			oldest = -1;
+
+		for (i = 0; i < dir->nentries; i++)
+		{
+			pgbg_dir_entry *e = &dir->entries[i];
+
+			if (e->state != PGBG_DIR_FREE && dir_entry_finished(e) &&
+				(oldest < 0 || e->seq < dir->entries[oldest].seq))
+				oldest = i;
+		}
+		dir->entries[oldest].state = PGBG_DIR_FREE;
+		nfinished--;
+		if (free_slot < 0 || oldest < free_slot)
+			free_slot = oldest;
+	}
+	return free_slot;
+}
+
+/*
+ * Would a worker for owner in database stay within the limits?  Counts
+ * the workers admitted and not yet gone.  Caller holds the lock.
+ */
+static bool
+dir_may_start(Oid owner, Oid database)
+{
+	int			total = 0;
+	int			in_db = 0;
+	int			of_role = 0;
+	int			i;
+
+	for (i = 0; i < dir->nentries; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[i];
+
+		if (e->state != PGBG_DIR_ACTIVE || e->exited)
+			continue;
+		total++;
+		if (e->database == database)
+			in_db++;
+		if (e->owner == owner)
+			of_role++;
+	}
+	if (pgbg_max_workers >= 0 && total >= pgbg_max_workers)
+		return false;
+	if (pgbg_max_workers_per_database >= 0 &&
+		in_db >= pgbg_max_workers_per_database)
+		return false;
+	if (pgbg_max_workers_per_role >= 0 && of_role >= pgbg_max_workers_per_role)
+		return false;
+	return true;
+}
+
+/*
+ * The number a queued job's handle carries instead of a PID: negative, so
+ * that it can never be a process.
+ */
+static int32
+dir_pseudo_pid(uint64 seq)
+{
+	return -(int32) (seq % (uint64) PG_INT32_MAX) - 1;
+}
+
+/*
+ * Record a new job and decide whether it may start now.  Returns true if
+ * the caller should start its worker (the entry counts against the limits
+ * from now on), false if the job is queued: *handle_pid is then its
+ * pseudo-PID, and seg is pinned so that it outlives the launcher until the
+ * worker maps it.  Raises 53000 if the queue or the directory is full.
+ */
+bool
+pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
+			   uint64 *seq, int32 *handle_pid)
+{
+	pgbg_dir_entry *e;
+	int			nqueued = 0;
+	int			i;
+	bool		start;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	for (i = 0; i < dir->nentries; i++)
+		if (dir->entries[i].state == PGBG_DIR_QUEUED)
+			nqueued++;
+	start = (nqueued == 0 && dir_may_start(proto->owner, proto->database));
+	if (!start && nqueued >= pgbg_max_queued)
+	{
+		LWLockRelease(dir->lock);
+		dir_queue_full(nqueued);
+	}
+	*slot = dir_allocate();
+	if (*slot < 0)
+	{
+		LWLockRelease(dir->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("the pg_background job directory is full"),
+				 errdetail("All %d entries hold jobs that are queued or running.",
+						   dir->nentries),
+				 errhint("Raise pg_background.max_jobs (requires a restart) or wait for jobs to finish.")));
+	}
+	e = &dir->entries[*slot];
+	*e = *proto;
+	e->seq = *seq = dir->next_seq++;
+	e->state = start ? PGBG_DIR_ACTIVE : PGBG_DIR_QUEUED;
+	e->handle_pid = start ? 0 : dir_pseudo_pid(e->seq);
+	*handle_pid = e->handle_pid;
+	if (!start)
+		dir_pin(e, seg);
+	LWLockRelease(dir->lock);
+
+	if (!start)
+		dir_wake_dispatcher();
+	return start;
+}
+
+/*
+ * Keep a queued job's segment alive without its launcher.  Caller holds the
+ * lock; whoever clears seg_pinned unpins.
+ */
+static void
+dir_pin(pgbg_dir_entry *e, dsm_segment *seg)
+{
+	dsm_pin_segment(seg);
+	e->seg = dsm_segment_handle(seg);
+	e->seg_pinned = true;
+}
+
+/*
+ * Take over the pin of a queued job's segment, if it still has one: returns
+ * whether the caller must dsm_unpin_segment(*seg) (after releasing the
+ * lock).  Caller holds the lock.
+ */
+static bool
+dir_take_pin(pgbg_dir_entry *e, dsm_handle *seg)
+{
+	if (!e->seg_pinned)
+		return false;
+	*seg = e->seg;
+	e->seg_pinned = false;
+	return true;
+}
+
+/*
+ * Record that a job ended with an error it could not report itself, unless
+ * it already recorded how it ended.  Caller holds the lock.
+ */
+static void
+dir_record_end(pgbg_dir_entry *e, const char *sqlstate, const char *message)
+{
+	if (e->outcome.state >= PGBG_STATE_DONE)
+		return;
+	e->outcome.state = PGBG_STATE_ERROR;
+	e->outcome.finished_at = GetCurrentTimestamp();
+	strlcpy(e->outcome.sqlstate, sqlstate, sizeof(e->outcome.sqlstate));
+	strlcpy(e->outcome.message, message, sizeof(e->outcome.message));
+}
+
+/*
+ * Raise the error for a launch that finds the queue full.
+ */
+static void
+dir_queue_full(int nqueued)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+			 errmsg("too many pg_background jobs are queued"),
+			 errdetail("%d jobs are waiting for a worker, the maximum set by pg_background.max_queued.",
+					   nqueued),
+			 errhint("Wait for queued jobs to start, or raise pg_background.max_queued, pg_background.max_workers or max_worker_processes.")));
+}
+
+/*
+ * A launch that was admitted could not register its worker (no free slot):
+ * queue it instead.  If the queue is full, forget the job and raise 53000.
+ */
+void
+pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
+{
+	pgbg_dir_entry *e;
+	int			nqueued = 0;
+	int			i;
+	bool		queued = false;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	for (i = 0; i < dir->nentries; i++)
+		if (dir->entries[i].state == PGBG_DIR_QUEUED)
+			nqueued++;
+	e = dir_entry(slot, seq);
+	if (e != NULL)
+	{
+		if (nqueued < pgbg_max_queued)
+		{
+			e->state = PGBG_DIR_QUEUED;
+			e->handle_pid = *handle_pid = dir_pseudo_pid(seq);
+			dir_pin(e, seg);
+			queued = true;
+		}
+		else
+			e->state = PGBG_DIR_FREE;
+	}
+	LWLockRelease(dir->lock);
+	if (!queued)
+		dir_queue_full(nqueued);
+	dir_wake_dispatcher();
+}
+
+/*
+ * A launch failed before its worker attached: forget the job (the launch
+ * raised an error, so nobody holds its handle).
+ */
+void
+pgbg_dir_abandon(int slot, uint64 seq)
+{
+	pgbg_dir_entry *e;
+
+	if (dir == NULL)
+		return;
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(slot, seq);
+	if (e != NULL)
+		e->state = PGBG_DIR_FREE;
+	LWLockRelease(dir->lock);
+	dir_wake_dispatcher();
+}
+
+/*
+ * The dispatcher: pick the oldest queued job that the limits let start,
+ * mark it active and return it (a copy), or return false.
+ */
+bool
+pgbg_dir_next_queued(pgbg_dir_entry *job, int *slot)
+{
+	int			best = -1;
+	int			i;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	for (i = 0; i < dir->nentries; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[i];
+
+		if (e->state != PGBG_DIR_QUEUED)
+			continue;
+		if (best >= 0 && e->seq > dir->entries[best].seq)
+			continue;
+		if (!dir_may_start(e->owner, e->database))
+			continue;
+		best = i;
+	}
+	if (best >= 0)
+	{
+		dir->entries[best].state = PGBG_DIR_ACTIVE;
+		*job = dir->entries[best];
+		*slot = best;
+	}
+	LWLockRelease(dir->lock);
+	return best >= 0;
+}
+
+/*
+ * The dispatcher could not register a worker for a job it took from the
+ * queue: put it back at its place (it keeps its sequence number).
+ */
+void
+pgbg_dir_unstart(int slot, uint64 seq)
+{
+	pgbg_dir_entry *e;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(slot, seq);
+	if (e != NULL && e->state == PGBG_DIR_ACTIVE && e->worker_pid == 0)
+		e->state = PGBG_DIR_QUEUED;
+	LWLockRelease(dir->lock);
+}
+
+/*
+ * A worker the dispatcher started is gone.  If it never reached its job
+ * (it could not start, or failed before attaching), record that, and let
+ * go of the segment that was pinned for it.
+ */
+void
+pgbg_dir_worker_vanished(int slot, uint64 seq)
+{
+	pgbg_dir_entry *e;
+	dsm_handle	seg = 0;
+	bool		unpin = false;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(slot, seq);
+	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited)
+	{
+		e->exited = true;
+		dir_record_end(e, "53000",
+					   "background worker exited before it started its job");
+		unpin = dir_take_pin(e, &seg);
+	}
+	LWLockRelease(dir->lock);
+	if (unpin)
+		dsm_unpin_segment(seg);
+	ConditionVariableBroadcast(&dir->cv);
+}
+
+/*
+ * The dispatcher announces itself (or, with NULL, its exit).
+ */
+void
+pgbg_dir_set_dispatcher(PGPROC *proc)
+{
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	dir->dispatcher = proc;
+	LWLockRelease(dir->lock);
+}
+
+static void
+dir_wake_dispatcher(void)
+{
+	PGPROC	   *proc;
+
+	LWLockAcquire(dir->lock, LW_SHARED);
+	proc = dir->dispatcher;
+	LWLockRelease(dir->lock);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+}
+
+/* ---------------------------------------------------------------------
+ * The worker's side
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * This worker runs job seq of slot (from bgw_extra): note it, so that the
+ * entry is closed however the process ends.  Called before anything can
+ * fail.
+ */
+void
+pgbg_dir_worker_begin(int slot, uint64 seq)
+{
+	if (dir == NULL || slot < 0)
+		return;
+	dir_my_slot = slot;
+	dir_my_seq = seq;
+	on_shmem_exit(pgbg_dir_worker_exit, (Datum) 0);
+}
+
+/*
+ * The worker has mapped its segment: record its PID (which becomes the
+ * handle's PID for a job that started at once) and take over the segment
+ * from the pin that kept a queued job alive.  Returns whether the job was
+ * canceled meanwhile (the worker then stops).  The launcher's latch is set
+ * once the worker has left (the postmaster tells only the process that
+ * registered a worker, which for a queued job is the dispatcher).
+ */
+bool
+pgbg_dir_worker_attached(PGPROC *launcher)
+{
+	pgbg_dir_entry *e;
+	dsm_handle	seg = 0;
+	bool		unpin = false;
+	bool		canceled = false;
+
+	if (dir_my_slot < 0)
+		return false;
+	dir_my_launcher = launcher;
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(dir_my_slot, dir_my_seq);
+	if (e != NULL)
+	{
+		e->worker_pid = MyProcPid;
+		if (e->handle_pid == 0)
+			e->handle_pid = MyProcPid;
+		canceled = e->canceled;
+		unpin = dir_take_pin(e, &seg);
+	}
+	LWLockRelease(dir->lock);
+	if (unpin)
+		dsm_unpin_segment(seg);
+	return canceled;
+}
+
+/*
+ * Copy the worker's outcome into its entry; wake waiters of other sessions
+ * when the job has ended.
+ */
+void
+pgbg_dir_worker_publish(const pgbg_outcome *outcome)
+{
+	pgbg_dir_entry *e;
+
+	if (dir_my_slot < 0)
+		return;
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(dir_my_slot, dir_my_seq);
+	if (e != NULL)
+		e->outcome = *outcome;
+	LWLockRelease(dir->lock);
+	if (outcome->state >= PGBG_STATE_DONE)
+		ConditionVariableBroadcast(&dir->cv);
+}
+
+/*
+ * on_shmem_exit of a worker: the process is leaving (its pg_stat_activity
+ * entry is already gone), so it no longer counts against the limits; a
+ * queued job may take its place.  Records an error if the job never ended
+ * (for instance, its segment could not be mapped).
+ */
+void
+pgbg_dir_worker_exit(int code, Datum arg)
+{
+	pgbg_dir_entry *e;
+	PGPROC	   *dispatcher = NULL;
+
+	if (dir_my_slot < 0)
+		return;
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(dir_my_slot, dir_my_seq);
+	if (e != NULL)
+	{
+		e->exited = true;
+		dir_record_end(e, "08006",
+					   "background worker exited before finishing its job");
+	}
+	dispatcher = dir->dispatcher;
+	LWLockRelease(dir->lock);
+	dir_my_slot = -1;
+	ConditionVariableBroadcast(&dir->cv);
+	if (dispatcher != NULL)
+		SetLatch(&dispatcher->procLatch);
+	if (dir_my_launcher != NULL)
+		SetLatch(&dir_my_launcher->procLatch);
+}
+
+/* ---------------------------------------------------------------------
+ * Lookups for launchers and other sessions
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * May the current role see this entry?  Members of the owner role (which
+ * includes superusers) may; for anybody else the job does not exist.
+ */
+static bool
+dir_visible(const pgbg_dir_entry *e)
+{
+	return has_privs_of_role(GetUserId(), e->owner);
+}
+
+/*
+ * Find the job with this handle that the current role may see; copies it
+ * and returns its slot, or -1.
+ */
+int
+pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy)
+{
+	int			slot = -1;
+	int			i;
+
+	if (dir == NULL)
+		return -1;
+	LWLockAcquire(dir->lock, LW_SHARED);
+	for (i = 0; i < dir->nentries; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[i];
+
+		if (e->state != PGBG_DIR_FREE && e->handle_pid == pid &&
+			e->cookie == cookie)
+		{
+			*copy = *e;
+			slot = i;
+			break;
+		}
+	}
+	LWLockRelease(dir->lock);
+	if (slot >= 0 && !dir_visible(copy))
+		slot = -1;
+	return slot;
+}
+
+/*
+ * Copy the entry of job seq in slot; false if it is no longer there.
+ */
+bool
+pgbg_dir_get(int slot, uint64 seq, pgbg_dir_entry *copy)
+{
+	pgbg_dir_entry *e;
+
+	if (dir == NULL)
+		return false;
+	LWLockAcquire(dir->lock, LW_SHARED);
+	e = dir_entry(slot, seq);
+	if (e != NULL)
+		*copy = *e;
+	LWLockRelease(dir->lock);
+	return e != NULL;
+}
+
+/*
+ * Is the job over for good (ended and its worker gone, or removed from the
+ * queue, or lost)?  A job no longer in the directory is.
+ */
+bool
+pgbg_dir_finished(int slot, uint64 seq)
+{
+	pgbg_dir_entry copy;
+
+	if (!pgbg_dir_get(slot, seq, &copy))
+		return true;
+	return dir_entry_finished(&copy);
+}
+
+/*
+ * Record that the job is canceled.  A queued job leaves the queue (state
+ * canceled); a job whose worker has not mapped its segment yet will stop
+ * there (see pgbg_dir_worker_attached).  Returns true if the job has a
+ * running worker, which the caller must then signal.
+ */
+bool
+pgbg_dir_cancel(int slot, uint64 seq)
+{
+	pgbg_dir_entry *e;
+	dsm_handle	seg = 0;
+	bool		unpin = false;
+	bool		dequeued = false;
+	bool		running = false;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(slot, seq);
+	if (e != NULL)
+	{
+		e->canceled = true;
+		if (e->state == PGBG_DIR_QUEUED)
+		{
+			e->state = PGBG_DIR_CANCELED;
+			e->exited = true;
+			dir_record_end(e, "57014", "canceling job while it was queued");
+			unpin = dir_take_pin(e, &seg);
+			dequeued = true;
+		}
+		else if (e->state == PGBG_DIR_ACTIVE && !e->exited)
+			running = (e->worker_pid != 0);
+	}
+	LWLockRelease(dir->lock);
+	if (unpin)
+		dsm_unpin_segment(seg);
+	if (dequeued)
+		ConditionVariableBroadcast(&dir->cv);
+	return running;
+}
+
+/*
+ * Copies of every entry the current role may see, and their slots; returns
+ * how many.
+ */
+int
+pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots)
+{
+	pgbg_dir_entry *all;
+	int		   *where;
+	int			n = 0;
+	int			kept = 0;
+	int			i;
+
+	*entries = NULL;
+	*slots = NULL;
+	if (dir == NULL)
+		return 0;
+	all = palloc(sizeof(pgbg_dir_entry) * dir->nentries);
+	where = palloc(sizeof(int) * dir->nentries);
+	LWLockAcquire(dir->lock, LW_SHARED);
+	for (i = 0; i < dir->nentries; i++)
+		if (dir->entries[i].state != PGBG_DIR_FREE)
+		{
+			where[n] = i;
+			all[n++] = dir->entries[i];
+		}
+	LWLockRelease(dir->lock);
+	for (i = 0; i < n; i++)
+		if (dir_visible(&all[i]))
+		{
+			where[kept] = where[i];
+			all[kept++] = all[i];
+		}
+	*entries = all;
+	*slots = where;
+	return kept;
+}
+
+/*
+ * Counts for pg_background_admission: workers admitted and not gone, jobs
+ * queued, entries in use.
+ */
+void
+pgbg_dir_counts(int *active, int *queued, int *used, int *size)
+{
+	int			i;
+
+	*active = *queued = *used = 0;
+	LWLockAcquire(dir->lock, LW_SHARED);
+	for (i = 0; i < dir->nentries; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[i];
+
+		if (e->state == PGBG_DIR_FREE)
+			continue;
+		(*used)++;
+		if (e->state == PGBG_DIR_QUEUED)
+			(*queued)++;
+		else if (e->state == PGBG_DIR_ACTIVE && !e->exited)
+			(*active)++;
+	}
+	*size = dir->nentries;
+	LWLockRelease(dir->lock);
+}
+
+/*
+ * Be woken when any job of the directory ends (see control.c): the next
+ * WaitLatch returns when one does.
+ */
+void
+pgbg_dir_prepare_wait(void)
+{
+	if (dir != NULL)
+		ConditionVariablePrepareToSleep(&dir->cv);
+}
+
+/*
+ * The part of a new entry that a launcher knows; the rest is filled by
+ * pgbg_dir_admit.
+ */
+void
+pgbg_dir_proto(pgbg_dir_entry *e, int64 cookie, Oid owner, bool submitted,
+			   int32 queue_size, const char *label, const char *sql)
+{
+	memset(e, 0, sizeof(pgbg_dir_entry));
+	e->cookie = cookie;
+	e->owner = owner;
+	e->database = MyDatabaseId;
+	e->launcher_pid = MyProcPid;
+	e->submitted = submitted;
+	e->queue_size = queue_size;
+	e->launched_at = GetCurrentTimestamp();
+	if (label != NULL)
+		strlcpy(e->label, label,
+				pg_mbcliplen(label, strlen(label), sizeof(e->label) - 1) + 1);
+	strlcpy(e->sql_preview, sql,
+			pg_mbcharcliplen(sql, strlen(sql), PGBG_PREVIEW_CHARS) + 1);
+	e->outcome.state = PGBG_STATE_STARTING;
+	e->outcome.progress_pct = -1;
+}
