@@ -23,7 +23,8 @@ OBJS = \
 	src/control.o \
 	src/params.o \
 	src/directory.o \
-	src/dispatcher.o
+	src/dispatcher.o \
+	src/send.o
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))
 

@@ -161,6 +161,19 @@ pgbg_control_state(pgbg_job *job)
 }
 
 /*
+ * Raise 57014 if the job was canceled (its results, if any, are not to be
+ * read).
+ */
+void
+pgbg_control_check_canceled(pgbg_job *job)
+{
+	if (pgbg_control_state(job) == PGBG_VIEW_CANCELED)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("background job with PID %d was canceled", job->pid)));
+}
+
+/*
  * Name of a state, as pg_background_list_v2 shows it.
  */
 const char *

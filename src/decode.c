@@ -67,6 +67,7 @@ static void decode_row_description(decode_state *state, StringInfo msg);
 static void decode_data_row(decode_state *state, StringInfo msg);
 static void decode_finish_tags(decode_state *state);
 static bool decode_is_string_type(Oid typid);
+static bool decode_raw_text(Form_pg_attribute attr);
 
 /*
  * Read the job's messages until its ReadyForQuery, storing the rows into
@@ -138,12 +139,16 @@ decode_messages(pgbg_job *job, decode_state *state, MemoryContext msg_context)
 		char		msgtype;
 
 		if (!pgbg_wire_receive(job, &msg))
+		{
+			/* Canceled (maybe by another session) before it could answer? */
+			pgbg_control_check_canceled(job);
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("lost connection to worker process with PID %d",
 							job->pid),
 					 errdetail("The worker exited before it finished sending its results."),
 					 errhint("More details may be available in the server log.")));
+		}
 
 		MemoryContextReset(msg_context);
 		oldcontext = MemoryContextSwitchTo(msg_context);
@@ -291,6 +296,17 @@ decode_row_description(decode_state *state, StringInfo msg)
 }
 
 /*
+ * Is the binary form of this column's type just the bytes of the value
+ * (text, bytea, and varchar without a length limit to apply)?
+ */
+static bool
+decode_raw_text(Form_pg_attribute attr)
+{
+	return attr->atttypid == TEXTOID || attr->atttypid == BYTEAOID ||
+		(attr->atttypid == VARCHAROID && attr->atttypmod < 0);
+}
+
+/*
  * Convert a DataRow into a tuple of the caller's row type and store it.
  */
 static void
@@ -328,7 +344,18 @@ decode_data_row(decode_state *state, StringInfo msg)
 			bytes = pq_getmsgbytes(msg, len);
 		state->nulls[i] = (len == -1);
 
-		if (state->formats[i] == 1)
+		if (state->formats[i] == 1 && bytes != NULL && decode_raw_text(attr))
+		{
+			/*
+			 * The binary form of text, varchar and bytea is the value's bytes.
+			 * They come from our own worker, in the database encoding (see
+			 * pgbg_decode_result), so textrecv's validation would only repeat
+			 * the worker's.
+			 */
+			state->values[i] = PointerGetDatum(cstring_to_text_with_len(bytes,
+																		len));
+		}
+		else if (state->formats[i] == 1)
 		{
 			StringInfoData value;
 			StringInfo	valuep = NULL;

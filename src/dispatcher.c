@@ -55,7 +55,8 @@ pgbg_dispatcher_register(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_background");
@@ -77,6 +78,9 @@ pg_background_dispatcher_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
+
+	/* No database: this only makes us visible in pg_stat_activity. */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "pg_background dispatcher",
@@ -107,7 +111,13 @@ pg_background_dispatcher_main(Datum main_arg)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
+
+	/*
+	 * Exit code 1: the postmaster restarts us (bgw_restart_time), unless the
+	 * server is shutting down.  With 0 it would forget us, and queued jobs
+	 * would wait forever after a stray SIGTERM.
+	 */
+	proc_exit(1);
 }
 
 /*

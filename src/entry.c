@@ -689,10 +689,7 @@ entry_result(FunctionCallInfo fcinfo, pgbg_job *job)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("results of submitted job with PID %d are not kept", job->pid),
 				 errhint("Use pg_background_launch_v2 to read results; pg_background_outcome shows how a submitted job ended.")));
-	if (pgbg_control_state(job) == PGBG_VIEW_CANCELED)
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("background job with PID %d was canceled", job->pid)));
+	pgbg_control_check_canceled(job);
 
 	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	tupdesc = CreateTupleDescCopy(rsinfo->expectedDesc);

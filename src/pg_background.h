@@ -22,6 +22,8 @@
  *				to the queue before anything can fail, connects as the
  *				launcher, restores its GUC state and security context, and
  *				runs the SQL string with simple-query semantics.
+ *	 send.c		The worker's end of the queue: protocol messages into the
+ *				shm_mq, rows published in batches rather than one by one.
  *	 wire.c		The launcher's end of the queue: receives one protocol
  *				message at a time (first from the job's spool, then from the
  *				queue), drains the queue into the spool while somebody waits
@@ -272,6 +274,9 @@ extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 
+/* send.c */
+extern void pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh);
+
 /* wire.c */
 extern bool pgbg_wire_receive(pgbg_job *job, StringInfo msg);
 extern bool pgbg_wire_drain(pgbg_job *job);
@@ -284,6 +289,7 @@ extern bool pgbg_control_finished(pgbg_job *job);
 extern bool pgbg_control_worker_stopped(pgbg_job *job);
 extern pgbg_view_state pgbg_control_state(pgbg_job *job);
 extern const char *pgbg_control_state_name(pgbg_view_state state);
+extern void pgbg_control_check_canceled(pgbg_job *job);
 extern int	pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms);
 extern void pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms);
 extern void pgbg_control_observe(pgbg_job *job);

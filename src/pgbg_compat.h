@@ -97,4 +97,22 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/*
+ * shm_mq_sendv's force_flush argument (15+): without it, every send is
+ * published at once.  The wait event of a sender waiting for room was
+ * renamed in 17.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgbg_shm_mq_sendv(mqh, iov, n, nowait, flush) \
+	shm_mq_sendv(mqh, iov, n, nowait, flush)
+#else
+#define pgbg_shm_mq_sendv(mqh, iov, n, nowait, flush) \
+	shm_mq_sendv(mqh, iov, n, nowait)
+#endif
+#if PG_VERSION_NUM >= 170000
+#define PGBG_WAIT_EVENT_MQ_PUT WAIT_EVENT_MESSAGE_QUEUE_PUT_MESSAGE
+#else
+#define PGBG_WAIT_EVENT_MQ_PUT WAIT_EVENT_MQ_PUT_MESSAGE
+#endif
+
 #endif							/* PGBG_COMPAT_H */

@@ -45,6 +45,7 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 	void	   *data;
 
 	pgbg_wait	wait;
+	bool		waiting = false;
 	bool		stopped = false;
 
 	if (job->spool != NULL && wire_read_spool(job, msg))
@@ -58,15 +59,21 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 	 * that vanished without detaching (the queue cannot tell) is noticed
 	 * through its handle, after one last look at the queue.
 	 */
-	pgbg_control_wait_begin(&wait);
 	for (;;)
 	{
 		res = shm_mq_receive(job->mqh, &nbytes, &data, true);
 		if (res != SHM_MQ_WOULD_BLOCK || stopped)
 			break;
 		stopped = pgbg_control_worker_stopped(job);
-		if (!stopped)
-			pgbg_control_sleep(&job, 1, &wait, -1);
+		if (stopped)
+			continue;
+		/* Only now is this a wait (a message at hand costs no clock read). */
+		if (!waiting)
+		{
+			pgbg_control_wait_begin(&wait);
+			waiting = true;
+		}
+		pgbg_control_sleep(&job, 1, &wait, -1);
 	}
 	if (res != SHM_MQ_SUCCESS)
 		return false;

@@ -203,7 +203,10 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 		whereToSendOutput = DestNone;
 	}
 	else
+	{
 		pq_redirect_to_shm_mq(seg, mqh);
+		pgbg_send_batch_rows(seg, mqh);
+	}
 
 	*toc_out = toc;
 }
