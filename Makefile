@@ -24,7 +24,8 @@ OBJS = \
 	src/params.o \
 	src/directory.o \
 	src/dispatcher.o \
-	src/send.o
+	src/send.o \
+	src/pool.o
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))
 

@@ -52,8 +52,11 @@ CONN="host=$CLUSTER port=$BENCH_PORT dbname=bench user=postgres"
 
 # Settings of the cluster beyond initdb's defaults.  scripts/lib.sh sets
 # port, listen_addresses, unix_socket_directories, max_worker_processes = 32,
-# fsync = off and log_line_prefix; nothing else is changed here.
-EXTRA_CONF=""
+# fsync = off and log_line_prefix.  pg_background is preloaded (directory
+# mode) so that the pool can be measured; the pool is off (pool_size = 0)
+# except for the *_pool variants, which run with BENCH_POOL_SIZE.
+BENCH_POOL_SIZE=${BENCH_POOL_SIZE:-4}
+EXTRA_CONF="shared_preload_libraries = 'pg_background'"
 
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
@@ -128,25 +131,38 @@ machine_info() {
 # (a), (b): pgbench, one client, per-transaction latencies from --log
 # ---------------------------------------------------------------------------
 
-# Wait until no pg_background worker runs (detached inserts are still
-# committing when pgbench returns).
+# Wait until no pg_background job is queued or running (detached inserts
+# are still committing when pgbench returns; parked pool workers are idle).
 wait_workers_gone() {
 	local _
 	for _ in $(seq 1 600); do
-		[ "$(sql_value "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'")" = 0 ] && return 0
+		[ "$(sql_value "SELECT active + queued FROM pg_background_admission()")" = 0 ] && return 0
 		sleep 0.1
 	done
-	die "pg_background workers still running after 60 s"
+	die "pg_background jobs still running after 60 s"
+}
+
+# set_pool N: pg_background.pool_size = N for the sessions started from now.
+set_pool() {
+	local _
+	sql_value "ALTER SYSTEM SET pg_background.pool_size = $1" >/dev/null
+	sql_value "SELECT pg_reload_conf()" >/dev/null
+	for _ in $(seq 1 100); do
+		[ "$(sql_value 'SHOW pg_background.pool_size')" = "$1" ] && return 0
+		sleep 0.05
+	done
+	die "pg_background.pool_size did not become $1"
 }
 
 # run_pgbench NAME ROUND: one pgbench run of bench/pgbench/NAME.sql
 run_pgbench() {
 	local name=$1 round=$2 prefix=$OUT/log/$1.r$2 out=$OUT/pgbench/$1.r$2.txt
-	local rows_before=0 rows_after n
-	[ "$name" = b_ours_detach ] && rows_before=$(sql_value 'SELECT count(*) FROM t')
+	local rows_before=0 rows_after n script=${1%_pool}
+	case $name in b_ours_detach*) rows_before=$(sql_value 'SELECT count(*) FROM t') ;; esac
+	case $name in *_pool) set_pool "$BENCH_POOL_SIZE" ;; *) set_pool 0 ;; esac
 	log "pgbench $name (round $round, ${BENCH_SECONDS}s)"
 	if ! pgbench -n -h "$CLUSTER" -p "$BENCH_PORT" -U postgres -c 1 -j 1 -T "$BENCH_SECONDS" \
-		-D connected=0 --log --log-prefix="$prefix" -f "$OUT/scripts/$name.sql" bench >"$out" 2>&1 ||
+		-D connected=0 --log --log-prefix="$prefix" -f "$OUT/scripts/$script.sql" bench >"$out" 2>&1 ||
 		grep -qiE 'aborted|error' "$out"; then
 		cat "$out" >&2
 		die "pgbench $name failed"
@@ -155,7 +171,7 @@ run_pgbench() {
 	# of the session (it connects dblink, warms the caches).
 	awk 'FNR > 1 { printf "%.4f\n", $3 / 1000 }' "$prefix".[0-9]* >>"$OUT/lat/$name.txt"
 	n=$(cat "$prefix".[0-9]* | wc -l)
-	if [ "$name" = b_ours_detach ]; then
+	if [ "${name%_pool}" = b_ours_detach ]; then
 		wait_workers_gone
 		rows_after=$(sql_value 'SELECT count(*) FROM t')
 		echo "$n $((rows_after - rows_before))" >>"$OUT/detach_check.txt"
@@ -166,12 +182,33 @@ run_pgbench() {
 
 bench_ab() {
 	local round name
-	local names="a_ours a_dblink_new a_dblink_persistent a_insession b_ours_detach b_ours_result b_dblink_new b_dblink_persistent b_insession"
+	local names="a_ours a_ours_pool a_dblink_new a_dblink_persistent a_insession b_ours_detach b_ours_detach_pool b_ours_result b_ours_result_pool b_dblink_new b_dblink_persistent b_insession"
 	for round in $(seq 1 "$BENCH_ROUNDS"); do
 		for name in $names; do
 			run_pgbench "$name" "$round"
 		done
 	done
+	set_pool 0
+}
+
+# The proportional set size of parked pool workers, after the pool variants
+# ran (they are warm: caches filled by thousands of jobs).
+bench_pool_pss() {
+	local pid pss _
+	set_pool "$BENCH_POOL_SIZE"
+	for _ in 1 2 3 4 5; do
+		sql_value "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (x int)" >/dev/null
+	done
+	for _ in $(seq 1 100); do
+		[ "$(sql_value 'SELECT pool_idle FROM pg_background_admission()')" -ge 1 ] && break
+		sleep 0.05
+	done
+	: >"$OUT/pool_pss.txt"
+	for pid in $(sql_value "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_background' AND state = 'idle'"); do
+		pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+		echo "$pid ${pss:-unreadable}" >>"$OUT/pool_pss.txt"
+	done
+	set_pool 0
 }
 
 # ---------------------------------------------------------------------------
@@ -271,11 +308,14 @@ report_raw() {
 		printf '  %-22s %10.3f %10.3f %10.3f %8d   %s\n' "$name" "$m" "$p10" "$p90" "$n" "$what"
 	done <<EOF
 a_ours               pg_background_result(pg_background_launch('SELECT 1'))
+a_ours_pool          the same, with the warm pool (pg_background.pool_size = BENCH_POOL_SIZE)
 a_dblink_new         dblink(connstr, 'SELECT 1'): a new connection per call
 a_dblink_persistent  dblink('bench', 'SELECT 1') on a connection opened once
 a_insession          SELECT 1
 b_ours_detach        pg_background_detach(pg_background_launch('INSERT ...'))
+b_ours_detach_pool   the same, with the warm pool
 b_ours_result        pg_background_result(pg_background_launch('INSERT ...')): waits for the commit
+b_ours_result_pool   the same, with the warm pool
 b_dblink_new         dblink_exec(connstr, 'INSERT ...'): a new connection per call
 b_dblink_persistent  dblink_exec('bench', 'INSERT ...') on a connection opened once
 b_insession          INSERT INTO t VALUES (1)
@@ -291,7 +331,7 @@ EOF
 	echo
 	if [ "$BENCH_ROUNDS" -gt 1 ]; then
 		echo "== (a)/(b) median of each round, ms (spread between rounds = noise)"
-		for name in a_ours a_dblink_new a_dblink_persistent a_insession b_ours_detach b_ours_result b_dblink_new b_dblink_persistent b_insession; do
+		for name in a_ours a_ours_pool a_dblink_new a_dblink_persistent a_insession b_ours_detach b_ours_detach_pool b_ours_result b_ours_result_pool b_dblink_new b_dblink_persistent b_insession; do
 			printf '  %-22s' "$name"
 			for r in $(seq 1 "$BENCH_ROUNDS"); do
 				printf ' %9.3f' "$(cat "$OUT/log/$name.r$r".[0-9]* | awk 'FNR > 1 { printf "%.4f\n", $3 / 1000 }' | stats | cut -d' ' -f1)"
@@ -316,9 +356,13 @@ report_table() {
 			"$(ratio "${med[$2]}" "${med[$3]}")" "$(ratio "${med[$2]}" "${med[$4]}")"
 	}
 	row "(a) SELECT 1, dblink: new connection" a_ours a_dblink_new a_insession
+	row "(a) SELECT 1 with pool, dblink: new conn" a_ours_pool a_dblink_new a_insession
+	row "(a) SELECT 1 with pool, dblink: persistent" a_ours_pool a_dblink_persistent a_insession
 	row "(a) SELECT 1, dblink: persistent connection" a_ours a_dblink_persistent a_insession
 	row "(b) insert, detach; dblink_exec: new conn" b_ours_detach b_dblink_new b_insession
 	row "(b) insert, detach; dblink_exec: persistent" b_ours_detach b_dblink_persistent b_insession
+	row "(b) insert, detach, pool; dblink_exec: new" b_ours_detach_pool b_dblink_new b_insession
+	row "(b) insert, result, pool; dblink_exec: new" b_ours_result_pool b_dblink_new b_insession
 	row "(b) insert, result; dblink_exec: new conn" b_ours_result b_dblink_new b_insession
 	row "(b) insert, result; dblink_exec: persistent" b_ours_result b_dblink_persistent b_insession
 	row "(c) 1M rows, queue 64 kB" c_ours_64k c_dblink c_insession
@@ -332,14 +376,19 @@ report_table() {
 		awk '{ t += $1; r += $2 } END { printf "  (b) detached inserts: %d launched, %d rows committed%s\n", t, r, (t == r) ? "" : "  <-- MISMATCH" }' "$OUT/detach_check.txt"
 	fi
 	echo
-	echo "== targets (from the issue); the warm worker pool does not exist yet"
+	echo "== targets (from the issue)"
 	target() { # label value op limit
 		printf '  %-58s %6s  %-2s %-5s %s\n' "$1" "$2" "$3" "$4" \
 			"$(awk -v v="$2" -v l="$4" 'BEGIN { print (v != "n/a" && v <= l) ? "met" : "NOT met" }')"
 	}
 	target "(a) SELECT 1 round trip, ours/dblink (new connection)" "$(ratio "${med[a_ours]}" "${med[a_dblink_new]}")" "<=" 1.0
+	target "(a) SELECT 1 round trip with the pool, ours/dblink (new conn)" "$(ratio "${med[a_ours_pool]}" "${med[a_dblink_new]}")" "<=" 0.25
+	target "(b) autonomous insert with the pool, ours/dblink_exec (new)" "$(ratio "${med[b_ours_detach_pool]}" "${med[b_dblink_new]}")" "<=" 0.25
 	target "(b) autonomous insert (detach), ours/dblink_exec (new conn)" "$(ratio "${med[b_ours_detach]}" "${med[b_dblink_new]}")" "<=" 1.0
 	target "(b) autonomous insert (result), ours/dblink_exec (new conn)" "$(ratio "${med[b_ours_result]}" "${med[b_dblink_new]}")" "<=" 1.0
+	if [ -s "$OUT/pool_pss.txt" ]; then
+		printf '  idle pooled workers, PSS in kB (pid pss): %s  (target <= 5120)\n' "$(tr '\n' ';' <"$OUT/pool_pss.txt")"
+	fi
 	target "(c) 1M rows (64 kB queue), ours/dblink" "$(ratio "${med[c_ours_64k]}" "${med[c_dblink]}")" "<=" 0.8
 	target "(c) 1M rows (64 kB queue), ours/in-session" "$(ratio "${med[c_ours_64k]}" "${med[c_insession]}")" "<=" 1.3
 	target "(c) 1M rows (16 MB queue), ours/dblink" "$(ratio "${med[c_ours_16m]}" "${med[c_dblink]}")" "<=" 0.8
@@ -385,6 +434,7 @@ main() {
 	setup
 	machine_info
 	bench_ab
+	bench_pool_pss
 	calibrate
 	bench_cd
 	bench_leak

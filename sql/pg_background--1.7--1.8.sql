@@ -12,7 +12,8 @@ CREATE FUNCTION @extschema@.pg_background_admission(
     OUT max_workers_per_database pg_catalog.int4,
     OUT max_workers_per_role pg_catalog.int4,
     OUT directory_used pg_catalog.int4,
-    OUT directory_size pg_catalog.int4)
+    OUT directory_size pg_catalog.int4,
+    OUT pool_idle pg_catalog.int4)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_background_admission'
 LANGUAGE C VOLATILE;

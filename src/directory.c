@@ -133,6 +133,15 @@ pgbg_dir_init(void)
 							"How long the directory keeps a finished job.",
 							NULL, &pgbg_finished_ttl, 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.pool_size",
+							"Number of idle workers kept connected for reuse (0: no pool).",
+							"Only with shared_preload_libraries.",
+							&pgbg_pool_size, 0, 0, PGBG_POOL_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.pool_idle_timeout",
+							"How long an idle pooled worker waits for a job before it exits.",
+							NULL, &pgbg_pool_idle_timeout, 60, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_background.max_finished",
 							"How many finished jobs the directory keeps at most.",
 							NULL, &pgbg_max_finished, 512, 0, 1000000,
@@ -198,6 +207,7 @@ dir_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(dir_size());
+	RequestAddinShmemSpace(pgbg_pool_shmem_size());
 	RequestNamedLWLockTranche("pg_background", 1);
 }
 
@@ -223,6 +233,7 @@ dir_shmem_startup(void)
 		dir->next_seq = 1;
 		dir->nentries = pgbg_max_jobs;
 	}
+	pgbg_pool_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	if (!IsUnderPostmaster)
@@ -645,6 +656,51 @@ pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 }
 
 /*
+ * Prepare an admitted job for a pooled worker: pin its segment (the
+ * launcher may leave before the worker maps it) and give its handle a
+ * pseudo-PID (a pooled worker's PID serves job after job).  Returns the
+ * pseudo-PID.
+ */
+int32
+pgbg_dir_prepare_pooled(int slot, uint64 seq, dsm_segment *seg)
+{
+	pgbg_dir_entry *e;
+	int32		pid = 0;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(slot, seq);
+	if (e != NULL)
+	{
+		dir_pin(e, seg);
+		e->handle_pid = pid = dir_pseudo_pid(seq);
+	}
+	LWLockRelease(dir->lock);
+	return pid;
+}
+
+/*
+ * No pooled worker took the job after all: undo pgbg_dir_prepare_pooled.
+ */
+void
+pgbg_dir_unprepare_pooled(int slot, uint64 seq)
+{
+	pgbg_dir_entry *e;
+	dsm_handle	seg = 0;
+	bool		unpin = false;
+
+	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
+	e = dir_entry(slot, seq);
+	if (e != NULL)
+	{
+		unpin = dir_take_pin(e, &seg);
+		e->handle_pid = 0;
+	}
+	LWLockRelease(dir->lock);
+	if (unpin)
+		dsm_unpin_segment(seg);
+}
+
+/*
  * A launch failed before its worker attached: forget the job (the launch
  * raised an error, so nobody holds its handle).
  */
@@ -775,11 +831,18 @@ dir_wake_dispatcher(void)
 void
 pgbg_dir_worker_begin(int slot, uint64 seq)
 {
+	static bool registered = false;
+
 	if (dir == NULL || slot < 0)
 		return;
 	dir_my_slot = slot;
 	dir_my_seq = seq;
-	on_shmem_exit(pgbg_dir_worker_exit, (Datum) 0);
+	dir_my_launcher = NULL;
+	if (!registered)
+	{
+		on_shmem_exit(pgbg_dir_worker_exit, (Datum) 0);
+		registered = true;
+	}
 }
 
 /*
@@ -835,6 +898,16 @@ pgbg_dir_worker_publish(const pgbg_outcome *outcome)
 	LWLockRelease(dir->lock);
 	if (outcome->state >= PGBG_STATE_DONE)
 		ConditionVariableBroadcast(&dir->cv);
+}
+
+/*
+ * A pooled worker is done with its job (and stays): close the entry as if
+ * the worker had exited.
+ */
+void
+pgbg_dir_worker_done(void)
+{
+	pgbg_dir_worker_exit(0, (Datum) 0);
 }
 
 /*
@@ -1073,6 +1146,7 @@ pgbg_dir_proto(pgbg_dir_entry *e, int64 cookie, Oid owner, bool submitted,
 	memset(e, 0, sizeof(pgbg_dir_entry));
 	e->cookie = cookie;
 	e->owner = owner;
+	e->session_user = GetAuthenticatedUserId();
 	e->database = MyDatabaseId;
 	e->launcher_pid = MyProcPid;
 	e->submitted = submitted;

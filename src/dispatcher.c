@@ -136,11 +136,18 @@ dispatcher_start_queued(void)
 		BackgroundWorkerHandle *handle;
 		dispatched *d;
 
+		/* A parked worker of the same database and user takes it. */
+		if (pgbg_pool_claim(job.database, job.session_user, job.seg, slot,
+							job.seq) != 0)
+			continue;
+
 		pgbg_launch_fill_worker(&worker, job.seg, slot, job.seq, MyProcPid);
 		snprintf(worker.bgw_name, BGW_MAXLEN,
 				 "pg_background worker for PID %d (queued)", job.launcher_pid);
 		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
+			/* Parked workers must not keep a queued job waiting. */
+			(void) pgbg_pool_evict();
 			pgbg_dir_unstart(slot, job.seq);
 			return false;
 		}

@@ -587,15 +587,15 @@ pg_background_outcome(PG_FUNCTION_ARGS)
  * pg_background_admission() RETURNS record
  *
  * (active, queued, max_queued, max_workers, max_workers_per_database,
- *	max_workers_per_role, directory_used, directory_size): the state of
+ *	max_workers_per_role, directory_used, directory_size, pool_idle): the state of
  * admission control.  Needs the shared directory.
  */
 Datum
 pg_background_admission(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {false};
+	Datum		values[9];
+	bool		nulls[9] = {false};
 	int			active;
 	int			queued;
 	int			used;
@@ -613,6 +613,7 @@ pg_background_admission(PG_FUNCTION_ARGS)
 	values[5] = Int32GetDatum(pgbg_max_workers_per_role);
 	values[6] = Int32GetDatum(used);
 	values[7] = Int32GetDatum(size);
+	values[8] = Int32GetDatum(pgbg_pool_idle_count());
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  values, nulls)));
 }

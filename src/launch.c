@@ -62,6 +62,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	int			slot = -1;
 	uint64		seq = 0;
 	bool		queued = false;
+	bool		pooled = false;
 	pgbg_job   *job;
 
 	/* Let go of the segments of earlier jobs that are done. */
@@ -136,7 +137,18 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 
 	/* Everything that outlives this call goes to the session context. */
 	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-	if (!queued)
+	if (!queued && slot >= 0 &&
+		pgbg_pool_has_idle(MyDatabaseId, fixed->authenticated_user_id))
+	{
+		/* A parked worker of ours takes the job (see pool.c). */
+		pid = pgbg_dir_prepare_pooled(slot, seq, seg);
+		if (pgbg_pool_claim(MyDatabaseId, fixed->authenticated_user_id,
+							dsm_segment_handle(seg), slot, seq) != 0)
+			pooled = true;
+		else
+			pgbg_dir_unprepare_pooled(slot, seq);
+	}
+	if (!queued && !pooled)
 	{
 		handle = launch_register(seg, slot, seq);
 		if (handle == NULL)
@@ -150,7 +162,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	mqh = shm_mq_attach(mq, seg, handle);
 	MemoryContextSwitchTo(oldcontext);
 
-	if (!queued)
+	if (!queued && !pooled)
 	{
 		PG_TRY();
 		{
@@ -193,9 +205,10 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	 * that of a backend, which pg_terminate_backend, pg_cancel_backend and
 	 * pg_stat_activity know.  If the wait fails, stop the worker, so that a
 	 * launch that raised an error runs nothing behind the caller's back.  A
-	 * queued job has no worker yet: its launch is done.
+	 * queued job has no worker yet, and a pooled one is connected already:
+	 * their launch is done.
 	 */
-	if (queued)
+	if (queued || pooled)
 		return job;
 	PG_TRY();
 	{

@@ -46,6 +46,8 @@
  *				the owner role see a job.
  *	 dispatcher.c The background worker that starts queued jobs when the
  *				limits and a free worker slot allow.
+ *	 pool.c		The warm pool: workers that finished a job park, connected,
+ *				and take the next job of the same database and user.
  *
  *-------------------------------------------------------------------------
  */
@@ -168,6 +170,7 @@ typedef struct pgbg_dir_entry
 	bool		canceled;		/* a cancel was asked for */
 	dsm_handle	seg;
 	Oid			owner;			/* current user at launch */
+	Oid			session_user;	/* the launcher's authenticated user */
 	Oid			database;
 	int32		launcher_pid;
 	int32		queue_size;
@@ -331,6 +334,24 @@ extern bool pgbg_dir_cancel(int slot, uint64 seq);
 extern int	pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots);
 extern void pgbg_dir_counts(int *active, int *queued, int *used, int *size);
 extern void pgbg_dir_prepare_wait(void);
+
+extern int32 pgbg_dir_prepare_pooled(int slot, uint64 seq, dsm_segment *seg);
+extern void pgbg_dir_unprepare_pooled(int slot, uint64 seq);
+extern void pgbg_dir_worker_done(void);
+
+/* pool.c */
+#define PGBG_POOL_MAX				64
+extern int	pgbg_pool_size;
+extern int	pgbg_pool_idle_timeout;
+extern Size pgbg_pool_shmem_size(void);
+extern void pgbg_pool_shmem_init(void);
+extern bool pgbg_pool_reserve(Oid database, Oid session_user);
+extern bool pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq);
+extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
+extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
+							 int dir_slot, uint64 dir_seq);
+extern bool pgbg_pool_evict(void);
+extern int	pgbg_pool_idle_count(void);
 
 /* dispatcher.c */
 extern void pgbg_dispatcher_register(void);

@@ -115,4 +115,16 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 #define PGBG_WAIT_EVENT_MQ_PUT WAIT_EVENT_MQ_PUT_MESSAGE
 #endif
 
+/*
+ * Give memory that malloc keeps after free back to the operating system
+ * (glibc only; elsewhere a no-op).  A pooled worker does this before it
+ * parks, to stay small while idle.
+ */
+#ifdef __GLIBC__
+#include <malloc.h>
+#define pgbg_release_free_memory() ((void) malloc_trim(0))
+#else
+#define pgbg_release_free_memory() ((void) 0)
+#endif
+
 #endif							/* PGBG_COMPAT_H */

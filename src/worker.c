@@ -26,6 +26,7 @@
 #include "access/printtup.h"
 #include "access/xact.h"
 #include "commands/async.h"
+#include "commands/discard.h"
 #include "libpq/libpq.h"
 #include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
@@ -65,6 +66,8 @@ static bool worker_canceled = false;
 static pgbg_outcome worker_outcome;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
+static bool worker_run_job(dsm_handle seg_handle);
+static void worker_reset_session(void);
 static void worker_attach(dsm_segment *seg, shm_toc **toc_out);
 static void worker_adopt_identity(pgbg_fixed *fixed, char *gucstate);
 static void worker_execute(const char *sql, const char *paramspace,
@@ -83,9 +86,58 @@ static void worker_finish_xact(void);
 
 /*
  * Worker entry point; main_arg is the handle of the job's DSM segment.
+ * With the warm pool, the worker may then park and run further jobs of the
+ * same database and user (see pool.c).
  */
 void
 pg_background_worker_main(Datum main_arg)
+{
+	dsm_handle	seg_handle = DatumGetUInt32(main_arg);
+	int			dir_slot;
+	uint64		dir_seq;
+
+	/* Terminate gracefully, at the next interrupt check, like a backend. */
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
+
+	/* However we exit, observers learn how the job ended. */
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = worker_emit_log_hook;
+	before_shmem_exit(worker_exit_callback, (Datum) 0);
+
+	/* Our entry in the shared directory, closed however we exit. */
+	memcpy(&dir_slot, MyBgworkerEntry->bgw_extra, sizeof(dir_slot));
+	memcpy(&dir_seq, MyBgworkerEntry->bgw_extra + sizeof(dir_slot),
+		   sizeof(dir_seq));
+
+	for (;;)
+	{
+		pgbg_dir_worker_begin(dir_slot, dir_seq);
+		if (!worker_run_job(seg_handle))
+			break;
+
+		/*
+		 * Stay for another job if the pool has room.  Otherwise exit: the
+		 * job's entry is closed once this process has left (and with it
+		 * pg_stat_activity), so the limits hold as that view shows them.
+		 */
+		if (!pgbg_pool_reserve(MyDatabaseId, GetAuthenticatedUserId()))
+			break;
+		pgbg_dir_worker_done();
+		worker_reset_session();
+		if (!pgbg_pool_park(&seg_handle, &dir_slot, &dir_seq))
+			break;
+	}
+}
+
+/*
+ * Run the job of one segment to its end.  Returns true if it succeeded
+ * (an error is re-thrown, and ends the process).  Returns false if the
+ * segment is gone.
+ */
+static bool
+worker_run_job(dsm_handle seg_handle)
 {
 	dsm_segment *seg;
 	shm_toc    *toc;
@@ -95,28 +147,14 @@ pg_background_worker_main(Datum main_arg)
 	char	   *paramspace;
 	CommandDest dest;
 
-	int			dir_slot;
-	uint64		dir_seq;
-
-	/* Terminate gracefully, at the next interrupt check, like a backend. */
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	/* Our entry in the shared directory, closed however we exit. */
-	memcpy(&dir_slot, MyBgworkerEntry->bgw_extra, sizeof(dir_slot));
-	memcpy(&dir_seq, MyBgworkerEntry->bgw_extra + sizeof(dir_slot),
-		   sizeof(dir_seq));
-	pgbg_dir_worker_begin(dir_slot, dir_seq);
-
-	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
-	seg = dsm_attach(DatumGetUInt32(main_arg));
+	seg = dsm_attach(seg_handle);
 	if (seg == NULL)
 	{
 		/* Our launcher is gone (it never returned a PID to anyone). */
 		ereport(LOG,
 				(errmsg("pg_background worker could not map its shared memory segment"),
 				 errdetail("The launching session exited before the worker started.")));
-		proc_exit(0);
+		return false;
 	}
 	worker_attach(seg, &toc);
 
@@ -156,9 +194,37 @@ pg_background_worker_main(Datum main_arg)
 	worker_outcome.finished_at = GetCurrentTimestamp();
 	worker_publish(true);
 
-	/* Tell the launcher we are done; the queue detaches as we exit. */
+	/* Tell the launcher we are done, and leave the segment and its queue. */
 	ReadyForQuery(dest);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	worker_status = NULL;
+	dsm_detach(seg);
+	return true;
+}
+
+/*
+ * Between two jobs of a pooled worker: forget everything the last job left
+ * in the session, as DISCARD ALL does (temporary tables, prepared
+ * statements, advisory locks, LISTEN, settings, SET ROLE and SET SESSION
+ * AUTHORIZATION, cached plans and sequence values), and its security
+ * context.
+ */
+static void
+worker_reset_session(void)
+{
+	DiscardStmt stmt;
+
+	SetUserIdAndSecContext(GetSessionUserId(), 0);
+	memset(&stmt, 0, sizeof(stmt));
+	stmt.type = T_DiscardStmt;
+	stmt.target = DISCARD_ALL;
+	StartTransactionCommand();
+	DiscardCommand(&stmt, true);
+	CommitTransactionCommand();
+	worker_canceled = false;
+
+	/* Idle pooled workers should cost little memory. */
+	pgbg_release_free_memory();
 }
 
 /*
@@ -188,11 +254,6 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 	SpinLockRelease(&worker_status->mutex);
 
 	worker_canceled = pgbg_dir_worker_attached(worker_status->launcher);
-
-	/* From here on, however we exit, observers learn how it ended. */
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = worker_emit_log_hook;
-	before_shmem_exit(worker_exit_callback, (Datum) 0);
 
 	mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
 	shm_mq_set_sender(mq, MyProc);
@@ -332,9 +393,19 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
 static void
 worker_adopt_identity(pgbg_fixed *fixed, char *gucstate)
 {
-	BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
-											  fixed->authenticated_user_id,
-											  0);
+	static bool connected = false;
+
+	/* A pooled worker is connected already, as the same user (pool.c). */
+	if (!connected)
+	{
+		BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
+												  fixed->authenticated_user_id,
+												  0);
+		connected = true;
+	}
+	else if (fixed->database_id != MyDatabaseId ||
+			 fixed->authenticated_user_id != GetAuthenticatedUserId())
+		elog(ERROR, "pooled pg_background worker got a job of another database or user");
 
 	StartTransactionCommand();
 	RestoreGUCState(gucstate);

@@ -1,0 +1,345 @@
+/*-------------------------------------------------------------------------
+ *
+ * pool.c
+ *		The warm worker pool (preload mode, pg_background.pool_size > 0).
+ *
+ * A worker that has finished its job without error resets its session
+ * (as DISCARD ALL does: temporary tables, prepared statements, advisory
+ * locks, LISTEN, settings, role) and parks here, connected, for up to
+ * pg_background.pool_idle_timeout.  A launch whose database and session
+ * user match hands its segment to a parked worker instead of starting a
+ * process: no fork, no connection, no cache warm-up.  Each job still runs
+ * in fresh transactions with the launcher's GUC state, role and security
+ * context, restored from the segment as for a new worker.
+ *
+ * The pool never keeps a worker slot that a queued job needs: when the
+ * dispatcher cannot register a worker, it asks a parked worker to leave.
+ *
+ * State lives in a small array in shared memory under a spinlock; a slot
+ * goes FREE -> RESERVED (a worker will park, once its session is reset)
+ * -> IDLE (parked) -> ASSIGNED (a launcher hands it a job) -> FREE (the
+ * worker took the job), or IDLE -> EXIT (asked to leave) -> FREE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#include "pg_background.h"
+
+typedef enum pool_state
+{
+	POOL_FREE = 0,
+	POOL_RESERVED,				/* resetting its session, not yet idle */
+	POOL_IDLE,
+	POOL_ASSIGNED,
+	POOL_EXIT
+} pool_state;
+
+typedef struct pool_slot
+{
+	pool_state	state;
+	PGPROC	   *proc;
+	int32		pid;
+	Oid			database;
+	Oid			session_user;
+	/* The job handed over (ASSIGNED). */
+	dsm_handle	seg;
+	int			dir_slot;
+	uint64		dir_seq;
+} pool_slot;
+
+typedef struct pool_shared
+{
+	slock_t		mutex;
+	pool_slot	slots[PGBG_POOL_MAX];
+} pool_shared;
+
+/* GUCs. */
+int			pgbg_pool_size = 0;
+int			pgbg_pool_idle_timeout = 60;
+
+static pool_shared *pool = NULL;
+static int	pool_my_slot = -1;
+static bool pool_exit_registered = false;
+
+static void pool_exit(int code, Datum arg);
+
+Size
+pgbg_pool_shmem_size(void)
+{
+	return sizeof(pool_shared);
+}
+
+/*
+ * Create or attach to the pool's shared state (from the shmem startup hook,
+ * under AddinShmemInitLock).
+ */
+void
+pgbg_pool_shmem_init(void)
+{
+	bool		found;
+
+	pool = ShmemInitStruct("pg_background pool", sizeof(pool_shared), &found);
+	if (!found)
+	{
+		memset(pool, 0, sizeof(pool_shared));
+		SpinLockInit(&pool->mutex);
+	}
+}
+
+/*
+ * Reserve a place in the pool for this worker, connected to database as
+ * session_user; false if the pool is off or full (the worker then exits).
+ * The worker resets its session, then calls pgbg_pool_park.
+ */
+bool
+pgbg_pool_reserve(Oid database, Oid session_user)
+{
+	int			used = 0;
+	int			i;
+
+	if (pool == NULL || pgbg_pool_size <= 0)
+		return false;
+
+	SpinLockAcquire(&pool->mutex);
+	for (i = 0; i < PGBG_POOL_MAX; i++)
+		if (pool->slots[i].state != POOL_FREE)
+			used++;
+	if (used < Min(pgbg_pool_size, PGBG_POOL_MAX))
+	{
+		for (i = 0; i < PGBG_POOL_MAX; i++)
+			if (pool->slots[i].state == POOL_FREE)
+				break;
+		pool->slots[i].state = POOL_RESERVED;
+		pool->slots[i].proc = MyProc;
+		pool->slots[i].pid = MyProcPid;
+		pool->slots[i].database = database;
+		pool->slots[i].session_user = session_user;
+		pool_my_slot = i;
+	}
+	SpinLockRelease(&pool->mutex);
+	if (pool_my_slot < 0)
+		return false;
+	if (!pool_exit_registered)
+	{
+		on_shmem_exit(pool_exit, (Datum) 0);
+		pool_exit_registered = true;
+	}
+	return true;
+}
+
+/*
+ * Park this worker (it has reserved its place) until a launcher hands it a
+ * job (returns true with the job's segment and directory entry) or it
+ * should leave: the idle timeout passed, or the dispatcher needs its slot
+ * (returns false).
+ */
+bool
+pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
+{
+	TimestampTz parked_at = GetCurrentTimestamp();
+	bool		got = false;
+
+	Assert(pool_my_slot >= 0);
+	SpinLockAcquire(&pool->mutex);
+	pool->slots[pool_my_slot].state = POOL_IDLE;
+	SpinLockRelease(&pool->mutex);
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	for (;;)
+	{
+		pool_slot  *s = &pool->slots[pool_my_slot];
+		long		left;
+		bool		leave = false;
+
+		SpinLockAcquire(&pool->mutex);
+		if (s->state == POOL_ASSIGNED)
+		{
+			*seg = s->seg;
+			*dir_slot = s->dir_slot;
+			*dir_seq = s->dir_seq;
+			got = true;
+		}
+		if (got || s->state == POOL_EXIT)
+		{
+			s->state = POOL_FREE;
+			leave = true;
+		}
+		SpinLockRelease(&pool->mutex);
+		if (leave)
+			break;
+
+		left = (long) pgbg_pool_idle_timeout * 1000 -
+			TimestampDifferenceMilliseconds(parked_at, GetCurrentTimestamp());
+		if (left <= 0)
+		{
+			/* Leave, unless a job was handed over meanwhile. */
+			SpinLockAcquire(&pool->mutex);
+			if (s->state == POOL_IDLE || s->state == POOL_EXIT)
+			{
+				s->state = POOL_FREE;
+				leave = true;
+			}
+			SpinLockRelease(&pool->mutex);
+			if (leave)
+				break;
+			continue;
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		/* A cancel meant for the previous job must not stop this worker. */
+		QueryCancelPending = false;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pool_my_slot = -1;
+	return got;
+}
+
+/*
+ * on_shmem_exit of a pooled worker: free its slot; a job handed over that
+ * it never took is recorded as failed (and its segment released).
+ */
+static void
+pool_exit(int code, Datum arg)
+{
+	pool_slot  *s;
+	bool		orphan = false;
+	int			dir_slot = -1;
+	uint64		dir_seq = 0;
+
+	if (pool_my_slot < 0)
+		return;
+	s = &pool->slots[pool_my_slot];
+	SpinLockAcquire(&pool->mutex);
+	if (s->state == POOL_ASSIGNED)
+	{
+		orphan = true;
+		dir_slot = s->dir_slot;
+		dir_seq = s->dir_seq;
+	}
+	s->state = POOL_FREE;
+	SpinLockRelease(&pool->mutex);
+	pool_my_slot = -1;
+	if (orphan)
+		pgbg_dir_worker_vanished(dir_slot, dir_seq);
+}
+
+/*
+ * Is a worker of database and session_user parked?  A hint only (no lock):
+ * pgbg_pool_claim decides.
+ */
+bool
+pgbg_pool_has_idle(Oid database, Oid session_user)
+{
+	int			i;
+
+	if (pool == NULL || pgbg_pool_size <= 0)
+		return false;
+	for (i = 0; i < PGBG_POOL_MAX; i++)
+	{
+		pool_slot  *s = &pool->slots[i];
+
+		if (s->state == POOL_IDLE && s->database == database &&
+			s->session_user == session_user)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Hand the job (segment seg, directory entry dir_slot/dir_seq) to a parked
+ * worker of database and session_user.  Returns its PID, or 0 if there is
+ * none.  The segment must be pinned: the launcher may leave before the
+ * worker maps it.
+ */
+int32
+pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
+				int dir_slot, uint64 dir_seq)
+{
+	PGPROC	   *proc = NULL;
+	int32		pid = 0;
+	int			i;
+
+	if (pool == NULL)
+		return 0;
+	SpinLockAcquire(&pool->mutex);
+	for (i = 0; i < PGBG_POOL_MAX; i++)
+	{
+		pool_slot  *s = &pool->slots[i];
+
+		if (s->state == POOL_IDLE && s->database == database &&
+			s->session_user == session_user)
+		{
+			s->state = POOL_ASSIGNED;
+			s->seg = seg;
+			s->dir_slot = dir_slot;
+			s->dir_seq = dir_seq;
+			proc = s->proc;
+			pid = s->pid;
+			break;
+		}
+	}
+	SpinLockRelease(&pool->mutex);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+	return pid;
+}
+
+/*
+ * Ask one parked worker to leave, to free its worker slot for a queued job.
+ * Returns whether there was one.
+ */
+bool
+pgbg_pool_evict(void)
+{
+	PGPROC	   *proc = NULL;
+	int			i;
+
+	if (pool == NULL)
+		return false;
+	SpinLockAcquire(&pool->mutex);
+	for (i = 0; i < PGBG_POOL_MAX && proc == NULL; i++)
+	{
+		pool_slot  *s = &pool->slots[i];
+
+		if (s->state == POOL_IDLE)
+		{
+			s->state = POOL_EXIT;
+			proc = s->proc;
+		}
+	}
+	SpinLockRelease(&pool->mutex);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+	return proc != NULL;
+}
+
+/*
+ * How many workers are parked now (for pg_background_admission).
+ */
+int
+pgbg_pool_idle_count(void)
+{
+	int			n = 0;
+	int			i;
+
+	if (pool == NULL)
+		return 0;
+	SpinLockAcquire(&pool->mutex);
+	for (i = 0; i < PGBG_POOL_MAX; i++)
+		if (pool->slots[i].state == POOL_IDLE)
+			n++;
+	SpinLockRelease(&pool->mutex);
+	return n;
+}
