@@ -93,6 +93,7 @@ static void dir_shmem_request(void);
 static void dir_shmem_startup(void);
 static void dir_save(int code, Datum arg);
 static void dir_load(void);
+static int	dir_newest_first(const void *a, const void *b);
 static pgbg_dir_entry *dir_entry(int slot, uint64 seq);
 static bool dir_entry_finished(pgbg_dir_entry *e);
 static int	dir_allocate(void);
@@ -304,7 +305,8 @@ dir_load(void)
 	uint32		header[2];
 	uint64		next_seq;
 	int32		count;
-	int32		skip;
+	pgbg_dir_entry *saved;
+	int			n;
 	int			slot = 0;
 	int			i;
 	TimestampTz now = GetCurrentTimestamp();
@@ -334,15 +336,19 @@ dir_load(void)
 	}
 	dir->next_seq = Max(next_seq, 1);
 
-	/* Keep the newest entries if the directory has shrunk. */
-	skip = Max(count - dir->nentries, 0);
-	for (i = 0; i < count && slot < dir->nentries; i++)
+	/* Read them all: if the directory has shrunk, the newest are kept. */
+	saved = palloc(sizeof(pgbg_dir_entry) * Max(count, 1));
+	for (n = 0; n < count; n++)
+		if (fread(&saved[n], sizeof(pgbg_dir_entry), 1, file) != 1)
+			break;
+	qsort(saved, n, sizeof(pgbg_dir_entry), dir_newest_first);
+
+	for (i = 0; i < n && slot < dir->nentries; i++)
 	{
 		pgbg_dir_entry *e = &dir->entries[slot];
 
-		if (fread(e, sizeof(pgbg_dir_entry), 1, file) != 1)
-			break;
-		if (i < skip || e->state <= PGBG_DIR_FREE || e->state > PGBG_DIR_LOST)
+		*e = saved[i];
+		if (e->state <= PGBG_DIR_FREE || e->state > PGBG_DIR_LOST)
 		{
 			memset(e, 0, sizeof(pgbg_dir_entry));
 			continue;
@@ -356,14 +362,24 @@ dir_load(void)
 		e->outcome.hint[sizeof(e->outcome.hint) - 1] = '\0';
 		e->outcome.context[sizeof(e->outcome.context) - 1] = '\0';
 		e->outcome.progress_msg[sizeof(e->outcome.progress_msg) - 1] = '\0';
-		if (!dir_entry_finished(e))
+
+		/*
+		 * A job that had recorded its ending (its worker was still leaving)
+		 * keeps it.  Otherwise it is lost: queued if it never reached a
+		 * worker (also a job the dispatcher took off the queue as the server
+		 * was going down), running if it had.
+		 */
+		if (!dir_entry_finished(e) && e->outcome.state < PGBG_STATE_DONE)
 		{
-			bool		was_queued = (e->state == PGBG_DIR_QUEUED);
+			bool		never_ran = (e->state == PGBG_DIR_QUEUED ||
+									 (e->worker_pid == 0 &&
+									  e->outcome.state == PGBG_STATE_STARTING));
 
 			e->state = PGBG_DIR_LOST;
+			e->outcome.state = PGBG_STATE_ERROR;
 			e->outcome.finished_at = now;
 			strlcpy(e->outcome.message,
-					was_queued ?
+					never_ran ?
 					"the server restarted while the job was queued" :
 					"the server restarted while the job was running",
 					sizeof(e->outcome.message));
@@ -375,8 +391,28 @@ dir_load(void)
 			dir->next_seq = e->seq + 1;
 		slot++;
 	}
+	pfree(saved);
 	FreeFile(file);
 	unlink(DIR_FILE);
+}
+
+/*
+ * qsort comparator: unfinished jobs first, then by sequence number, newest
+ * first (what a shrunken directory keeps).
+ */
+static int
+dir_newest_first(const void *a, const void *b)
+{
+	const pgbg_dir_entry *ea = a;
+	const pgbg_dir_entry *eb = b;
+	bool		fa = dir_entry_finished((pgbg_dir_entry *) ea);
+	bool		fb = dir_entry_finished((pgbg_dir_entry *) eb);
+
+	if (fa != fb)
+		return fa ? 1 : -1;
+	if (ea->seq != eb->seq)
+		return ea->seq > eb->seq ? -1 : 1;
+	return 0;
 }
 
 /*

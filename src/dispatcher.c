@@ -130,7 +130,8 @@ dispatcher_start_queued(void)
 	pgbg_dir_entry job;
 	int			slot;
 
-	while (pgbg_dir_next_queued(&job, &slot))
+	/* Nothing starts once the server is going down. */
+	while (!ShutdownRequestPending && pgbg_dir_next_queued(&job, &slot))
 	{
 		BackgroundWorker worker;
 		BackgroundWorkerHandle *handle;
