@@ -180,6 +180,49 @@ sub all_settled
 		"$what: nothing active or queued in the directory");
 }
 
+# The n jobs of a part all landed: $table holds 1..n, each once, nothing
+# runs any more, and every job that $job_filter selects ended 'stopped'.
+sub all_landed
+{
+	my ($part, $table, $n, $job_filter, $whose) = @_;
+	ok($node->poll_query_until('postgres', "SELECT count(*) FROM $table", $n),
+		"$part the $n jobs inserted $n rows");
+	all_settled($part);
+	is( $node->safe_psql(
+			'postgres',
+			"SELECT count(*), count(DISTINCT i), min(i), max(i) FROM $table"),
+		"$n|$n|1|$n",
+		"$part each of the $n values inserted exactly once");
+	is( $node->safe_psql(
+			'postgres', qq{
+SELECT string_agg(state || ':' || n, ',' ORDER BY state)
+FROM (SELECT state, count(*) n FROM pg_background_jobs
+      WHERE $job_filter GROUP BY state) s}),
+		"stopped:$n",
+		"$part pg_background_jobs: all $n jobs$whose stopped, none in error");
+}
+
+# Start reading the handle held in psql variables :<var>_pid and
+# :<var>_cookie with result_v2 (columns $cols) in session $sess, and wait
+# until that session is seen waiting in it.
+sub start_reading
+{
+	my ($sess, $var, $cols, $what) = @_;
+	my ($pid, $cookie) = split /\|/,
+	  (run_query($sess, "SELECT :${var}_pid, :${var}_cookie"))[0];
+	$sess->query_until(qr/reading/, qq{\\echo reading
+SELECT * FROM pg_background_result_v2(:${var}_pid, :${var}_cookie) AS ($cols);
+});
+	ok( $node->poll_query_until(
+			'postgres', q{
+SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND state = 'active'
+  AND query LIKE '%pg_background_result_v2(%'
+  AND pid <> pg_backend_pid()}, '1'),
+		$what);
+	return ($pid, $cookie);
+}
+
 my $start_time = time;
 
 # ---------------------------------------------------------------------------
@@ -198,20 +241,7 @@ my $start_time = time;
 	is(finish_psqls('launcher session', @runs),
 		0, '(1) 50 concurrent sessions launched and detached 10 jobs each without error');
 }
-ok($node->poll_query_until('postgres', 'SELECT count(*) FROM t', '500'),
-	'(1) the 500 detached jobs inserted 500 rows');
-all_settled('(1)');
-is( $node->safe_psql(
-		'postgres', 'SELECT count(*), count(DISTINCT i), min(i), max(i) FROM t'),
-	'500|500|1|500',
-	'(1) each of the 500 values inserted exactly once');
-is( $node->safe_psql(
-		'postgres', q{
-SELECT string_agg(state || ':' || n, ',' ORDER BY state)
-FROM (SELECT state, count(*) n FROM pg_background_jobs
-      WHERE sql_preview LIKE 'INSERT INTO t VALUES %' GROUP BY state) s}),
-	'stopped:500',
-	'(1) pg_background_jobs: all 500 jobs stopped, none in error');
+all_landed('(1)', 't', 500, q{sql_preview LIKE 'INSERT INTO t VALUES %'}, '');
 my $queued1 = $node->safe_psql('postgres', q{
 SELECT count(*) FROM pg_background_jobs
 WHERE sql_preview LIKE 'INSERT INTO t VALUES %' AND pid < 0});
@@ -275,20 +305,8 @@ END $$;
 	is($max_seen, 2,
 		'(2) at most 2 workers of regress_limited at once, and 2 were seen at once');
 }
-ok($node->poll_query_until('postgres', 'SELECT count(*) FROM t2', '100'),
-	'(2) the role\'s 100 jobs inserted 100 rows');
-all_settled('(2)');
-is( $node->safe_psql(
-		'postgres', 'SELECT count(*), count(DISTINCT i), min(i), max(i) FROM t2'),
-	'100|100|1|100',
-	'(2) each of the 100 values inserted exactly once');
-is( $node->safe_psql(
-		'postgres', q{
-SELECT string_agg(state || ':' || n, ',' ORDER BY state)
-FROM (SELECT state, count(*) n FROM pg_background_jobs
-      WHERE user_id = 'regress_limited'::regrole GROUP BY state) s}),
-	'stopped:100',
-	'(2) pg_background_jobs: all 100 jobs of the role stopped');
+all_landed('(2)', 't2', 100, q{user_id = 'regress_limited'::regrole},
+	' of the role');
 cmp_ok(
 	$node->safe_psql(
 		'postgres', q{
@@ -579,16 +597,7 @@ SELECT (h).pid AS q4_pid, (h).cookie AS q4_cookie
 FROM (SELECT pg_background_launch_v2('INSERT INTO t6 VALUES (''canceled while read'')') AS h) s \gset
 SELECT :q4_pid < 0}),
 	'ok:t', '(6) another job is queued');
-my ($q4_pid, $q4_cookie) = split /\|/, (run_query($s, 'SELECT :q4_pid, :q4_cookie'))[0];
-$s->query_until(qr/reading/, q{\echo reading
-SELECT * FROM pg_background_result_v2(:q4_pid, :q4_cookie) AS (x text);
-});
-ok( $node->poll_query_until(
-		'postgres', q{
-SELECT count(*) FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND state = 'active'
-  AND query LIKE '%pg_background_result_v2(%'
-  AND pid <> pg_backend_pid()}, '1'),
+my ($q4_pid, $q4_cookie) = start_reading($s, 'q4', 'x text',
 	'(6) the launching session waits in result_v2 for the queued job');
 is( $node->safe_psql('postgres', qq{
 SELECT 'canceled' FROM pg_background_cancel_v2($q4_pid, $q4_cookie);
@@ -621,16 +630,7 @@ is($node->safe_psql('postgres', 'SELECT queued FROM pg_background_admission()'),
 	'2', '(6) the failed launches queued nothing');
 
 # result_v2 on a queued job waits until it has run.
-my ($r_pid, $r_cookie) = split /\|/, (run_query($s, 'SELECT :r_pid, :r_cookie'))[0];
-$s->query_until(qr/reading/, q{\echo reading
-SELECT * FROM pg_background_result_v2(:r_pid, :r_cookie) AS (g int);
-});
-ok( $node->poll_query_until(
-		'postgres', q{
-SELECT count(*) FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND state = 'active'
-  AND query LIKE '%pg_background_result_v2(%'
-  AND pid <> pg_backend_pid()}, '1'),
+my ($r_pid, $r_cookie) = start_reading($s, 'r', 'g int',
 	'(6) the launching session waits in result_v2');
 is( $node->safe_psql('postgres',
 		"SELECT state FROM pg_background_jobs WHERE pid = $r_pid AND cookie = $r_cookie"),
