@@ -26,11 +26,13 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
@@ -72,6 +74,37 @@ static int	pool_my_slot = -1;
 static bool pool_exit_registered = false;
 
 static void pool_exit(int code, Datum arg);
+static bool pool_over_size(void);
+static void pool_leave_if_idle(void);
+
+/*
+ * Are more workers parked than pg_background.pool_size allows now?
+ */
+static bool
+pool_over_size(void)
+{
+	int			used = 0;
+	int			i;
+
+	SpinLockAcquire(&pool->mutex);
+	for (i = 0; i < PGBG_POOL_MAX; i++)
+		if (pool->slots[i].state != POOL_FREE)
+			used++;
+	SpinLockRelease(&pool->mutex);
+	return used > pgbg_pool_size;
+}
+
+/*
+ * Mark this worker's slot to be left (unless a job was handed over).
+ */
+static void
+pool_leave_if_idle(void)
+{
+	SpinLockAcquire(&pool->mutex);
+	if (pool->slots[pool_my_slot].state == POOL_IDLE)
+		pool->slots[pool_my_slot].state = POOL_EXIT;
+	SpinLockRelease(&pool->mutex);
+}
 
 Size
 pgbg_pool_shmem_size(void)
@@ -160,6 +193,18 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 		pool_slot  *s = &pool->slots[pool_my_slot];
 		long		left;
 		bool		leave = false;
+
+		/*
+		 * A reload applies to parked workers too: the pool may have shrunk
+		 * (or been turned off), and the idle timeout changed.
+		 */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (pool_over_size())
+				pool_leave_if_idle();
+		}
 
 		SpinLockAcquire(&pool->mutex);
 		if (s->state == POOL_ASSIGNED)

@@ -35,6 +35,7 @@
 #include "nodes/parsenodes.h"
 #include "parser/analyze.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
@@ -96,8 +97,13 @@ pg_background_worker_main(Datum main_arg)
 	int			dir_slot;
 	uint64		dir_seq;
 
-	/* Terminate gracefully, at the next interrupt check, like a backend. */
+	/*
+	 * Terminate gracefully, at the next interrupt check, like a backend.  A
+	 * reload is noted, and applied while parked in the pool (a job runs with
+	 * its launcher's settings).
+	 */
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
 
