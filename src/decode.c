@@ -347,10 +347,10 @@ decode_data_row(decode_state *state, StringInfo msg)
 		if (state->formats[i] == 1 && bytes != NULL && decode_raw_text(attr))
 		{
 			/*
-			 * The binary form of text, varchar and bytea is the value's bytes.
-			 * They come from our own worker, in the database encoding (see
-			 * pgbg_decode_result), so textrecv's validation would only repeat
-			 * the worker's.
+			 * The binary form of text, varchar and bytea is the value's
+			 * bytes. They come from our own worker, in the database encoding
+			 * (see pgbg_decode_result), so textrecv's validation would only
+			 * repeat the worker's.
 			 */
 			state->values[i] = PointerGetDatum(cstring_to_text_with_len(bytes,
 																		len));
