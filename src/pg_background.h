@@ -63,6 +63,8 @@
 #include "storage/shm_mq.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
+#include "tcop/dest.h"
+#include "utils/portal.h"
 #include "utils/timestamp.h"
 
 struct BufFile;
@@ -279,6 +281,7 @@ extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 
 /* send.c */
 extern void pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh);
+extern DestReceiver *pgbg_send_receiver(Portal portal);
 
 /* wire.c */
 extern bool pgbg_wire_receive(pgbg_job *job, StringInfo msg);

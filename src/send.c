@@ -17,16 +17,28 @@
  * what is pending with it, so nothing is held back at the end of a
  * statement.
  *
+ * Rows themselves are built by pgbg_send_receiver, a DestReceiver that
+ * does what printtup does, with short cuts for the commonest types in
+ * binary form: text, varchar and bytea go as their bytes, int2/int4/int8
+ * as integers, without a send function call and its temporary buffer.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/printtup.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "libpq/libpq.h"
+#include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "tcop/dest.h"
+#include "tcop/pquery.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "pg_background.h"
 #include "pgbg_compat.h"
@@ -144,4 +156,234 @@ send_putmessage_noblock(char msgtype, const char *s, size_t len)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("non-blocking sends are not supported by pg_background workers")));
+}
+
+/* ---------------------------------------------------------------------
+ * The DestReceiver for rows
+ * ---------------------------------------------------------------------
+ */
+
+/* How a column's values are written. */
+typedef enum send_kind
+{
+	SEND_RAW,					/* binary text/varchar/bytea: the bytes */
+	SEND_INT2,
+	SEND_INT4,
+	SEND_INT8,
+	SEND_FUNCTION,				/* binary: the type's send function */
+	SEND_OUTPUT					/* text: the type's output function */
+}			send_kind;
+
+typedef struct send_column
+{
+	send_kind	kind;
+	FmgrInfo	finfo;
+}			send_column;
+
+typedef struct send_receiver
+{
+	DestReceiver pub;
+	Portal		portal;
+	StringInfoData buf;
+	MemoryContext rowcontext;
+	TupleDesc	attrinfo;		/* what columns was set up for */
+	int			natts;
+	send_column *columns;
+}			send_receiver;
+
+static void send_startup(DestReceiver *self, int operation,
+						 TupleDesc typeinfo);
+static bool send_row(TupleTableSlot *slot, DestReceiver *self);
+static void send_shutdown(DestReceiver *self);
+static void send_destroy(DestReceiver *self);
+static void send_prepare(send_receiver * r, TupleDesc typeinfo);
+
+/*
+ * A receiver that sends the portal's rows (in the formats set on the
+ * portal) as RowDescription and DataRow messages.
+ */
+DestReceiver *
+pgbg_send_receiver(Portal portal)
+{
+	send_receiver *r = palloc0(sizeof(send_receiver));
+
+	r->pub.receiveSlot = send_row;
+	r->pub.rStartup = send_startup;
+	r->pub.rShutdown = send_shutdown;
+	r->pub.rDestroy = send_destroy;
+	r->pub.mydest = DestRemote;
+	r->portal = portal;
+	return &r->pub;
+}
+
+static void
+send_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	send_receiver *r = (send_receiver *) self;
+
+	initStringInfo(&r->buf);
+	r->rowcontext = AllocSetContextCreate(CurrentMemoryContext,
+										  "pg_background row",
+										  ALLOCSET_DEFAULT_SIZES);
+	SendRowDescriptionMessage(&r->buf, typeinfo,
+							  FetchPortalTargetList(r->portal),
+							  r->portal->formats);
+}
+
+/*
+ * Set up how each column is written.
+ */
+static void
+send_prepare(send_receiver * r, TupleDesc typeinfo)
+{
+	int			i;
+
+	if (r->columns != NULL)
+		pfree(r->columns);
+	r->attrinfo = typeinfo;
+	r->natts = typeinfo->natts;
+	r->columns = palloc0(sizeof(send_column) * Max(r->natts, 1));
+	for (i = 0; i < r->natts; i++)
+	{
+		Oid			typid = TupleDescAttr(typeinfo, i)->atttypid;
+		int16		format = r->portal->formats ? r->portal->formats[i] : 0;
+		send_column *c = &r->columns[i];
+		Oid			func;
+		bool		isvarlena;
+
+		if (format == 0)
+		{
+			getTypeOutputInfo(typid, &func, &isvarlena);
+			c->kind = SEND_OUTPUT;
+			fmgr_info(func, &c->finfo);
+			continue;
+		}
+		switch (typid)
+		{
+			case TEXTOID:
+			case VARCHAROID:
+			case BYTEAOID:
+				c->kind = SEND_RAW;
+				break;
+			case INT2OID:
+				c->kind = SEND_INT2;
+				break;
+			case INT4OID:
+				c->kind = SEND_INT4;
+				break;
+			case INT8OID:
+				c->kind = SEND_INT8;
+				break;
+			default:
+				getTypeBinaryOutputInfo(typid, &func, &isvarlena);
+				c->kind = SEND_FUNCTION;
+				fmgr_info(func, &c->finfo);
+				break;
+		}
+	}
+}
+
+/*
+ * Send one row as a DataRow message.
+ */
+static bool
+send_row(TupleTableSlot *slot, DestReceiver *self)
+{
+	send_receiver *r = (send_receiver *) self;
+	TupleDesc	typeinfo = slot->tts_tupleDescriptor;
+	StringInfo	buf = &r->buf;
+	MemoryContext oldcontext;
+	int			i;
+
+	if (r->attrinfo != typeinfo || r->natts != typeinfo->natts)
+		send_prepare(r, typeinfo);
+	slot_getallattrs(slot);
+	oldcontext = MemoryContextSwitchTo(r->rowcontext);
+
+	pq_beginmessage_reuse(buf, 'D');
+	pq_sendint16(buf, r->natts);
+	for (i = 0; i < r->natts; i++)
+	{
+		Datum		value = slot->tts_values[i];
+		send_column *c = &r->columns[i];
+
+		if (slot->tts_isnull[i])
+		{
+			pq_sendint32(buf, -1);
+			continue;
+		}
+		switch (c->kind)
+		{
+			case SEND_RAW:
+				{
+					struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+					pq_sendint32(buf, VARSIZE_ANY_EXHDR(v));
+					pq_sendbytes(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+					break;
+				}
+			case SEND_INT2:
+				pq_sendint32(buf, 2);
+				pq_sendint16(buf, DatumGetInt16(value));
+				break;
+			case SEND_INT4:
+				pq_sendint32(buf, 4);
+				pq_sendint32(buf, DatumGetInt32(value));
+				break;
+			case SEND_INT8:
+				pq_sendint32(buf, 8);
+				pq_sendint64(buf, DatumGetInt64(value));
+				break;
+			case SEND_FUNCTION:
+				{
+					bytea	   *bytes = SendFunctionCall(&c->finfo, value);
+
+					pq_sendint32(buf, VARSIZE(bytes) - VARHDRSZ);
+					pq_sendbytes(buf, VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ);
+					break;
+				}
+			case SEND_OUTPUT:
+				{
+					/*
+					 * The worker's client_encoding is the database encoding
+					 * (worker.c), so no conversion applies.
+					 */
+					char	   *str = OutputFunctionCall(&c->finfo, value);
+					int			len = strlen(str);
+
+					pq_sendint32(buf, len);
+					pq_sendbytes(buf, str, len);
+					break;
+				}
+		}
+	}
+	pq_endmessage_reuse(buf);
+
+	MemoryContextSwitchTo(oldcontext);
+	MemoryContextReset(r->rowcontext);
+	return true;
+}
+
+static void
+send_shutdown(DestReceiver *self)
+{
+	send_receiver *r = (send_receiver *) self;
+
+	if (r->columns != NULL)
+		pfree(r->columns);
+	r->columns = NULL;
+	r->attrinfo = NULL;
+	r->natts = 0;
+	if (r->buf.data != NULL)
+		pfree(r->buf.data);
+	r->buf.data = NULL;
+	if (r->rowcontext != NULL)
+		MemoryContextDelete(r->rowcontext);
+	r->rowcontext = NULL;
+}
+
+static void
+send_destroy(DestReceiver *self)
+{
+	pfree(self);
 }

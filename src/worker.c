@@ -514,9 +514,8 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 		PortalStart(portal, params, 0, InvalidSnapshot);
 		formats = worker_result_formats(portal->tupDesc, &nformats);
 		PortalSetResultFormat(portal, nformats, formats);
-		receiver = CreateDestReceiver(dest);
-		if (dest == DestRemote)
-			SetRemoteDestReceiverParams(receiver, portal);
+		receiver = dest == DestRemote ? pgbg_send_receiver(portal) :
+			CreateDestReceiver(dest);
 		MemoryContextSwitchTo(oldcontext);
 
 		(void) pgbg_PortalRun(portal, FETCH_ALL, true, receiver, receiver, &qc);
