@@ -56,6 +56,7 @@ typedef struct decode_state
 	bool		any_result_set; /* some statement returned a result set */
 	List	   *tags;			/* command tags, while no result set seen */
 	StringInfoData scratch;		/* a text value, NUL-terminated */
+	MemoryContext fn_context;	/* for FmgrInfo caches: outlives messages */
 } decode_state;
 
 static int	decode_saved_encoding = -1;
@@ -95,6 +96,7 @@ pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore, TupleDesc tupdesc)
 	state.values = palloc0(sizeof(Datum) * Max(natts, 1));
 	state.nulls = palloc0(sizeof(bool) * Max(natts, 1));
 	initStringInfo(&state.scratch);
+	state.fn_context = CurrentMemoryContext;
 
 	for (i = 0; i < natts; i++)
 	{
@@ -285,7 +287,8 @@ decode_row_description(decode_state *state, StringInfo msg)
 
 			getTypeBinaryInputInfo(declared, &recvfunc,
 								   &state->binary_ioparam[i]);
-			fmgr_info(recvfunc, &state->binary_in[i]);
+			/* Not in the message context: domain_recv caches in fn_mcxt. */
+			fmgr_info_cxt(recvfunc, &state->binary_in[i], state->fn_context);
 			state->binary_ready[i] = true;
 		}
 	}

@@ -132,6 +132,10 @@ SELECT * FROM pg_background_result(pg_background_launch('SELECT 8::bigint AS v')
 -- An array of a domain is its own type (not an array of the base type).
 SELECT * FROM pg_background_result(pg_background_launch('SELECT ''{1,2}''::regress_posint[] AS v')) AS (v regress_posint[]);
 SELECT * FROM pg_background_result(pg_background_launch('SELECT ''{1,2}''::int[] AS v')) AS (v regress_posint[]);
+-- Many rows of a domain: the receive function's cache must outlive each
+-- message (it once lived in the per-message context: a crash).
+SELECT count(*), min(v), max(v) FROM pg_background_result(pg_background_launch(
+    'SELECT g FROM generate_series(1, 20000) g')) AS (v regress_posint);
 
 --
 -- Enums, ranges (built-in and user-defined).
