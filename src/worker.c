@@ -225,7 +225,10 @@ worker_reset_session(void)
 	stmt.type = T_DiscardStmt;
 	stmt.target = DISCARD_ALL;
 	StartTransactionCommand();
+	/* Dropping temporary tables deletes catalog rows: it needs a snapshot. */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	DiscardCommand(&stmt, true);
+	PopActiveSnapshot();
 	CommitTransactionCommand();
 	worker_canceled = false;
 

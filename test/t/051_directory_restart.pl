@@ -483,7 +483,7 @@ unlike($log, qr/pg_background job directory file/,
 	'(4) no failure to read or write the job directory file');
 my @killed = grep { /terminated by signal/ } split /\n/, $log;
 is_deeply(
-	[ map { /server process \(PID (\d+)\) was terminated by signal 9: Killed/ ? $1 : $_ } @killed ],
+	[ map { /(?:server process|client backend) \(PID (\d+)\) was terminated by signal 9: Killed/ ? $1 : $_ } @killed ],
 	\@killed_pids,
 	'(4) the only processes killed by a signal are the backends killed in (2) and (2b)');
 
