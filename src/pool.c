@@ -33,6 +33,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/guc.h"
+#include "utils/ps_status.h"
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
@@ -187,7 +188,9 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 	pool->slots[pool_my_slot].state = POOL_IDLE;
 	SpinLockRelease(&pool->mutex);
 
+	/* Tell parked workers apart from finished ones in ps and top. */
 	pgstat_report_activity(STATE_IDLE, NULL);
+	set_ps_display("idle in pool");
 	for (;;)
 	{
 		pool_slot  *s = &pool->slots[pool_my_slot];

@@ -196,9 +196,13 @@ worker_run_job(dsm_handle seg_handle)
 	}
 	PG_END_TRY();
 
+	/*
+	 * A launcher reading our queue is woken by the ReadyForQuery that
+	 * follows; only one waiting for a job without output needs a wake-up.
+	 */
 	worker_outcome.state = PGBG_STATE_DONE;
 	worker_outcome.finished_at = GetCurrentTimestamp();
-	worker_publish(true);
+	worker_publish(dest == DestNone);
 
 	/* Tell the launcher we are done, and leave the segment and its queue. */
 	ReadyForQuery(dest);
