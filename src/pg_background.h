@@ -210,6 +210,8 @@ typedef struct pgbg_job
 	bool		counted;		/* included in the session's statistics */
 	struct BufFile *spool;		/* messages drained while waiting */
 	bool		spool_reading;	/* spool rewound, being replayed */
+	const char *batch_next;		/* next row of the batch being read */
+	int			batch_left;		/* bytes of the batch left; 0 if none */
 	dlist_node	consumed_node;	/* position among consumed jobs */
 	dlist_node	unsettled_node; /* released, segment still mapped */
 	dlist_node	queue_node;		/* among jobs whose queue we hold */
@@ -278,6 +280,13 @@ extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
 /* worker.c */
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
+
+/*
+ * send.c -> wire.c: a message of this type carries several DataRow
+ * messages, each as (int32 length in host byte order, message type, body),
+ * the length counting the type and the body.
+ */
+#define PGBG_MSG_ROWS				'b'
 
 /* send.c */
 extern void pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh);

@@ -26,10 +26,11 @@
 
 /*
  * Identifies a pg_background segment.  Bump it whenever anything in this
- * file (or pgbg_status) changes: a worker from a newly installed library
- * must refuse a segment built by a session still running the old one.
+ * file (or pgbg_status) changes, or the messages the worker sends into the
+ * queue (PGBG_MSG_ROWS): a worker from a newly installed library must
+ * refuse a segment built by a session still running the old one.
  */
-#define PGBG_MAGIC				0x50474702	/* "PGG", layout 2 */
+#define PGBG_MAGIC				0x50474703	/* "PGG", layout 3 */
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)

@@ -10,17 +10,23 @@
  * the queue's counters and one latch per row.  For a result of a million
  * rows, that is a million wakeups of a launcher that then has one row to
  * read.  Once connected, pgbg_send_batch_rows switches to the methods
- * below, identical except that DataRow messages are left for the queue to
- * publish in batches (it does so when a quarter of the ring is pending, or
- * when it would otherwise wait for room); every other message (row
- * description, command complete, errors, notices, ReadyForQuery) publishes
- * what is pending with it, so nothing is held back at the end of a
- * statement.
+ * below, identical except that messages are left for the queue to publish
+ * in batches (it does so when a quarter of the ring is pending, or when it
+ * would otherwise wait for room), until one that ends the job:
+ * ErrorResponse or ReadyForQuery publishes everything pending with it.
+ * A launcher returns a job's result only once the job has ended, so
+ * holding back row descriptions, command tags and notices until then costs
+ * nothing, and it saves the launcher a wake-up for each of them.
  *
  * Rows themselves are built by pgbg_send_receiver, a DestReceiver that
  * does what printtup does, with short cuts for the commonest types in
  * binary form: text, varchar and bytea go as their bytes, int2/int4/int8
  * as integers, without a send function call and its temporary buffer.
+ * It writes each DataRow straight into a batch of rows, which goes into
+ * the queue as one PGBG_MSG_ROWS message once it holds SEND_BATCH_BYTES,
+ * or before any other message (so the order is kept): one queue operation
+ * per ~8 kB of rows instead of one per row.  A row whose output function
+ * fails half-way is never sent: only complete rows count.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,8 +49,19 @@
 #include "pg_background.h"
 #include "pgbg_compat.h"
 
+/* Rows are sent once a batch holds this many bytes. */
+#define SEND_BATCH_BYTES	8192
+
 static shm_mq_handle *send_mqh = NULL;
 static bool send_busy = false;
+
+/*
+ * The batch of rows not sent yet: (int32 length, 'D', body) per row, in
+ * TopMemoryContext.  Only the first send_batch_complete bytes are complete
+ * rows.
+ */
+static StringInfoData send_batch;
+static int	send_batch_complete = 0;
 
 static void send_comm_reset(void);
 static int	send_flush(void);
@@ -53,6 +70,8 @@ static bool send_is_send_pending(void);
 static int	send_putmessage(char msgtype, const char *s, size_t len);
 static void send_putmessage_noblock(char msgtype, const char *s, size_t len);
 static void send_cleanup(dsm_segment *seg, Datum arg);
+static int	send_message(char msgtype, const char *s, size_t len, bool flush);
+static int	send_batched_rows(void);
 
 static const PQcommMethods send_methods = {
 	.comm_reset = send_comm_reset,
@@ -83,6 +102,9 @@ send_cleanup(dsm_segment *seg, Datum arg)
 {
 	send_mqh = NULL;
 	whereToSendOutput = DestNone;
+	if (send_batch.data != NULL)
+		resetStringInfo(&send_batch);
+	send_batch_complete = 0;
 }
 
 static void
@@ -109,16 +131,16 @@ send_is_send_pending(void)
 }
 
 /*
- * Send one message, waiting for room if need be (as core's pqmq does: an
- * interrupt that arrives while we wait, and that sends a message itself,
- * detaches the queue rather than interleave two messages).
+ * Send one message, after the rows batched so far.  An interrupt that
+ * arrives while we wait for room, and that sends a message itself, detaches
+ * the queue rather than interleave two messages (as core's pqmq does).
  */
 static int
 send_putmessage(char msgtype, const char *s, size_t len)
 {
-	shm_mq_iovec iov[2];
-	shm_mq_result result;
-	bool		flush = (msgtype != 'D');	/* DataRow */
+	/* ErrorResponse and ReadyForQuery end a job: publish everything. */
+	bool		flush = (msgtype == 'E' || msgtype == 'Z');
+	int			result;
 
 	if (send_busy)
 	{
@@ -131,6 +153,49 @@ send_putmessage(char msgtype, const char *s, size_t len)
 		return 0;
 
 	send_busy = true;
+	result = send_batched_rows();
+	if (result == 0)
+		result = send_message(msgtype, s, len, flush);
+	send_busy = false;
+	return result;
+}
+
+/*
+ * Send the complete rows of the batch as one message, and empty it.
+ */
+static int
+send_batched_rows(void)
+{
+	int			result = 0;
+
+	if (send_batch_complete > 0)
+		result = send_message(PGBG_MSG_ROWS, send_batch.data,
+							  send_batch_complete, false);
+	send_batch_complete = 0;
+	if (send_batch.data != NULL)
+	{
+		/* Do not keep the room a huge row needed. */
+		if (send_batch.maxlen > 4 * SEND_BATCH_BYTES)
+		{
+			pfree(send_batch.data);
+			send_batch.data = NULL;
+		}
+		else
+			resetStringInfo(&send_batch);
+	}
+	return result;
+}
+
+/*
+ * Put one message into the queue, waiting for room if need be; publish it
+ * (and what is pending) if flush is set, else leave that to the queue.
+ */
+static int
+send_message(char msgtype, const char *s, size_t len, bool flush)
+{
+	shm_mq_iovec iov[2];
+	shm_mq_result result;
+
 	iov[0].data = &msgtype;
 	iov[0].len = 1;
 	iov[1].data = s;
@@ -145,8 +210,6 @@ send_putmessage(char msgtype, const char *s, size_t len)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	send_busy = false;
-
 	return result == SHM_MQ_SUCCESS ? 0 : EOF;
 }
 
@@ -284,23 +347,36 @@ send_prepare(send_receiver * r, TupleDesc typeinfo)
 }
 
 /*
- * Send one row as a DataRow message.
+ * Add one row, as a DataRow message, to the batch; send the batch once it
+ * is full.
  */
 static bool
 send_row(TupleTableSlot *slot, DestReceiver *self)
 {
 	send_receiver *r = (send_receiver *) self;
 	TupleDesc	typeinfo = slot->tts_tupleDescriptor;
-	StringInfo	buf = &r->buf;
+	StringInfo	buf = &send_batch;
 	MemoryContext oldcontext;
+	int			start;
+	int32		len = 0;
 	int			i;
 
 	if (r->attrinfo != typeinfo || r->natts != typeinfo->natts)
 		send_prepare(r, typeinfo);
 	slot_getallattrs(slot);
+	if (buf->data == NULL)
+	{
+		oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+		initStringInfo(buf);
+		MemoryContextSwitchTo(oldcontext);
+	}
 	oldcontext = MemoryContextSwitchTo(r->rowcontext);
 
-	pq_beginmessage_reuse(buf, 'D');
+	/* Drop what an error left of a row, then write (length, 'D', body). */
+	buf->len = send_batch_complete;
+	start = buf->len;
+	appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
+	appendStringInfoCharMacro(buf, 'D');
 	pq_sendint16(buf, r->natts);
 	for (i = 0; i < r->natts; i++)
 	{
@@ -357,10 +433,24 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 				}
 		}
 	}
-	pq_endmessage_reuse(buf);
+	len = buf->len - start - sizeof(len);
+	memcpy(buf->data + start, &len, sizeof(len));
+	send_batch_complete = buf->len;
 
 	MemoryContextSwitchTo(oldcontext);
 	MemoryContextReset(r->rowcontext);
+
+	if (send_batch_complete >= SEND_BATCH_BYTES)
+	{
+		if (send_mqh == NULL || send_busy)
+			send_batch_complete = 0;	/* nobody to send to */
+		else
+		{
+			send_busy = true;
+			(void) send_batched_rows();
+			send_busy = false;
+		}
+	}
 	return true;
 }
 

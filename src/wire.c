@@ -4,8 +4,9 @@
  *		The launcher's end of the queue between a launcher and its worker.
  *
  * The worker writes the frontend/backend protocol into a shm_mq (see
- * pqmq.c).  pgbg_wire_receive() hands out one message at a time, first
- * from the job's spool, then from the queue.  pgbg_wire_drain() moves what
+ * pqmq.c and send.c), rows in batches (PGBG_MSG_ROWS).  pgbg_wire_receive()
+ * hands out one message at a time, first from the job's spool, then from
+ * the queue, taking batches apart.  pgbg_wire_drain() moves what
  * the queue holds into the spool (a temporary file that survives the
  * transaction) without blocking, so that a job somebody waits for without
  * reading its results never blocks on a full queue.  And
@@ -31,6 +32,7 @@
 static StringInfo spool_buffer = NULL;
 
 static bool wire_read_spool(pgbg_job *job, StringInfo msg);
+static bool wire_next_row(pgbg_job *job, StringInfo msg);
 
 /*
  * Wait for the next message from the job's worker and point msg at it.
@@ -48,8 +50,10 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 	bool		waiting = false;
 	bool		stopped = false;
 
+	if (job->batch_left > 0)
+		return wire_next_row(job, msg);
 	if (job->spool != NULL && wire_read_spool(job, msg))
-		return true;
+		return wire_next_row(job, msg);
 	if (job->mqh == NULL)
 		return false;
 
@@ -83,6 +87,43 @@ pgbg_wire_receive(pgbg_job *job, StringInfo msg)
 				 errmsg("invalid message of %zu bytes from background worker with PID %d",
 						nbytes, job->pid)));
 	pgbg_init_readonly_stringinfo(msg, data, (int) nbytes);
+	return wire_next_row(job, msg);
+}
+
+/*
+ * msg is a batch of rows: point msg at its first row, and remember where
+ * the next one is (the batch stays valid until the next message is read,
+ * which only happens once all its rows are handed out).  If instead
+ * job->batch_left says a batch is under way, point msg at its next row.
+ * Any other message is left as it is.
+ */
+static bool
+wire_next_row(pgbg_job *job, StringInfo msg)
+{
+	int32		len;
+
+	if (job->batch_left == 0)
+	{
+		if (msg->len < 1 || msg->data[0] != PGBG_MSG_ROWS)
+			return true;
+		job->batch_next = msg->data + 1;
+		job->batch_left = msg->len - 1;
+	}
+	if (job->batch_left < (int) sizeof(len) + 1)
+		len = -1;
+	else
+		memcpy(&len, job->batch_next, sizeof(len));
+	if (len < 1 || len > job->batch_left - (int) sizeof(len))
+	{
+		job->batch_left = 0;
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("invalid batch of rows from background worker with PID %d",
+						job->pid)));
+	}
+	pgbg_init_readonly_stringinfo(msg, (char *) job->batch_next + sizeof(len), len);
+	job->batch_next += sizeof(len) + len;
+	job->batch_left -= sizeof(len) + len;
 	return true;
 }
 
@@ -190,6 +231,7 @@ pgbg_wire_discard_spool(pgbg_job *job)
 		job->spool = NULL;
 	}
 	job->spool_reading = false;
+	job->batch_left = 0;
 }
 
 /*

@@ -240,6 +240,33 @@ FROM ROWS FROM (pg_background_result(pg_background_launch(
 SELECT length(t), t = repeat('abcdefghij', 20000) AS same
 FROM pg_background_result(pg_background_launch('SELECT repeat(''abcdefghij'', 20000)', 64)) AS (t text);
 
+--
+-- Rows travel in batches of ~8 kB (send.c): rows much larger than a batch
+-- among small ones keep their order, notices between rows arrive in their
+-- place, and an error after several batches is the launcher's error.
+--
+SELECT count(*), sum(i), bool_and(i = ord) AS in_order,
+       sum(length(t)) AS total_length,
+       bool_and(t = CASE WHEN i % 500 = 0 THEN repeat('y', 100000) ELSE 'x' END) AS same_data
+FROM ROWS FROM (pg_background_result(pg_background_launch(
+    'SELECT i, CASE WHEN i % 500 = 0 THEN repeat(''y'', 100000) ELSE ''x'' END
+     FROM generate_series(1, 3000) i')) AS (i int, t text))
+    WITH ORDINALITY AS r(i, t, ord);
+SELECT count(*), sum(g), bool_and(g = ord) AS in_order
+FROM ROWS FROM (pg_background_result(pg_background_launch(
+    'SELECT g FROM generate_series(1, 1000) g;
+     DO $$BEGIN RAISE NOTICE ''after 1000 rows''; END$$;
+     SELECT g FROM generate_series(1001, 2000) g;
+     DO $$BEGIN RAISE NOTICE ''after 2000 rows''; END$$;
+     SELECT g FROM generate_series(2001, 3000) g')) AS (g int))
+    WITH ORDINALITY AS r(g, ord);
+\set SHOW_CONTEXT never
+SELECT count(*)
+FROM pg_background_result(pg_background_launch(
+    'SELECT CASE WHEN i < 20000 THEN i ELSE 1 / (i - 20000) END
+     FROM generate_series(1, 30000) i')) AS (i int);
+\set SHOW_CONTEXT errors
+
 DROP DOMAIN regress_posint;
 DROP TYPE regress_floatrange, regress_nested, regress_pair, regress_color;
 -- The extension too, so that the next suite starts without it.
