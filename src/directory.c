@@ -64,6 +64,7 @@ typedef struct dir_shared
 	ConditionVariable cv;		/* broadcast whenever a job ends */
 	uint64		next_seq;
 	PGPROC	   *dispatcher;		/* whose latch to set; NULL if none */
+	bool		maybe_queued;	/* false: no entry is QUEUED */
 	int			nentries;
 	pgbg_dir_entry entries[FLEXIBLE_ARRAY_MEMBER];
 } dir_shared;
@@ -565,7 +566,7 @@ pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 	bool		start;
 
 	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	for (i = 0; i < dir->nentries; i++)
+	for (i = 0; dir->maybe_queued && i < dir->nentries; i++)
 		if (dir->entries[i].state == PGBG_DIR_QUEUED)
 			nqueued++;
 	start = (nqueued == 0 && dir_may_start(proto->owner, proto->database));
@@ -592,7 +593,10 @@ pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 	e->handle_pid = start ? 0 : dir_pseudo_pid(e->seq);
 	*handle_pid = e->handle_pid;
 	if (!start)
+	{
 		dir_pin(e, seg);
+		dir->maybe_queued = true;
+	}
 	LWLockRelease(dir->lock);
 
 	if (!start)
@@ -680,6 +684,7 @@ pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 			e->state = PGBG_DIR_QUEUED;
 			e->handle_pid = *handle_pid = dir_pseudo_pid(seq);
 			dir_pin(e, seg);
+			dir->maybe_queued = true;
 			queued = true;
 		}
 		else
@@ -763,21 +768,24 @@ bool
 pgbg_dir_next_queued(pgbg_dir_entry *job, int *slot)
 {
 	int			best = -1;
+	bool		any = false;
 	int			i;
 
 	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	for (i = 0; i < dir->nentries; i++)
+	for (i = 0; dir->maybe_queued && i < dir->nentries; i++)
 	{
 		pgbg_dir_entry *e = &dir->entries[i];
 
 		if (e->state != PGBG_DIR_QUEUED)
 			continue;
+		any = true;
 		if (best >= 0 && e->seq > dir->entries[best].seq)
 			continue;
 		if (!dir_may_start(e->owner, e->database))
 			continue;
 		best = i;
 	}
+	dir->maybe_queued = any;
 	if (best >= 0)
 	{
 		dir->entries[best].state = PGBG_DIR_ACTIVE;
@@ -800,7 +808,10 @@ pgbg_dir_unstart(int slot, uint64 seq)
 	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
 	e = dir_entry(slot, seq);
 	if (e != NULL && e->state == PGBG_DIR_ACTIVE && e->worker_pid == 0)
+	{
 		e->state = PGBG_DIR_QUEUED;
+		dir->maybe_queued = true;
+	}
 	LWLockRelease(dir->lock);
 }
 
@@ -968,7 +979,9 @@ pgbg_dir_worker_exit(int code, Datum arg)
 		dir_record_end(e, "08006",
 					   "background worker exited before finishing its job");
 	}
-	dispatcher = dir->dispatcher;
+	/* Our place may let a queued job start (if there is one). */
+	if (dir->maybe_queued)
+		dispatcher = dir->dispatcher;
 	LWLockRelease(dir->lock);
 	dir_my_slot = -1;
 	ConditionVariableBroadcast(&dir->cv);
