@@ -22,6 +22,7 @@ OBJS = \
 	src/decode.o \
 	src/control.o \
 	src/params.o \
+	src/settings.o \
 	src/directory.o \
 	src/dispatcher.o \
 	src/send.o \

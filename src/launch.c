@@ -45,6 +45,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 {
 	Size		sql_len = strlen(sql) + 1;
 	Size		guc_len;
+	Size		settings_len;
 	Size		params_len = pgbg_params_size(params);
 	Size		segsize;
 	shm_toc_estimator e;
@@ -53,6 +54,9 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	pgbg_fixed *fixed;
 	char	   *sqlspace;
 	char	   *gucspace;
+	char	   *settings;
+	char	   *settingsspace;
+	bool		may_pool;
 	char	   *paramspace;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
@@ -68,11 +72,20 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	/* Let go of the segments of earlier jobs that are done. */
 	pgbg_session_settle_all();
 
-	/* Size the segment. */
-	guc_len = EstimateGUCStateSpace();
+	/*
+	 * Size the segment.  A fresh worker needs only the settings this session
+	 * made (settings.c); a pooled one, whose previous jobs may have left
+	 * other settings behind, needs the whole GUC state.  Only with the
+	 * directory (preloaded) is there a pool, whose size may change while the
+	 * job is queued: then carry both.
+	 */
+	settings = pgbg_settings_serialize(&settings_len);
+	may_pool = pgbg_dir_enabled();
+	guc_len = may_pool ? EstimateGUCStateSpace() : 0;
 	shm_toc_initialize_estimator(&e);
 	shm_toc_estimate_chunk(&e, sizeof(pgbg_fixed));
 	shm_toc_estimate_chunk(&e, sql_len);
+	shm_toc_estimate_chunk(&e, settings_len);
 	shm_toc_estimate_chunk(&e, guc_len);
 	shm_toc_estimate_chunk(&e, params_len);
 	shm_toc_estimate_chunk(&e, (Size) queue_size);
@@ -108,9 +121,17 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	memcpy(sqlspace, sql, sql_len);
 	shm_toc_insert(toc, PGBG_KEY_SQL, sqlspace);
 
-	gucspace = shm_toc_allocate(toc, guc_len);
-	SerializeGUCState(guc_len, gucspace);
-	shm_toc_insert(toc, PGBG_KEY_GUC, gucspace);
+	settingsspace = shm_toc_allocate(toc, settings_len);
+	memcpy(settingsspace, settings, settings_len);
+	shm_toc_insert(toc, PGBG_KEY_SETTINGS, settingsspace);
+	pfree(settings);
+
+	if (may_pool)
+	{
+		gucspace = shm_toc_allocate(toc, guc_len);
+		SerializeGUCState(guc_len, gucspace);
+		shm_toc_insert(toc, PGBG_KEY_GUC, gucspace);
+	}
 
 	paramspace = shm_toc_allocate(toc, params_len);
 	pgbg_params_serialize(params, paramspace);
@@ -137,7 +158,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 
 	/* Everything that outlives this call goes to the session context. */
 	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-	if (!queued && slot >= 0 &&
+	if (!queued && slot >= 0 && may_pool &&
 		pgbg_pool_has_idle(MyDatabaseId, fixed->authenticated_user_id))
 	{
 		/* A parked worker of ours takes the job (see pool.c). */

@@ -18,6 +18,9 @@
  *	 params.c	Parameters bound to $1..$n: collected from VARIADIC "any"
  *				arguments, serialized into the segment, restored by the
  *				worker as a ParamListInfo (never spliced into the SQL).
+ *	 settings.c	The settings the launcher's session made (SET, connection
+ *				options), carried to a worker that starts afresh: the only
+ *				ones it does not have already.
  *	 worker.c	The worker process: attaches, redirects its protocol output
  *				to the queue before anything can fail, connects as the
  *				launcher, restores its GUC state and security context, and
@@ -276,6 +279,10 @@ extern Size pgbg_params_size(const pgbg_params *p);
 extern void pgbg_params_serialize(const pgbg_params *p, char *dest);
 extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
 										 int *nparams);
+
+/* settings.c */
+extern char *pgbg_settings_serialize(Size *len);
+extern void pgbg_settings_restore(const char *src);
 
 /* worker.c */
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);

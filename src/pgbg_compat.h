@@ -98,6 +98,29 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 #endif
 
 /*
+ * The GUC table (settings.c): get_guc_variables counts the variables itself
+ * from 16 on.  The role that set a value (srole) and set_config_option_ext,
+ * which takes it, came in 15; before, values carry no role.
+ */
+#if PG_VERSION_NUM >= 160000
+#define pgbg_guc_variables(nvars) get_guc_variables(nvars)
+#else
+#define pgbg_guc_variables(nvars) \
+	(*(nvars) = GetNumConfigOptions(), get_guc_variables())
+#endif
+#if PG_VERSION_NUM >= 150000
+#define PGBG_GUC_SROLE(gconf) ((gconf)->srole)
+#define pgbg_set_config_option(name, value, context, source, srole) \
+	((void) set_config_option_ext(name, value, context, source, srole, \
+								  GUC_ACTION_SET, true, ERROR, true))
+#else
+#define PGBG_GUC_SROLE(gconf) InvalidOid
+#define pgbg_set_config_option(name, value, context, source, srole) \
+	((void) set_config_option(name, value, context, source, \
+							  GUC_ACTION_SET, true, ERROR, true))
+#endif
+
+/*
  * shm_mq_sendv's force_flush argument (15+): without it, every send is
  * published at once.  The wait event of a sender waiting for room was
  * renamed in 17.

@@ -12,7 +12,10 @@
  * A segment holds, under a shm_toc:
  *	 PGBG_KEY_FIXED	 a pgbg_fixed header: who launched the job and how
  *	 PGBG_KEY_SQL	 the SQL string, NUL-terminated
- *	 PGBG_KEY_GUC	 the launcher's GUC state (SerializeGUCState)
+ *	 PGBG_KEY_SETTINGS the settings the launcher's session made itself
+ *					 (settings.c), for a worker that starts afresh
+ *	 PGBG_KEY_GUC	 the launcher's whole GUC state (SerializeGUCState),
+ *					 only if a pooled worker may take the job
  *	 PGBG_KEY_QUEUE	 the shm_mq that carries protocol messages from the
  *					 worker to the launcher
  *	 PGBG_KEY_PARAMS parameters for $1..$n (see params.c)
@@ -30,16 +33,17 @@
  * queue (PGBG_MSG_ROWS): a worker from a newly installed library must
  * refuse a segment built by a session still running the old one.
  */
-#define PGBG_MAGIC				0x50474703	/* "PGG", layout 3 */
+#define PGBG_MAGIC				0x50474704	/* "PGG", layout 4 */
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)
 #define PGBG_KEY_GUC			UINT64CONST(0xB600000000000003)
 #define PGBG_KEY_QUEUE			UINT64CONST(0xB600000000000004)
 #define PGBG_KEY_PARAMS			UINT64CONST(0xB600000000000005)
+#define PGBG_KEY_SETTINGS		UINT64CONST(0xB600000000000006)
 
-/* Number of TOC entries a segment uses. */
-#define PGBG_TOC_KEYS			5
+/* Number of TOC entries a segment uses (at most). */
+#define PGBG_TOC_KEYS			6
 
 /*
  * Fixed header of a segment.  The launcher fills it before it registers the

@@ -70,7 +70,8 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static bool worker_run_job(dsm_handle seg_handle);
 static void worker_reset_session(void);
 static void worker_attach(dsm_segment *seg, shm_toc **toc_out);
-static void worker_adopt_identity(pgbg_fixed *fixed, char *gucstate);
+static void worker_adopt_identity(pgbg_fixed *fixed, const char *settings,
+								  char *gucstate);
 static void worker_execute(const char *sql, const char *paramspace,
 						   CommandDest dest);
 static void worker_publish(bool wake_launcher);
@@ -149,6 +150,7 @@ worker_run_job(dsm_handle seg_handle)
 	shm_toc    *toc;
 	pgbg_fixed *fixed;
 	char	   *sql;
+	char	   *settings;
 	char	   *gucstate;
 	char	   *paramspace;
 	CommandDest dest;
@@ -166,7 +168,8 @@ worker_run_job(dsm_handle seg_handle)
 
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
 	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
-	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, false);
+	settings = shm_toc_lookup(toc, PGBG_KEY_SETTINGS, false);
+	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, true);
 	paramspace = shm_toc_lookup(toc, PGBG_KEY_PARAMS, false);
 	dest = fixed->submitted ? DestNone : DestRemote;
 
@@ -176,7 +179,7 @@ worker_run_job(dsm_handle seg_handle)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("canceling job before it started")));
-		worker_adopt_identity(fixed, gucstate);
+		worker_adopt_identity(fixed, settings, gucstate);
 
 		worker_outcome.state = PGBG_STATE_RUNNING;
 		worker_outcome.started_at = GetCurrentTimestamp();
@@ -402,11 +405,17 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
  *
  * GUC values are restored with the context and role that set them in the
  * launcher, so nothing the launcher could not set itself can be set here.
+ * A worker that just connected has all but the settings the launcher's
+ * session made itself, which is all it is given (settings.c); a pooled one
+ * restores the launcher's whole GUC state (which the launcher includes when
+ * the pool may exist), as earlier jobs may have changed what a connection
+ * starts with.
  */
 static void
-worker_adopt_identity(pgbg_fixed *fixed, char *gucstate)
+worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 {
 	static bool connected = false;
+	bool		pooled = connected;
 
 	/* A pooled worker is connected already, as the same user (pool.c). */
 	if (!connected)
@@ -419,9 +428,14 @@ worker_adopt_identity(pgbg_fixed *fixed, char *gucstate)
 	else if (fixed->database_id != MyDatabaseId ||
 			 fixed->authenticated_user_id != GetAuthenticatedUserId())
 		elog(ERROR, "pooled pg_background worker got a job of another database or user");
+	else if (gucstate == NULL)
+		elog(ERROR, "pooled pg_background worker got a job without the launcher's GUC state");
 
 	StartTransactionCommand();
-	RestoreGUCState(gucstate);
+	if (pooled)
+		RestoreGUCState(gucstate);
+	else
+		pgbg_settings_restore(settings);
 	CommitTransactionCommand();
 
 	/*
