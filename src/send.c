@@ -358,7 +358,7 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 	StringInfo	buf = &send_batch;
 	MemoryContext oldcontext;
 	int			start;
-	int32		len = 0;
+	int32		rowlen = 0;
 	int			i;
 
 	if (r->attrinfo != typeinfo || r->natts != typeinfo->natts)
@@ -375,7 +375,7 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 	/* Drop what an error left of a row, then write (length, 'D', body). */
 	buf->len = send_batch_complete;
 	start = buf->len;
-	appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
+	appendBinaryStringInfo(buf, (char *) &rowlen, sizeof(rowlen));
 	appendStringInfoCharMacro(buf, 'D');
 	pq_sendint16(buf, r->natts);
 	for (i = 0; i < r->natts; i++)
@@ -433,8 +433,8 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 				}
 		}
 	}
-	len = buf->len - start - sizeof(len);
-	memcpy(buf->data + start, &len, sizeof(len));
+	rowlen = buf->len - start - sizeof(rowlen);
+	memcpy(buf->data + start, &rowlen, sizeof(rowlen));
 	send_batch_complete = buf->len;
 
 	MemoryContextSwitchTo(oldcontext);

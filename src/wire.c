@@ -183,6 +183,13 @@ wire_read_spool(pgbg_job *job, StringInfo msg)
 bool
 pgbg_wire_drain(pgbg_job *job)
 {
+	/*
+	 * A batch of rows being handed out points into the queue's last message:
+	 * receiving would invalidate it.  Whoever reads the batch reads on.
+	 */
+	if (job->batch_left > 0)
+		return job->end_seen || job->mqh == NULL;
+
 	while (job->mqh != NULL && !job->end_seen)
 	{
 		shm_mq_result res;
