@@ -63,6 +63,7 @@ pgbg_settings_serialize(Size *len)
 	struct config_generic **vars;
 	int			nvars;
 	int32		count = 0;
+	char		realbuf[64];
 	int			i;
 
 	initStringInfo(&buf);
@@ -78,7 +79,15 @@ pgbg_settings_serialize(Size *len)
 
 		if (!settings_travel(gconf))
 			continue;
-		value = GetConfigOption(gconf->name, false, false);
+		if (gconf->vartype == PGC_REAL)
+		{
+			/* GetConfigOption's %g would keep only 6 significant digits. */
+			snprintf(realbuf, sizeof(realbuf), "%.17g",
+					 *((struct config_real *) gconf)->variable);
+			value = realbuf;
+		}
+		else
+			value = GetConfigOption(gconf->name, false, false);
 		appendBinaryStringInfo(&buf, (char *) &source, sizeof(source));
 		appendBinaryStringInfo(&buf, (char *) &context, sizeof(context));
 		appendBinaryStringInfo(&buf, (char *) &role, sizeof(role));
