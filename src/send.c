@@ -12,11 +12,12 @@
  * read.  Once connected, pgbg_send_batch_rows switches to the methods
  * below, identical except that messages are left for the queue to publish
  * in batches (it does so when a quarter of the ring is pending, or when it
- * would otherwise wait for room), until one that ends the job:
- * ErrorResponse or ReadyForQuery publishes everything pending with it.
- * A launcher returns a job's result only once the job has ended, so
- * holding back row descriptions, command tags and notices until then costs
- * nothing, and it saves the launcher a wake-up for each of them.
+ * would otherwise wait for room), until one that ends the job
+ * (ErrorResponse, ReadyForQuery) or a notice, which a launcher reading the
+ * result shows at once, publishes everything pending with it.  A launcher
+ * returns a job's result only once the job has ended, so holding back row
+ * descriptions and command tags costs nothing, and it saves the launcher a
+ * wake-up for each of them.
  *
  * Rows themselves are built by pgbg_send_receiver, a DestReceiver that
  * does what printtup does, with short cuts for the commonest types in
@@ -25,8 +26,10 @@
  * It writes each DataRow straight into a batch of rows, which goes into
  * the queue as one PGBG_MSG_ROWS message once it holds SEND_BATCH_BYTES,
  * or before any other message (so the order is kept): one queue operation
- * per ~8 kB of rows instead of one per row.  A row whose output function
- * fails half-way is never sent: only complete rows count.
+ * per ~8 kB of rows instead of one per row.  Each row is built on its own
+ * and joins the batch complete, so a message sent while a row is being
+ * built (a notice from an output function) or an error half-way through
+ * never splits a row.
  *
  *-------------------------------------------------------------------------
  */
@@ -138,8 +141,11 @@ send_is_send_pending(void)
 static int
 send_putmessage(char msgtype, const char *s, size_t len)
 {
-	/* ErrorResponse and ReadyForQuery end a job: publish everything. */
-	bool		flush = (msgtype == 'E' || msgtype == 'Z');
+	/*
+	 * ErrorResponse and ReadyForQuery end a job: publish everything; a notice
+	 * is shown at once by a launcher reading the job's result.
+	 */
+	bool		flush = (msgtype == 'E' || msgtype == 'Z' || msgtype == 'N');
 	int			result;
 
 	if (send_busy)
@@ -355,28 +361,22 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 {
 	send_receiver *r = (send_receiver *) self;
 	TupleDesc	typeinfo = slot->tts_tupleDescriptor;
-	StringInfo	buf = &send_batch;
+	StringInfo	buf = &r->buf;
 	MemoryContext oldcontext;
-	int			start;
-	int32		rowlen = 0;
+	int32		rowlen;
 	int			i;
 
 	if (r->attrinfo != typeinfo || r->natts != typeinfo->natts)
 		send_prepare(r, typeinfo);
 	slot_getallattrs(slot);
-	if (buf->data == NULL)
-	{
-		oldcontext = MemoryContextSwitchTo(TopMemoryContext);
-		initStringInfo(buf);
-		MemoryContextSwitchTo(oldcontext);
-	}
 	oldcontext = MemoryContextSwitchTo(r->rowcontext);
 
-	/* Drop what an error left of a row, then write (length, 'D', body). */
-	buf->len = send_batch_complete;
-	start = buf->len;
-	appendBinaryStringInfo(buf, (char *) &rowlen, sizeof(rowlen));
-	appendStringInfoCharMacro(buf, 'D');
+	/*
+	 * Build the row on its own: an output function may send a message (a
+	 * notice) meanwhile, which sends the batch first.  Only a complete row
+	 * joins the batch.
+	 */
+	pq_beginmessage_reuse(buf, 'D');
 	pq_sendint16(buf, r->natts);
 	for (i = 0; i < r->natts; i++)
 	{
@@ -433,17 +433,30 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 				}
 		}
 	}
-	rowlen = buf->len - start - sizeof(rowlen);
-	memcpy(buf->data + start, &rowlen, sizeof(rowlen));
-	send_batch_complete = buf->len;
-
 	MemoryContextSwitchTo(oldcontext);
 	MemoryContextReset(r->rowcontext);
+
+	/* Append (length, 'D', body) to the batch. */
+	if (send_batch.data == NULL)
+	{
+		oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+		initStringInfo(&send_batch);
+		MemoryContextSwitchTo(oldcontext);
+	}
+	rowlen = buf->len + 1;
+	appendBinaryStringInfo(&send_batch, (char *) &rowlen, sizeof(rowlen));
+	appendStringInfoCharMacro(&send_batch, 'D');
+	appendBinaryStringInfo(&send_batch, buf->data, buf->len);
+	send_batch_complete = send_batch.len;
 
 	if (send_batch_complete >= SEND_BATCH_BYTES)
 	{
 		if (send_mqh == NULL || send_busy)
-			send_batch_complete = 0;	/* nobody to send to */
+		{
+			/* Nobody to send to. */
+			resetStringInfo(&send_batch);
+			send_batch_complete = 0;
+		}
 		else
 		{
 			send_busy = true;
