@@ -23,8 +23,8 @@
  * does what printtup does, with short cuts for the commonest types in
  * binary form: text, varchar and bytea go as their bytes, int2/int4/int8
  * as integers, without a send function call and its temporary buffer.
- * It writes each DataRow straight into a batch of rows, which goes into
- * the queue as one PGBG_MSG_ROWS message once it holds SEND_BATCH_BYTES,
+ * It adds each DataRow to a batch of rows, which goes into the queue as
+ * one PGBG_MSG_ROWS message once it holds SEND_BATCH_BYTES,
  * or before any other message (so the order is kept): one queue operation
  * per ~8 kB of rows instead of one per row.  Each row is built on its own
  * and joins the batch complete, so a message sent while a row is being
@@ -59,12 +59,10 @@ static shm_mq_handle *send_mqh = NULL;
 static bool send_busy = false;
 
 /*
- * The batch of rows not sent yet: (int32 length, 'D', body) per row, in
- * TopMemoryContext.  Only the first send_batch_complete bytes are complete
- * rows.
+ * The batch of rows not sent yet: (int32 length, 'D', body) per complete
+ * row, in TopMemoryContext; data is NULL until the first row.
  */
 static StringInfoData send_batch;
-static int	send_batch_complete = 0;
 
 static void send_comm_reset(void);
 static int	send_flush(void);
@@ -107,7 +105,6 @@ send_cleanup(dsm_segment *seg, Datum arg)
 	whereToSendOutput = DestNone;
 	if (send_batch.data != NULL)
 		resetStringInfo(&send_batch);
-	send_batch_complete = 0;
 }
 
 static void
@@ -174,12 +171,11 @@ send_batched_rows(void)
 {
 	int			result = 0;
 
-	if (send_batch_complete > 0)
-		result = send_message(PGBG_MSG_ROWS, send_batch.data,
-							  send_batch_complete, false);
-	send_batch_complete = 0;
 	if (send_batch.data != NULL)
 	{
+		if (send_batch.len > 0)
+			result = send_message(PGBG_MSG_ROWS, send_batch.data,
+								  send_batch.len, false);
 		/* Do not keep the room a huge row needed. */
 		if (send_batch.maxlen > 4 * SEND_BATCH_BYTES)
 		{
@@ -447,16 +443,11 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 	appendBinaryStringInfo(&send_batch, (char *) &rowlen, sizeof(rowlen));
 	appendStringInfoCharMacro(&send_batch, 'D');
 	appendBinaryStringInfo(&send_batch, buf->data, buf->len);
-	send_batch_complete = send_batch.len;
 
-	if (send_batch_complete >= SEND_BATCH_BYTES)
+	if (send_batch.len >= SEND_BATCH_BYTES)
 	{
 		if (send_mqh == NULL || send_busy)
-		{
-			/* Nobody to send to. */
-			resetStringInfo(&send_batch);
-			send_batch_complete = 0;
-		}
+			resetStringInfo(&send_batch);	/* nobody to send to */
 		else
 		{
 			send_busy = true;
