@@ -115,6 +115,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	fixed->launcher_pid = MyProcPid;
 	fixed->cookie = launch_cookie();
 	fixed->submitted = submitted;
+	fixed->queue_size = queue_size;
 	shm_toc_insert(toc, PGBG_KEY_FIXED, fixed);
 
 	sqlspace = shm_toc_allocate(toc, sql_len);

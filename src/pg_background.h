@@ -296,7 +296,8 @@ extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 #define PGBG_MSG_ROWS				'b'
 
 /* send.c */
-extern void pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh);
+extern void pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh,
+								 int32 queue_size);
 extern DestReceiver *pgbg_send_receiver(Portal portal);
 
 /* wire.c */

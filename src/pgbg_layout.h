@@ -33,7 +33,7 @@
  * queue (PGBG_MSG_ROWS): a worker from a newly installed library must
  * refuse a segment built by a session still running the old one.
  */
-#define PGBG_MAGIC				0x50474704	/* "PGG", layout 4 */
+#define PGBG_MAGIC				0x50474705	/* "PGG", layout 5 */
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)
@@ -64,6 +64,7 @@ typedef struct pgbg_fixed
 	int32		launcher_pid;
 	int64		cookie;
 	bool		submitted;		/* discard rows, detach from the queue */
+	int32		queue_size;		/* bytes of the PGBG_KEY_QUEUE chunk */
 } pgbg_fixed;
 
 #endif							/* PGBG_LAYOUT_H */

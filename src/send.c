@@ -24,12 +24,22 @@
  * binary form: text, varchar and bytea go as their bytes, int2/int4/int8
  * as integers, without a send function call and its temporary buffer.
  * It adds each DataRow to a batch of rows, which goes into the queue as
- * one PGBG_MSG_ROWS message once it holds SEND_BATCH_BYTES,
- * or before any other message (so the order is kept): one queue operation
- * per ~8 kB of rows instead of one per row.  Each row is built on its own
- * and joins the batch complete, so a message sent while a row is being
- * built (a notice from an output function) or an error half-way through
- * never splits a row.
+ * one PGBG_MSG_ROWS message once it holds half the queue's size (within
+ * SEND_BATCH_MIN and SEND_BATCH_MAX), or before any other message (so the
+ * order is kept): one queue operation per batch instead of one per row.
+ * The batch size matters because the queue wakes the launcher each time it
+ * publishes (every quarter of its ring, or with every message larger than
+ * that), and a launcher that decodes faster than the worker produces is
+ * asleep each time: a signal per wake-up.  Half the ring halves those
+ * signals compared to a quarter, and still leaves room for the worker to
+ * write the next batch while the launcher decodes the last one.
+ *
+ * A row joins the batch only complete, so a message sent while a row is
+ * being built (a notice from an output function) or an error half-way
+ * through never splits a row.  A row whose columns all go as bytes or
+ * integers calls no function that could send or fail once its values are
+ * detoasted, so it is written straight into the batch, sized beforehand;
+ * other rows are built in a buffer of their own and then appended.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,8 +62,12 @@
 #include "pg_background.h"
 #include "pgbg_compat.h"
 
+/* Bounds of a batch of rows, which is otherwise half the queue's size. */
+#define SEND_BATCH_MIN		1024
+#define SEND_BATCH_MAX		65536
+
 /* Rows are sent once a batch holds this many bytes. */
-#define SEND_BATCH_BYTES	8192
+static int	send_batch_bytes = 8192;
 
 static shm_mq_handle *send_mqh = NULL;
 static bool send_busy = false;
@@ -84,12 +98,13 @@ static const PQcommMethods send_methods = {
 };
 
 /*
- * Send protocol output into mqh, batching DataRow messages.  Call after
- * pq_redirect_to_shm_mq(seg, mqh).
+ * Send protocol output into mqh, a queue of queue_size bytes, batching
+ * DataRow messages.  Call after pq_redirect_to_shm_mq(seg, mqh).
  */
 void
-pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh)
+pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh, int32 queue_size)
 {
+	send_batch_bytes = Min(Max(queue_size / 2, SEND_BATCH_MIN), SEND_BATCH_MAX);
 	send_mqh = mqh;
 	PqCommMethods = &send_methods;
 	on_dsm_detach(seg, send_cleanup, (Datum) 0);
@@ -177,7 +192,7 @@ send_batched_rows(void)
 			result = send_message(PGBG_MSG_ROWS, send_batch.data,
 								  send_batch.len, false);
 		/* Do not keep the room a huge row needed. */
-		if (send_batch.maxlen > 4 * SEND_BATCH_BYTES)
+		if (send_batch.maxlen > 4 * SEND_BATCH_MAX)
 		{
 			pfree(send_batch.data);
 			send_batch.data = NULL;
@@ -254,6 +269,8 @@ typedef struct send_receiver
 	TupleDesc	attrinfo;		/* what columns was set up for */
 	int			natts;
 	send_column *columns;
+	bool		direct;			/* every column is SEND_RAW or SEND_INTn */
+	struct varlena **raw;		/* per column, a SEND_RAW value detoasted */
 }			send_receiver;
 
 static void send_startup(DestReceiver *self, int operation,
@@ -262,6 +279,8 @@ static bool send_row(TupleTableSlot *slot, DestReceiver *self);
 static void send_shutdown(DestReceiver *self);
 static void send_destroy(DestReceiver *self);
 static void send_prepare(send_receiver * r, TupleDesc typeinfo);
+static void send_row_direct(send_receiver * r, TupleTableSlot *slot);
+static void send_row_built(send_receiver * r, TupleTableSlot *slot);
 
 /*
  * A receiver that sends the portal's rows (in the formats set on the
@@ -305,9 +324,13 @@ send_prepare(send_receiver * r, TupleDesc typeinfo)
 
 	if (r->columns != NULL)
 		pfree(r->columns);
+	if (r->raw != NULL)
+		pfree(r->raw);
 	r->attrinfo = typeinfo;
 	r->natts = typeinfo->natts;
 	r->columns = palloc0(sizeof(send_column) * Max(r->natts, 1));
+	r->raw = palloc0(sizeof(struct varlena *) * Max(r->natts, 1));
+	r->direct = true;
 	for (i = 0; i < r->natts; i++)
 	{
 		Oid			typid = TupleDescAttr(typeinfo, i)->atttypid;
@@ -321,6 +344,7 @@ send_prepare(send_receiver * r, TupleDesc typeinfo)
 			getTypeOutputInfo(typid, &func, &isvarlena);
 			c->kind = SEND_OUTPUT;
 			fmgr_info(func, &c->finfo);
+			r->direct = false;
 			continue;
 		}
 		switch (typid)
@@ -343,6 +367,7 @@ send_prepare(send_receiver * r, TupleDesc typeinfo)
 				getTypeBinaryOutputInfo(typid, &func, &isvarlena);
 				c->kind = SEND_FUNCTION;
 				fmgr_info(func, &c->finfo);
+				r->direct = false;
 				break;
 		}
 	}
@@ -357,14 +382,145 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 {
 	send_receiver *r = (send_receiver *) self;
 	TupleDesc	typeinfo = slot->tts_tupleDescriptor;
+
+	if (r->attrinfo != typeinfo || r->natts != typeinfo->natts)
+		send_prepare(r, typeinfo);
+	slot_getallattrs(slot);
+	if (send_batch.data == NULL)
+	{
+		MemoryContext oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&send_batch);
+		MemoryContextSwitchTo(oldcontext);
+	}
+
+	if (r->direct)
+		send_row_direct(r, slot);
+	else
+		send_row_built(r, slot);
+
+	if (send_batch.len >= send_batch_bytes)
+	{
+		if (send_mqh == NULL || send_busy)
+			resetStringInfo(&send_batch);	/* nobody to send to */
+		else
+		{
+			send_busy = true;
+			(void) send_batched_rows();
+			send_busy = false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Append (length, 'D', body) of a row of bytes and integers to the batch:
+ * detoast and size everything first, so that nothing can fail once the
+ * row is being written, then write it in place.
+ */
+static void
+send_row_direct(send_receiver * r, TupleTableSlot *slot)
+{
+	MemoryContext oldcontext = MemoryContextSwitchTo(r->rowcontext);
+	Size		size = sizeof(int32) + 1 + sizeof(int16);
+	int32		rowlen;
+	int			i;
+
+	for (i = 0; i < r->natts; i++)
+	{
+		size += sizeof(int32);
+		if (slot->tts_isnull[i])
+			continue;
+		switch (r->columns[i].kind)
+		{
+			case SEND_RAW:
+				r->raw[i] = pg_detoast_datum_packed((struct varlena *)
+													DatumGetPointer(slot->tts_values[i]));
+				size += VARSIZE_ANY_EXHDR(r->raw[i]);
+				break;
+			case SEND_INT2:
+				size += sizeof(int16);
+				break;
+			case SEND_INT4:
+				size += sizeof(int32);
+				break;
+			case SEND_INT8:
+				size += sizeof(int64);
+				break;
+			default:
+				Assert(false);
+				break;
+		}
+	}
+
+	/* Rows too big for one message fail where printtup's would. */
+	if (size >= MaxAllocSize)
+	{
+		MemoryContextSwitchTo(oldcontext);
+		send_row_built(r, slot);
+		return;
+	}
+
+	enlargeStringInfo(&send_batch, (int) size);
+	rowlen = (int32) (size - sizeof(int32));
+	memcpy(send_batch.data + send_batch.len, &rowlen, sizeof(rowlen));
+	send_batch.len += sizeof(rowlen);
+	send_batch.data[send_batch.len++] = 'D';
+	pq_writeint16(&send_batch, r->natts);
+	for (i = 0; i < r->natts; i++)
+	{
+		Datum		value = slot->tts_values[i];
+
+		if (slot->tts_isnull[i])
+		{
+			pq_writeint32(&send_batch, -1);
+			continue;
+		}
+		switch (r->columns[i].kind)
+		{
+			case SEND_RAW:
+				{
+					int32		len = VARSIZE_ANY_EXHDR(r->raw[i]);
+
+					pq_writeint32(&send_batch, len);
+					memcpy(send_batch.data + send_batch.len,
+						   VARDATA_ANY(r->raw[i]), len);
+					send_batch.len += len;
+					break;
+				}
+			case SEND_INT2:
+				pq_writeint32(&send_batch, 2);
+				pq_writeint16(&send_batch, DatumGetInt16(value));
+				break;
+			case SEND_INT4:
+				pq_writeint32(&send_batch, 4);
+				pq_writeint32(&send_batch, DatumGetInt32(value));
+				break;
+			case SEND_INT8:
+				pq_writeint32(&send_batch, 8);
+				pq_writeint64(&send_batch, DatumGetInt64(value));
+				break;
+			default:
+				break;
+		}
+	}
+	send_batch.data[send_batch.len] = '\0';
+	MemoryContextSwitchTo(oldcontext);
+	MemoryContextReset(r->rowcontext);
+}
+
+/*
+ * Build a row in the receiver's own buffer, calling the columns' send or
+ * output functions, then append (length, 'D', body) to the batch.
+ */
+static void
+send_row_built(send_receiver * r, TupleTableSlot *slot)
+{
 	StringInfo	buf = &r->buf;
 	MemoryContext oldcontext;
 	int32		rowlen;
 	int			i;
 
-	if (r->attrinfo != typeinfo || r->natts != typeinfo->natts)
-		send_prepare(r, typeinfo);
-	slot_getallattrs(slot);
 	oldcontext = MemoryContextSwitchTo(r->rowcontext);
 
 	/*
@@ -432,30 +588,10 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextSwitchTo(oldcontext);
 	MemoryContextReset(r->rowcontext);
 
-	/* Append (length, 'D', body) to the batch. */
-	if (send_batch.data == NULL)
-	{
-		oldcontext = MemoryContextSwitchTo(TopMemoryContext);
-		initStringInfo(&send_batch);
-		MemoryContextSwitchTo(oldcontext);
-	}
 	rowlen = buf->len + 1;
 	appendBinaryStringInfo(&send_batch, (char *) &rowlen, sizeof(rowlen));
 	appendStringInfoCharMacro(&send_batch, 'D');
 	appendBinaryStringInfo(&send_batch, buf->data, buf->len);
-
-	if (send_batch.len >= SEND_BATCH_BYTES)
-	{
-		if (send_mqh == NULL || send_busy)
-			resetStringInfo(&send_batch);	/* nobody to send to */
-		else
-		{
-			send_busy = true;
-			(void) send_batched_rows();
-			send_busy = false;
-		}
-	}
-	return true;
 }
 
 static void
@@ -466,6 +602,9 @@ send_shutdown(DestReceiver *self)
 	if (r->columns != NULL)
 		pfree(r->columns);
 	r->columns = NULL;
+	if (r->raw != NULL)
+		pfree(r->raw);
+	r->raw = NULL;
 	r->attrinfo = NULL;
 	r->natts = 0;
 	if (r->buf.data != NULL)

@@ -282,7 +282,7 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 	else
 	{
 		pq_redirect_to_shm_mq(seg, mqh);
-		pgbg_send_batch_rows(seg, mqh);
+		pgbg_send_batch_rows(seg, mqh, fixed->queue_size);
 	}
 
 	*toc_out = toc;

@@ -241,7 +241,7 @@ SELECT length(t), t = repeat('abcdefghij', 20000) AS same
 FROM pg_background_result(pg_background_launch('SELECT repeat(''abcdefghij'', 20000)', 64)) AS (t text);
 
 --
--- Rows travel in batches of ~8 kB (send.c): rows much larger than a batch
+-- Rows travel in batches of half the queue (send.c): rows much larger than a batch
 -- among small ones keep their order, notices between rows arrive in their
 -- place, and an error after several batches is the launcher's error.
 --
@@ -260,6 +260,43 @@ FROM ROWS FROM (pg_background_result(pg_background_launch(
      DO $$BEGIN RAISE NOTICE ''after 2000 rows''; END$$;
      SELECT g FROM generate_series(2001, 3000) g')) AS (g int))
     WITH ORDINALITY AS r(g, ord);
+-- Rows of integers, text, varchar and bytea only are written straight into
+-- the batch (send.c): NULL in every position, every width, values stored
+-- compressed and out of line (TOAST), across many batches and queue sizes.
+CREATE TABLE regress_toasted (id int, c text, e text);
+ALTER TABLE regress_toasted ALTER COLUMN e SET STORAGE EXTERNAL;
+INSERT INTO regress_toasted
+SELECT i, repeat(md5(i::text), 1000), string_agg(md5((i * 1000 + j)::text), '')
+FROM generate_series(1, 20) i, generate_series(1, 200) j GROUP BY i;
+-- c is compressed; e (6400 bytes, beyond the 2 kB threshold) is out of line.
+SELECT pg_column_size(c) < length(c) AS c_compressed, length(e) AS e_length
+FROM regress_toasted WHERE id = 1;
+SELECT q, count(*),
+       bool_and(i2 IS NOT DISTINCT FROM CASE WHEN g % 7 = 0 THEN NULL ELSE (g % 30000)::int2 END) AS i2_ok,
+       bool_and(i4 IS NOT DISTINCT FROM CASE WHEN g % 5 = 1 THEN NULL ELSE -g END) AS i4_ok,
+       bool_and(i8 IS NOT DISTINCT FROM CASE WHEN g % 3 = 2 THEN NULL ELSE g::int8 << 33 END) AS i8_ok,
+       bool_and(t IS NOT DISTINCT FROM CASE WHEN g % 11 = 3 THEN NULL ELSE repeat('t', g % 50) END) AS t_ok,
+       bool_and(v IS NOT DISTINCT FROM CASE WHEN g % 13 = 4 THEN NULL ELSE md5(g::text)::varchar END) AS v_ok,
+       bool_and(b IS NOT DISTINCT FROM CASE WHEN g % 2 = 0 THEN NULL ELSE decode(md5(g::text), 'hex') END) AS b_ok
+FROM unnest(ARRAY[64, 1024, 65536, 16777216]) AS q,
+     LATERAL pg_background_result(pg_background_launch(
+    $$SELECT g,
+             CASE WHEN g % 7 = 0 THEN NULL ELSE (g % 30000)::int2 END,
+             CASE WHEN g % 5 = 1 THEN NULL ELSE -g END,
+             CASE WHEN g % 3 = 2 THEN NULL ELSE g::int8 << 33 END,
+             CASE WHEN g % 11 = 3 THEN NULL ELSE repeat('t', g % 50) END,
+             CASE WHEN g % 13 = 4 THEN NULL ELSE md5(g::text)::varchar END,
+             CASE WHEN g % 2 = 0 THEN NULL ELSE decode(md5(g::text), 'hex') END
+      FROM generate_series(1, 20000) g$$, q))
+    AS r(g int, i2 int2, i4 int4, i8 int8, t text, v varchar, b bytea)
+GROUP BY q ORDER BY q;
+SELECT q, count(*), bool_and(r.c = t.c AND r.e = t.e) AS same_data, sum(length(r.e)) AS e_length
+FROM unnest(ARRAY[64, 65536]) AS q,
+     LATERAL pg_background_result(pg_background_launch(
+         'SELECT id, c, e FROM regress_toasted', q)) AS r(id int, c text, e text)
+     JOIN regress_toasted t USING (id)
+GROUP BY q ORDER BY q;
+DROP TABLE regress_toasted;
 \set SHOW_CONTEXT never
 SELECT count(*)
 FROM pg_background_result(pg_background_launch(
