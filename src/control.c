@@ -39,6 +39,7 @@
 #include "pg_background.h"
 
 static pid_t control_worker_pid(pgbg_job *job);
+static void control_signal(pgbg_job *job, int signo);
 static bool control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms);
 static long control_remaining(TimestampTz start, long timeout_ms);
 static void control_check_deadlock(pgbg_job **jobs, int njobs);
@@ -300,8 +301,6 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 
 	for (i = 0; i < njobs; i++)
 	{
-		pid_t		pid;
-
 		if (pgbg_control_finished(jobs[i]))
 			continue;
 		jobs[i]->canceled = true;
@@ -311,27 +310,40 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 		if (jobs[i]->dir_slot >= 0 &&
 			!pgbg_dir_cancel(jobs[i]->dir_slot, jobs[i]->dir_seq))
 			continue;
-		pid = control_worker_pid(jobs[i]);
-		if (pid > 0)
-			(void) kill(pid, SIGINT);
+		control_signal(jobs[i], SIGINT);
 	}
 
 	if (!control_wait_exited(canceled, ncanceled, grace_ms))
 	{
 		for (i = 0; i < ncanceled; i++)
 		{
-			pid_t		pid;
-
-			if (pgbg_control_worker_stopped(canceled[i]))
-				continue;
-			if (canceled[i]->handle != NULL)
-				TerminateBackgroundWorker(canceled[i]->handle);
-			else if ((pid = control_worker_pid(canceled[i])) > 0)
-				(void) kill(pid, SIGTERM);
+			if (!pgbg_control_worker_stopped(canceled[i]))
+				control_signal(canceled[i], SIGTERM);
 		}
 		(void) control_wait_exited(canceled, ncanceled, -1);
 	}
 	pfree(canceled);
+}
+
+/*
+ * Send signo (SIGINT or SIGTERM) to the job's worker, if it still runs the
+ * job.  With the directory, through it (pgbg_dir_signal_worker): a worker
+ * that finished the job may be running another one from the pool by now,
+ * which a signal by PID would hit.  Without it, there is no pool, and the
+ * PID is the worker's for as long as its handle says it runs.
+ */
+static void
+control_signal(pgbg_job *job, int signo)
+{
+	pid_t		pid;
+
+	if (job->dir_slot >= 0)
+		(void) pgbg_dir_signal_worker(job->dir_slot, job->dir_seq, signo);
+	else if (job->handle != NULL && signo == SIGTERM)
+		TerminateBackgroundWorker(job->handle);
+	else if (job->handle != NULL &&
+			 GetBackgroundWorkerPid(job->handle, &pid) == BGWH_STARTED)
+		(void) kill(pid, signo);
 }
 
 /*

@@ -948,6 +948,32 @@ pgbg_dir_worker_publish(const pgbg_outcome *outcome)
 }
 
 /*
+ * Send signo to the worker running the job, if it still runs it.  The
+ * signal is sent under the directory's lock, which a worker takes to close
+ * the entry when the job is over: so a worker that finished the job and
+ * went on to another one from the pool is never signaled in the middle of
+ * that other job, and a signal that arrives as the job ends is pending
+ * before the entry closes (pool.c clears a stray cancel then).  Returns
+ * whether a signal was sent.
+ */
+bool
+pgbg_dir_signal_worker(int slot, uint64 seq, int signo)
+{
+	pgbg_dir_entry *e;
+	bool		sent = false;
+
+	if (dir == NULL)
+		return false;
+	LWLockAcquire(dir->lock, LW_SHARED);
+	e = dir_entry(slot, seq);
+	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
+		e->worker_pid > 0)
+		sent = (kill(e->worker_pid, signo) == 0);
+	LWLockRelease(dir->lock);
+	return sent;
+}
+
+/*
  * A pooled worker is done with its job (and stays): close the entry as if
  * the worker had exited.
  */

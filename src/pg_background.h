@@ -357,6 +357,7 @@ extern void pgbg_dir_prepare_wait(void);
 
 extern int32 pgbg_dir_prepare_pooled(int slot, uint64 seq, dsm_segment *seg);
 extern void pgbg_dir_unprepare_pooled(int slot, uint64 seq);
+extern bool pgbg_dir_signal_worker(int slot, uint64 seq, int signo);
 extern void pgbg_dir_worker_done(void);
 
 /* pool.c */

@@ -132,6 +132,13 @@ pg_background_worker_main(Datum main_arg)
 		if (!pgbg_pool_reserve(MyDatabaseId, GetAuthenticatedUserId()))
 			break;
 		pgbg_dir_worker_done();
+
+		/*
+		 * A cancel of the job that is over is pending by now, if any was sent
+		 * (the directory signals only while the entry is open): it must not
+		 * interrupt the reset or the next job.
+		 */
+		QueryCancelPending = false;
 		worker_reset_session();
 		if (!pgbg_pool_park(&seg_handle, &dir_slot, &dir_seq))
 			break;
