@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -41,6 +43,9 @@ typedef struct dispatched
 } dispatched;
 
 static List *dispatcher_started = NIL;
+
+/* The parked worker last asked to leave (0: none), until it is gone. */
+static pid_t dispatcher_evicted = 0;
 
 static bool dispatcher_start_queued(void);
 static void dispatcher_reap(void);
@@ -147,8 +152,14 @@ dispatcher_start_queued(void)
 				 "pg_background worker for PID %d (queued)", job.launcher_pid);
 		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
-			/* Parked workers must not keep a queued job waiting. */
-			(void) pgbg_pool_evict();
+			/*
+			 * Parked workers must not keep a queued job waiting: ask one to
+			 * leave, unless one asked earlier has not been reaped by the
+			 * postmaster yet (its slot is about to be free; asking another
+			 * would empty the pool for one job).
+			 */
+			if (dispatcher_evicted == 0 || kill(dispatcher_evicted, 0) != 0)
+				dispatcher_evicted = pgbg_pool_evict();
 			pgbg_dir_unstart(slot, job.seq);
 			return false;
 		}

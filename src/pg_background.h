@@ -371,7 +371,7 @@ extern bool pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq);
 extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
 extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 							 int dir_slot, uint64 dir_seq);
-extern bool pgbg_pool_evict(void);
+extern pid_t pgbg_pool_evict(void);
 extern int	pgbg_pool_idle_count(void);
 
 /* dispatcher.c */

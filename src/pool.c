@@ -346,16 +346,16 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 
 /*
  * Ask one parked worker to leave, to free its worker slot for a queued job.
- * Returns whether there was one.
+ * Returns its PID, or 0 if none was parked.
  */
-bool
+pid_t
 pgbg_pool_evict(void)
 {
 	PGPROC	   *proc = NULL;
 	int			i;
 
 	if (pool == NULL)
-		return false;
+		return 0;
 	SpinLockAcquire(&pool->mutex);
 	for (i = 0; i < PGBG_POOL_MAX && proc == NULL; i++)
 	{
@@ -368,9 +368,10 @@ pgbg_pool_evict(void)
 		}
 	}
 	SpinLockRelease(&pool->mutex);
-	if (proc != NULL)
-		SetLatch(&proc->procLatch);
-	return proc != NULL;
+	if (proc == NULL)
+		return 0;
+	SetLatch(&proc->procLatch);
+	return proc->pid;
 }
 
 /*

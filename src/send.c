@@ -118,8 +118,12 @@ send_cleanup(dsm_segment *seg, Datum arg)
 {
 	send_mqh = NULL;
 	whereToSendOutput = DestNone;
+	/* A pooled worker parks next: do not keep the batch's memory. */
 	if (send_batch.data != NULL)
-		resetStringInfo(&send_batch);
+	{
+		pfree(send_batch.data);
+		send_batch.data = NULL;
+	}
 }
 
 static void
