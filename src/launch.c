@@ -57,6 +57,9 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	char	   *settings;
 	char	   *settingsspace;
 	bool		may_pool;
+	Oid			current_user_id;
+	int			sec_context;
+	bool		as_current_user;
 	char	   *paramspace;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
@@ -69,8 +72,35 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	bool		pooled = false;
 	pgbg_job   *job;
 
+	/*
+	 * A job would outlive the security-restricted operation (an index
+	 * expression, REFRESH MATERIALIZED VIEW, maintenance commands) that its
+	 * launch ran in, and escape its restrictions: refuse, as core refuses
+	 * what would survive such an operation.
+	 */
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot start a background job within a security-restricted operation")));
+
 	/* Let go of the segments of earlier jobs that are done. */
 	pgbg_session_settle_all();
+
+	/*
+	 * Inside a SECURITY DEFINER function (or another local change of the
+	 * current user), the job is a session of the current user: the worker
+	 * connects as that role instead of as our authenticated user.  It then
+	 * needs no security context flags, which could not survive the
+	 * transactions a job may start (a procedure's COMMIT, VACUUM, CREATE
+	 * INDEX CONCURRENTLY), and nothing in it can get back to our session
+	 * user with RESET ROLE or SET SESSION AUTHORIZATION.  Our own identity
+	 * settings ("role", "session_authorization") stay behind, and no parked
+	 * worker (connected as our user) takes the job.  See
+	 * pgbg_can_connect_as for versions before 17.
+	 */
+	GetUserIdAndSecContext(&current_user_id, &sec_context);
+	as_current_user = (sec_context & SECURITY_LOCAL_USERID_CHANGE) != 0 &&
+		pgbg_can_connect_as(current_user_id);
 
 	/*
 	 * Size the segment.  A fresh worker needs only the settings this session
@@ -79,8 +109,8 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	 * directory (preloaded) is there a pool, whose size may change while the
 	 * job is queued: then carry both.
 	 */
-	settings = pgbg_settings_serialize(&settings_len);
-	may_pool = pgbg_dir_enabled();
+	settings = pgbg_settings_serialize(&settings_len, as_current_user);
+	may_pool = pgbg_dir_enabled() && !as_current_user;
 	guc_len = may_pool ? EstimateGUCStateSpace() : 0;
 	shm_toc_initialize_estimator(&e);
 	shm_toc_estimate_chunk(&e, sizeof(pgbg_fixed));
@@ -108,10 +138,21 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	fixed->status.outcome.state = PGBG_STATE_STARTING;
 	fixed->status.outcome.progress_pct = -1;
 	fixed->database_id = MyDatabaseId;
-	fixed->authenticated_user_id = GetAuthenticatedUserId();
-	fixed->outer_user_id = GetOuterUserId();
+	fixed->as_current_user = as_current_user;
+	fixed->current_user_id = current_user_id;
+	if (as_current_user)
+	{
+		fixed->authenticated_user_id = current_user_id;
+		fixed->outer_user_id = current_user_id;
+		fixed->sec_context = 0;
+	}
+	else
+	{
+		fixed->authenticated_user_id = GetAuthenticatedUserId();
+		fixed->outer_user_id = GetOuterUserId();
+		fixed->sec_context = sec_context;
+	}
 	fixed->outer_is_superuser = superuser_arg(fixed->outer_user_id);
-	GetUserIdAndSecContext(&fixed->current_user_id, &fixed->sec_context);
 	fixed->launcher_pid = MyProcPid;
 	fixed->cookie = launch_cookie();
 	fixed->submitted = submitted;
@@ -154,6 +195,8 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 
 		pgbg_dir_proto(&proto, fixed->cookie, fixed->current_user_id,
 					   submitted, queue_size, label, sql);
+		if (as_current_user)
+			proto.session_user = InvalidOid;
 		queued = !pgbg_dir_admit(&proto, seg, &slot, &seq, &pid);
 	}
 

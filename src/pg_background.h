@@ -175,7 +175,9 @@ typedef struct pgbg_dir_entry
 	bool		canceled;		/* a cancel was asked for */
 	dsm_handle	seg;
 	Oid			owner;			/* current user at launch */
-	Oid			session_user;	/* the launcher's authenticated user */
+	Oid			session_user;	/* the launcher's authenticated user, or
+								 * InvalidOid if no parked worker may take
+								 * the job */
 	Oid			database;
 	int32		launcher_pid;
 	int32		queue_size;
@@ -281,7 +283,7 @@ extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
 										 int *nparams);
 
 /* settings.c */
-extern char *pgbg_settings_serialize(Size *len);
+extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
 extern void pgbg_settings_restore(const char *src);
 
 /* worker.c */

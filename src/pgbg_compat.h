@@ -20,10 +20,13 @@
 
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "lib/stringinfo.h"
+#include "postmaster/bgworker.h"
 #include "tcop/cmdtag.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
+#include "utils/syscache.h"
 
 #if PG_VERSION_NUM < 130000
 #error "pg_background requires PostgreSQL 13 or later"
@@ -137,6 +140,38 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 #else
 #define PGBG_WAIT_EVENT_MQ_PUT WAIT_EVENT_MQ_PUT_MESSAGE
 #endif
+
+/*
+ * Can a background worker connect as roleid?  17 added
+ * BGWORKER_BYPASS_ROLELOGINCHECK, with which any role can be a worker's
+ * user; before it, InitializeSessionUserId refuses a role without LOGIN.
+ * PGBG_BGW_BYPASS_ROLELOGIN is the flag to pass when connecting as a role
+ * that was not authenticated.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PGBG_BGW_BYPASS_ROLELOGIN BGWORKER_BYPASS_ROLELOGINCHECK
+#else
+#define PGBG_BGW_BYPASS_ROLELOGIN 0
+#endif
+
+static inline bool
+pgbg_can_connect_as(Oid roleid)
+{
+#if PG_VERSION_NUM >= 170000
+	return true;
+#else
+	HeapTuple	tup;
+	bool		canlogin = false;
+
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	if (HeapTupleIsValid(tup))
+	{
+		canlogin = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+		ReleaseSysCache(tup);
+	}
+	return canlogin;
+#endif
+}
 
 /*
  * Give memory that malloc keeps after free back to the operating system

@@ -53,9 +53,15 @@
 typedef struct pgbg_fixed
 {
 	pgbg_status status;
-	/* Identity and security context captured at launch. */
+	/*
+	 * Identity and security context captured at launch.  The worker connects
+	 * as authenticated_user_id: the launcher's authenticated user, or, for a
+	 * launch under a local user ID change (as_current_user), the current user
+	 * (see pgbg_launch).
+	 */
 	Oid			database_id;
 	Oid			authenticated_user_id;
+	bool		as_current_user;
 	Oid			outer_user_id;	/* role after SET ROLE, see SetCurrentRoleId */
 	bool		outer_is_superuser;
 	Oid			current_user_id;	/* GetUserIdAndSecContext at launch */

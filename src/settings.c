@@ -16,13 +16,16 @@
  * configuration file and command line as every backend, and connecting
  * (InitPostgres) applied the settings of its database and role (ALTER
  * DATABASE/ROLE ... SET), the launcher's authenticated user being the
- * worker's.  So only what the session itself set needs to travel: settings
+ * worker's.  (A job launched inside a SECURITY DEFINER function connects as
+ * the function's owner instead, and gets that role's settings.)  So only
+ * what the session itself set needs to travel: settings
  * whose source is the client (connection options), SET (also SET LOCAL and
  * a function's SET clause: the value in effect at launch), or an override.
  * As in core, settings fixed at server start (PGC_POSTMASTER, PGC_INTERNAL)
  * never do.  Each is restored with the context, source and (15 and later)
  * role that set it, as RestoreGUCState does (SET ROLE thus travels as the
- * "role" setting, and worker.c also sets the role itself).  A pooled worker (pool.c) starts each
+ * "role" setting, and worker.c also sets the role itself).  A pooled worker
+ * (pool.c) starts each
  * job from its session's reset state (DISCARD ALL), which is the same.
  *
  * Serialized form: int32 count, then per setting int32 source, int32
@@ -54,10 +57,12 @@ settings_travel(struct config_generic *gconf)
 
 /*
  * Serialize the settings the worker must be given into a palloc'd buffer;
- * *len is set to its length.
+ * *len is set to its length.  With skip_identity, "role" and
+ * "session_authorization" stay behind: the worker then connects as another
+ * user than ours, whose identity they do not describe (see pgbg_launch).
  */
 char *
-pgbg_settings_serialize(Size *len)
+pgbg_settings_serialize(Size *len, bool skip_identity)
 {
 	StringInfoData buf;
 	struct config_generic **vars;
@@ -78,6 +83,9 @@ pgbg_settings_serialize(Size *len)
 		const char *value;
 
 		if (!settings_travel(gconf))
+			continue;
+		if (skip_identity && (strcmp(gconf->name, "role") == 0 ||
+							  strcmp(gconf->name, "session_authorization") == 0))
 			continue;
 		if (gconf->vartype == PGC_REAL)
 		{

@@ -59,6 +59,9 @@
 
 static bool worker_xact_started = false;
 
+/* Connected as another user than a launcher's: never park (see pool.c). */
+static bool worker_may_park = true;
+
 /* This worker's status in shared memory, and our private copy of it. */
 static pgbg_status *worker_status = NULL;
 
@@ -129,7 +132,8 @@ pg_background_worker_main(Datum main_arg)
 		 * job's entry is closed once this process has left (and with it
 		 * pg_stat_activity), so the limits hold as that view shows them.
 		 */
-		if (!pgbg_pool_reserve(MyDatabaseId, GetAuthenticatedUserId()))
+		if (!worker_may_park ||
+			!pgbg_pool_reserve(MyDatabaseId, GetAuthenticatedUserId()))
 			break;
 		pgbg_dir_worker_done();
 
@@ -408,7 +412,10 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
 
 /*
  * Become the launcher: same database, authenticated user, GUC state, role
- * and security context (including SECURITY DEFINER restrictions).
+ * and current user.  A job launched inside a SECURITY DEFINER function is a
+ * session of the function's owner instead (as_current_user, see
+ * pgbg_launch): the worker connects as the owner (a role without LOGIN
+ * too), with no security context flags.
  *
  * GUC values are restored with the context and role that set them in the
  * launcher, so nothing the launcher could not set itself can be set here.
@@ -429,9 +436,13 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 	{
 		BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
 												  fixed->authenticated_user_id,
-												  0);
+												  fixed->as_current_user ?
+												  PGBG_BGW_BYPASS_ROLELOGIN : 0);
 		connected = true;
+		worker_may_park = !fixed->as_current_user;
 	}
+	else if (fixed->as_current_user)
+		elog(ERROR, "pooled pg_background worker got a job to run as another user");
 	else if (fixed->database_id != MyDatabaseId ||
 			 fixed->authenticated_user_id != GetAuthenticatedUserId())
 		elog(ERROR, "pooled pg_background worker got a job of another database or user");
@@ -729,8 +740,11 @@ worker_start_xact(void)
 		/*
 		 * A transaction must start with no security context flags set (xact.c
 		 * asserts it, and restores what it finds there on abort): clear the
-		 * launcher's SECURITY DEFINER flags while starting it, then put them
-		 * back.
+		 * launcher's flags while starting it, then put them back.  Flags
+		 * reach a worker only before PostgreSQL 17, from a SECURITY DEFINER
+		 * function whose owner cannot log in (see pgbg_launch); transactions
+		 * the job's statements start themselves then still find them, which
+		 * only an assertion-enabled build objects to.
 		 */
 		GetUserIdAndSecContext(&userid, &sec_context);
 		SetUserIdAndSecContext(userid, 0);

@@ -26,6 +26,26 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- wait_until(cond): poll a boolean SQL expression with a deadline,
+-- committing between polls (so as to hold no snapshot).
+CREATE PROCEDURE pg_temp.wait_until(cond text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + interval '60 seconds';
+    ok boolean;
+BEGIN
+    LOOP
+        EXECUTE 'SELECT ' || cond INTO ok;
+        EXIT WHEN ok;
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'timed out waiting for: %', cond;
+        END IF;
+        COMMIT;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END
+$$;
+
 --
 -- GUC state: the worker sees the launcher's settings (SET and SET LOCAL).
 --
@@ -83,12 +103,16 @@ SELECT :'w_application_name' AS application_name,
 CREATE ROLE regress_ctx_x;
 CREATE ROLE regress_ctx_other;
 CREATE ROLE regress_ctx_member IN ROLE regress_ctx_x;
-CREATE ROLE regress_ctx_owner;
+-- (regress_ctx_owner can log in so that this output is the same before
+-- PostgreSQL 17, where a worker cannot connect as a role without LOGIN.)
+CREATE ROLE regress_ctx_owner LOGIN;
+CREATE ROLE regress_ctx_nologin;
 CREATE ROLE regress_ctx_caller;
 CREATE ROLE regress_ctx_login LOGIN;
 SELECT grant_pg_background_privileges(r)
 FROM unnest(ARRAY['regress_ctx_x', 'regress_ctx_other', 'regress_ctx_member',
-                  'regress_ctx_owner', 'regress_ctx_caller', 'regress_ctx_login']) AS r;
+                  'regress_ctx_owner', 'regress_ctx_caller', 'regress_ctx_login',
+                  'regress_ctx_nologin']) AS r;
 
 --
 -- SET ROLE: the worker runs as the role set, on top of the same session user.
@@ -158,8 +182,8 @@ SELECT * FROM pg_background_result(:pid) AS (r text);
 
 --
 -- SECURITY DEFINER: inside a function owned by regress_ctx_owner and called
--- by regress_ctx_caller, the worker runs as the owner, with the security
--- definer restrictions.
+-- by regress_ctx_caller, the job is a session of the owner: it connects as
+-- the owner, so nothing in it can get back to our session user.
 --
 CREATE FUNCTION regress_ctx_definer(q text) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
@@ -186,15 +210,111 @@ ALTER FUNCTION regress_ctx_definer_launch(text) OWNER TO regress_ctx_owner;
 ALTER FUNCTION regress_ctx_definer_set_role() OWNER TO regress_ctx_owner;
 SET ROLE regress_ctx_caller;
 SELECT regress_ctx_definer('SELECT current_user::text') AS worker_current_user;
-SELECT regress_ctx_definer('SELECT session_user::text') = :'orig_user' AS worker_session_user_is_ours;
--- SET ROLE fails in the worker as it does in a security definer function.
+SELECT regress_ctx_definer('SELECT session_user::text') AS worker_session_user;
+-- SET ROLE to a role the owner is not a member of fails; RESET ROLE and
+-- RESET SESSION AUTHORIZATION stay with the owner; SET SESSION
+-- AUTHORIZATION back to our session user fails.
 SELECT pg_temp.try($$SELECT regress_ctx_definer('SET ROLE regress_ctx_x')$$);
+SELECT regress_ctx_definer('RESET ROLE; RESET SESSION AUTHORIZATION; SELECT current_user || '' '' || session_user') AS after_reset;
+SELECT left(pg_temp.try(format('SELECT regress_ctx_definer(%L)',
+                               format('SET SESSION AUTHORIZATION %I', :'orig_user'))), 5) AS set_session_authorization;
+SELECT left(pg_temp.try(format('SELECT regress_ctx_definer(%L)',
+                               format('SET ROLE %I', :'orig_user'))), 5) AS set_role_launcher;
 SELECT pg_temp.try($$SELECT regress_ctx_definer_set_role()$$);
 -- A job launched inside the function belongs to its owner.
 SELECT regress_ctx_definer_launch('SELECT current_user::text') AS pid \gset
 SELECT pg_temp.try(format('SELECT * FROM pg_background_result(%s) AS (r text)', :pid), :pid);
 RESET ROLE;
 SELECT * FROM pg_background_result(:pid) AS (r text);
+
+--
+-- Such a job may start transactions of its own: a procedure's COMMIT, DO
+-- with COMMIT, VACUUM, ANALYZE, CREATE INDEX CONCURRENTLY.  After a COMMIT
+-- it is still the owner's session: SET ROLE and SET SESSION AUTHORIZATION
+-- to our session user, and set_config('role'), fail with 42501; RESET ROLE
+-- stays with the owner.
+--
+CREATE SCHEMA regress_ctx_owned AUTHORIZATION regress_ctx_owner;
+SET ROLE regress_ctx_owner;
+CREATE TABLE regress_ctx_owned.t (a int);
+INSERT INTO regress_ctx_owned.t SELECT generate_series(1, 100);
+CREATE PROCEDURE regress_ctx_owned.p() LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO regress_ctx_owned.t VALUES (1);
+    COMMIT;
+    INSERT INTO regress_ctx_owned.t VALUES (2);
+END
+$$;
+-- After a COMMIT, run cmd (with %I replaced by target) and tell who we are.
+CREATE PROCEDURE regress_ctx_owned.after_commit(cmd text, target text, INOUT who text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    COMMIT;
+    EXECUTE format(cmd, target);
+    who := current_user || ' ' || session_user;
+END
+$$;
+SET ROLE regress_ctx_caller;
+SELECT regress_ctx_definer('CALL regress_ctx_owned.p()') AS call_with_commit;
+SELECT regress_ctx_definer($q$DO $d$BEGIN INSERT INTO regress_ctx_owned.t VALUES (3); COMMIT; END$d$$q$) AS do_with_commit;
+SELECT regress_ctx_definer('VACUUM regress_ctx_owned.t') AS vacuum;
+SELECT regress_ctx_definer('ANALYZE regress_ctx_owned.t') AS analyze;
+SELECT regress_ctx_definer('VACUUM (ANALYZE) regress_ctx_owned.t') AS vacuum_analyze;
+SELECT regress_ctx_definer('SELECT count(*)::text FROM regress_ctx_owned.t') AS row_count;
+SELECT regress_ctx_definer($$CALL regress_ctx_owned.after_commit('RESET ROLE', NULL, NULL)$$) AS after_commit_reset_role;
+SELECT left(pg_temp.try(format('SELECT regress_ctx_definer(%L)',
+    format('CALL regress_ctx_owned.after_commit(%L, %L, NULL)', 'SET ROLE %I', :'orig_user'))), 5) AS after_commit_set_role;
+SELECT left(pg_temp.try(format('SELECT regress_ctx_definer(%L)',
+    format('CALL regress_ctx_owned.after_commit(%L, %L, NULL)', 'SET SESSION AUTHORIZATION %I', :'orig_user'))), 5) AS after_commit_set_session_authorization;
+SELECT left(pg_temp.try(format('SELECT regress_ctx_definer(%L)',
+    format('CALL regress_ctx_owned.after_commit(%L, %L, NULL)', 'SELECT set_config(''role'', %L, false)', :'orig_user'))), 5) AS after_commit_set_config_role;
+-- CREATE INDEX CONCURRENTLY waits for our snapshots too: wait for the index
+-- (committing between polls), then read the result (as superuser).
+SET statement_timeout = '90s';
+SELECT regress_ctx_definer_launch('CREATE INDEX CONCURRENTLY t_a_idx ON regress_ctx_owned.t (a)') AS pid \gset
+RESET ROLE;
+CALL pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_index
+    WHERE indexrelid = to_regclass('regress_ctx_owned.t_a_idx') AND indisvalid AND indisready)$$);
+SELECT * FROM pg_background_result(:pid) AS (r text);
+RESET statement_timeout;
+-- The owner need not be able to log in.
+CREATE FUNCTION regress_ctx_nologin_definer(q text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+    r text;
+BEGIN
+    SELECT t INTO r FROM pg_background_result(pg_background_launch(q)) AS (t text);
+    RETURN r;
+END
+$$;
+ALTER FUNCTION regress_ctx_nologin_definer(text) OWNER TO regress_ctx_nologin;
+SET ROLE regress_ctx_caller;
+SELECT regress_ctx_nologin_definer('SELECT current_user::text') AS nologin_current_user;
+SELECT regress_ctx_nologin_definer($q$DO $d$BEGIN COMMIT; END$d$$q$) AS nologin_do_with_commit;
+RESET ROLE;
+
+--
+-- No launch from within a security-restricted operation (an index
+-- expression, REFRESH MATERIALIZED VIEW, maintenance commands): the job
+-- would escape its restrictions (42501).
+--
+SET ROLE regress_ctx_owner;
+CREATE FUNCTION regress_ctx_owned.launching(a int) RETURNS int
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    PERFORM public.pg_background_detach(public.pg_background_launch('SELECT 1'));
+    RETURN a;
+END
+$$;
+CREATE TABLE regress_ctx_owned.s (a int);
+INSERT INTO regress_ctx_owned.s VALUES (1);
+CREATE MATERIALIZED VIEW regress_ctx_owned.mv AS
+    SELECT regress_ctx_owned.launching(1) AS a WITH NO DATA;
+RESET ROLE;
+SELECT pg_temp.try('CREATE INDEX ON regress_ctx_owned.s (regress_ctx_owned.launching(a))');
+SELECT pg_temp.try('REFRESH MATERIALIZED VIEW regress_ctx_owned.mv');
+-- Outside of one, the same function launches.
+SELECT regress_ctx_owned.launching(1);
 
 --
 -- pg_stat_activity shows a running worker: it waits for a lock we hold.
@@ -240,12 +360,15 @@ SELECT * FROM pg_background_result(pg_background_launch('RESET ROLE; SET log_sta
 \c - :orig_user
 
 -- Clean up.
-DROP FUNCTION regress_ctx_definer(text), regress_ctx_definer_launch(text), regress_ctx_definer_set_role();
+DROP FUNCTION regress_ctx_definer(text), regress_ctx_definer_launch(text), regress_ctx_definer_set_role(),
+    regress_ctx_nologin_definer(text);
+DROP SCHEMA regress_ctx_owned CASCADE;
 DROP SCHEMA regress_ctx_schema CASCADE;
 SELECT revoke_pg_background_privileges(r)
 FROM unnest(ARRAY['regress_ctx_x', 'regress_ctx_other', 'regress_ctx_member',
-                  'regress_ctx_owner', 'regress_ctx_caller', 'regress_ctx_login']) AS r;
+                  'regress_ctx_owner', 'regress_ctx_caller', 'regress_ctx_login',
+                  'regress_ctx_nologin']) AS r;
 DROP ROLE regress_ctx_member, regress_ctx_x, regress_ctx_other, regress_ctx_owner,
-          regress_ctx_caller, regress_ctx_login;
+          regress_ctx_caller, regress_ctx_login, regress_ctx_nologin;
 -- The extension too, so that the next suite starts without it.
 DROP EXTENSION pg_background;

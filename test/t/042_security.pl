@@ -11,9 +11,11 @@
 #     denied for background worker", cancel_label cancels nothing, the job is
 #     not listed; after RESET ROLE it is listed and readable.
 # (3) A job launched inside a SECURITY DEFINER function (owned by
-#     regress_owner, executed by regress_caller) runs as regress_owner, can
-#     read what regress_owner can read and nothing that only regress_caller
-#     can, cannot SET ROLE / SET SESSION AUTHORIZATION / RESET ROLE (42501);
+#     regress_owner, executed by regress_caller) is a session of
+#     regress_owner (its session user too), can read what regress_owner can
+#     read and nothing that only regress_caller can, cannot SET ROLE / SET
+#     SESSION AUTHORIZATION / set_config(role) to the caller (42501), and
+#     RESET ROLE leaves it regress_owner;
 #     a job the function launched and returned belongs to regress_owner, so
 #     regress_caller cannot read it (42501).
 # (4) In a non-superuser's job: SET ROLE / SET SESSION AUTHORIZATION to a
@@ -237,7 +239,7 @@ my $caller = session('regress_caller');
 is(try($caller, q{SELECT sd_run('SELECT current_user::text')}),
 	'ok:regress_owner', '(3) the job runs as the function owner');
 is(try($caller, q{SELECT sd_run('SELECT session_user::text')}),
-	'ok:regress_caller', "(3) its session user is the caller's");
+	'ok:regress_owner', "(3) its session user is the owner too");
 is(try($caller, q{SELECT sd_run('SELECT count(*)::text FROM owner_only')}),
 	'ok:0', "(3) it can read what the owner can read");
 like(try($caller, q{SELECT sd_run('SELECT count(*)::text FROM caller_only')}),
@@ -246,16 +248,15 @@ like(try($caller, q{SELECT sd_run('SELECT count(*)::text FROM caller_only')}),
 is(try($caller, q{SELECT count(*) FROM caller_only}),
 	'ok:0', '(3) (which the caller can read itself)');
 like(try($caller, q{SELECT sd_run('SET ROLE regress_caller; SELECT current_user::text')}),
-	qr/^42501 cannot set parameter "role" within security-definer function$/,
+	qr/^42501 permission denied to set role "regress_caller"$/,
 	'(3) SET ROLE inside the job -> 42501');
-like(try($caller, q{SELECT sd_run('RESET ROLE; SELECT current_user::text')}),
-	qr/^42501 cannot set parameter "role" within security-definer function$/,
-	'(3) RESET ROLE inside the job -> 42501');
+is(try($caller, q{SELECT sd_run('RESET ROLE; SELECT current_user::text')}),
+	'ok:regress_owner', '(3) RESET ROLE inside the job stays with the owner');
 like(try($caller, q{SELECT sd_run('SET SESSION AUTHORIZATION regress_caller; SELECT current_user::text')}),
-	qr/^42501 cannot set parameter "session_authorization" within security-definer function$/,
+	qr/^42501 permission denied to set session authorization "regress_caller"$/,
 	'(3) SET SESSION AUTHORIZATION inside the job -> 42501');
 like(try($caller, q{SELECT sd_run($$SELECT set_config('role', 'regress_caller', false)$$)}),
-	qr/^42501 cannot set parameter "role" within security-definer function$/,
+	qr/^42501 permission denied to set role "regress_caller"$/,
 	'(3) set_config(role) inside the job -> 42501');
 like(try($caller, q{SELECT sd_run('BEGIN; SET LOCAL ROLE regress_caller; SELECT current_user::text; COMMIT')}),
 	qr/^42501 /, '(3) SET LOCAL ROLE inside the job -> 42501');
