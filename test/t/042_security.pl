@@ -53,7 +53,7 @@ CREATE ROLE regress_alice LOGIN;
 CREATE ROLE regress_bob LOGIN;
 CREATE ROLE regress_other;               -- alice may SET ROLE to it
 GRANT regress_other TO regress_alice;
-CREATE ROLE regress_owner;
+CREATE ROLE regress_owner LOGIN;  -- a worker can be its session before 17 too
 CREATE ROLE regress_caller LOGIN;
 CREATE ROLE regress_bg;                  -- a group holding the privileges
 SELECT grant_pg_background_privileges(r)
