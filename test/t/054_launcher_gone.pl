@@ -51,17 +51,27 @@ $launcher->query_until(qr/launching/, q{
 SELECT pg_background_launch_v2('SELECT 1', 65536, 'doomed');
 });
 
-# 1. Wait (with a deadline) until the launcher has been admitted and waits.
-my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-my $active = '';
-while (time < $deadline)
+# Run $sql in the observer until it returns $want or the deadline passes;
+# returns its last output.  (The observer's connection predates the
+# SIGSTOP: poll_query_until would need a new one.)
+sub observe_until
 {
-	$active = $observer->query_safe($active_sql);
-	chomp $active;
-	last if $active eq '1';
-	select(undef, undef, undef, 0.05);
+	my ($sql, $want) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	my $got = '';
+	while (time < $deadline)
+	{
+		$got = $observer->query_safe($sql);
+		chomp $got;
+		last if $got eq $want;
+		select(undef, undef, undef, 0.05);
+	}
+	return $got;
 }
-is($active, '1', '(1) the waiting launch is admitted: one active job');
+
+# 1. Wait (with a deadline) until the launcher has been admitted and waits.
+is(observe_until($active_sql, '1'),
+	'1', '(1) the waiting launch is admitted: one active job');
 my $entry = $observer->query_safe(
 	"SELECT state FROM pg_background_jobs WHERE label = 'doomed'");
 chomp $entry;
@@ -72,30 +82,17 @@ is($entry, 'running', '(1) its entry says running');
 is($observer->query_safe("SELECT pg_terminate_backend($launcher_pid)"),
 	"t", 'launcher terminated')
   or diag('pg_terminate_backend failed');
-$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-my $left = '';
-while (time < $deadline)
-{
-	$left = $observer->query_safe(
-		"SELECT count(*) FROM pg_stat_activity WHERE pid = $launcher_pid");
-	chomp $left;
-	last if $left eq '0';
-	select(undef, undef, undef, 0.05);
-}
-is($left, '0', 'the launcher has left');
+is( observe_until(
+		"SELECT count(*) FROM pg_stat_activity WHERE pid = $launcher_pid",
+		'0'),
+	'0',
+	'the launcher has left');
 
 ok(kill('CONT', $postmaster), 'postmaster continued');
 
 # 2. The job does not stay active.
-$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-while (time < $deadline)
-{
-	$active = $observer->query_safe($active_sql);
-	chomp $active;
-	last if $active eq '0';
-	select(undef, undef, undef, 0.1);
-}
-is($active, '0', '(2) no active job is left once the launcher is gone');
+is(observe_until($active_sql, '0'),
+	'0', '(2) no active job is left once the launcher is gone');
 is( $observer->query_safe(
 		"SELECT state, last_error <> '' FROM pg_background_jobs WHERE label = 'doomed'"
 	),
