@@ -28,6 +28,8 @@
 #   BENCH_LEAK_COUNT  launches of (e) (100000); sampled every tenth
 #   BENCH_JOB_MS      target CPU time of one (d) job, calibrated (500)
 #   BENCH_DIR, BENCH_PORT  where the cluster lives (.run/bench, 55601)
+#   BENCH_CASES       which parts run (ab pss cd e: all); e.g. BENCH_CASES=cd
+#                     for (c) and (d) alone; what did not run shows as nan
 #
 # The extension must be built and installed (scripts/test.sh or
 # scripts/demo.sh do that); so must pgbench and dblink (postgresql-contrib).
@@ -41,6 +43,8 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_REPS=${BENCH_REPS:-7}
 BENCH_LEAK_COUNT=${BENCH_LEAK_COUNT:-100000}
 BENCH_JOB_MS=${BENCH_JOB_MS:-500}
+BENCH_CASES=${BENCH_CASES:-ab pss cd e}
+JOB_N=0 JOB_MS=nan JOB_SQL="(not run)"
 FANOUT=8
 ROWS=1000000
 
@@ -77,8 +81,11 @@ stats() {
 }
 median_of() { stats <"$1" | cut -d' ' -f1; }
 
-# ratio a b -> a/b with two decimals
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# ratio a b -> a/b with two decimals ("n/a" if either did not run: nan)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# runs part: does BENCH_CASES name part?
+runs() { case " $BENCH_CASES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -237,13 +244,14 @@ calibrate() {
 bench_cd() {
 	local rows_sql="SELECT g, md5(g::text) FROM generate_series(1,$ROWS) g"
 	local -a names queries
-	names=(c_ours_64k c_ours_1m c_ours_16m c_dblink c_insession d_ours d_dblink d_insession)
+	names=(c_ours_64k c_ours_1m c_ours_16m c_dblink c_insession c_insession_fn d_ours d_dblink d_insession)
 	queries=(
 		"SELECT count(*), sum(length(m)) FROM pg_background_result(pg_background_launch('$rows_sql', 65536)) AS (g int, m text)"
 		"SELECT count(*), sum(length(m)) FROM pg_background_result(pg_background_launch('$rows_sql', 1048576)) AS (g int, m text)"
 		"SELECT count(*), sum(length(m)) FROM pg_background_result(pg_background_launch('$rows_sql', 16777216)) AS (g int, m text)"
 		"SELECT count(*), sum(length(m)) FROM dblink('$CONN', '$rows_sql') AS t(g int, m text)"
 		"SELECT count(*), sum(length(m)) FROM ($rows_sql) AS s(g, m)"
+		"SELECT count(*), sum(length(m)) FROM bench_srf('$rows_sql') AS f(g int, m text)"
 		"SELECT sum(n) FROM unnest(ARRAY(SELECT pg_background_launch('$JOB_SQL') FROM generate_series(1, $FANOUT))) AS p, LATERAL pg_background_result(p) AS r(n bigint)"
 		"SELECT bench_dblink_fanout('$JOB_SQL', $FANOUT)"
 		"SELECT sum(n) FROM generate_series(1, $FANOUT) AS i, LATERAL (SELECT count(*) AS n FROM (SELECT generate_series(1, $JOB_N + 0 * i)) s) AS j"
@@ -330,12 +338,13 @@ c_ours_1m            1M rows through pg_background, queue_size 1 MB
 c_ours_16m           1M rows through pg_background, queue_size 16 MB
 c_dblink             1M rows through dblink (new connection)
 c_insession          the same query in the session
+c_insession_fn       the same query in the session, its rows through a set-returning function
 d_ours               8 jobs: 8 x pg_background_launch, then 8 x pg_background_result
 d_dblink             8 jobs: dblink_send_query on 8 open connections, then dblink_get_result
 d_insession          the 8 jobs one after the other in the session
 EOF
 	echo
-	if [ "$BENCH_ROUNDS" -gt 1 ]; then
+	if [ "$BENCH_ROUNDS" -gt 1 ] && runs ab; then
 		echo "== (a)/(b) median of each round, ms (spread between rounds = noise)"
 		for name in a_ours a_ours_pool a_dblink_new a_dblink_persistent a_insession b_ours_detach b_ours_detach_pool b_ours_result b_ours_result_pool b_dblink_new b_dblink_persistent b_insession; do
 			printf '  %-22s' "$name"
@@ -349,15 +358,23 @@ EOF
 }
 
 report_table() {
-	local m
+	local m name
 	declare -A med
+	for name in a_ours a_ours_pool a_dblink_new a_dblink_persistent a_insession \
+		b_ours_detach b_ours_detach_pool b_ours_result b_ours_result_pool \
+		b_dblink_new b_dblink_persistent b_insession c_ours_64k c_ours_1m c_ours_16m \
+		c_dblink c_insession c_insession_fn d_ours d_dblink d_insession; do
+		med[$name]=nan
+	done
 	for f in "$OUT"/lat/*.txt; do
+		[ -s "$f" ] || continue
 		m=$(median_of "$f")
 		med[$(basename "$f" .txt)]=$m
 	done
 	echo "== comparison: medians in ms, ratios of medians"
 	printf '  %-46s %10s %10s %11s %12s %16s\n' case ours dblink in-session ours/dblink ours/in-session
 	row() { # label ours dblink insession
+		[ "${med[$2]}" != nan ] || return 0
 		printf '  %-46s %10.3f %10.3f %11.3f %12s %16s\n' "$1" "${med[$2]}" "${med[$3]}" "${med[$4]}" \
 			"$(ratio "${med[$2]}" "${med[$3]}")" "$(ratio "${med[$2]}" "${med[$4]}")"
 	}
@@ -374,10 +391,14 @@ report_table() {
 	row "(c) 1M rows, queue 64 kB" c_ours_64k c_dblink c_insession
 	row "(c) 1M rows, queue 1 MB" c_ours_1m c_dblink c_insession
 	row "(c) 1M rows, queue 16 MB" c_ours_16m c_dblink c_insession
+	row "(c) in-session through a function" c_insession_fn c_dblink c_insession
 	row "(d) 8 x ${JOB_MS%.*} ms jobs (dblink: 8 open conns)" d_ours d_dblink d_insession
 	echo
 	echo "  (d) one job: $JOB_SQL, ${JOB_MS} ms in-session (median of 3); $(nproc) cores, so 8 jobs"
 	echo "      in parallel take at best 1/$(nproc) of the sequential time."
+	echo "  (c) \"in-session through a function\" is the session running the query itself and"
+	echo "      returning the rows from a plpgsql function (RETURN QUERY): what any row source"
+	echo "      in FROM costs without another process; its ours/dblink column is that over dblink."
 	if [ -s "$OUT/detach_check.txt" ]; then
 		awk '{ t += $1; r += $2 } END { printf "  (b) detached inserts: %d launched, %d rows committed%s\n", t, r, (t == r) ? "" : "  <-- MISMATCH" }' "$OUT/detach_check.txt"
 	fi
@@ -385,7 +406,7 @@ report_table() {
 	echo "== targets (from the issue)"
 	target() { # label value op limit
 		printf '  %-58s %6s  %-2s %-5s %s\n' "$1" "$2" "$3" "$4" \
-			"$(awk -v v="$2" -v l="$4" 'BEGIN { print (v != "n/a" && v <= l) ? "met" : "NOT met" }')"
+			"$(awk -v v="$2" -v l="$4" 'BEGIN { print (v == "n/a") ? "not run" : (v <= l) ? "met" : "NOT met" }')"
 	}
 	target "(a) SELECT 1 round trip, ours/dblink (new connection)" "$(ratio "${med[a_ours]}" "${med[a_dblink_new]}")" "<=" 1.0
 	target "(a) SELECT 1 round trip with the pool, ours/dblink (new conn)" "$(ratio "${med[a_ours_pool]}" "${med[a_dblink_new]}")" "<=" 0.25
@@ -401,6 +422,10 @@ report_table() {
 	target "(c) 1M rows (64 kB queue), ours/in-session" "$(ratio "${med[c_ours_64k]}" "${med[c_insession]}")" "<=" 1.3
 	target "(c) 1M rows (16 MB queue), ours/dblink" "$(ratio "${med[c_ours_16m]}" "${med[c_dblink]}")" "<=" 0.8
 	target "(c) 1M rows (16 MB queue), ours/in-session" "$(ratio "${med[c_ours_16m]}" "${med[c_insession]}")" "<=" 1.3
+	printf '  %-58s %6s  (the session itself, rows through a function)\n' \
+		"(c) 1M rows, in-session through a function/dblink" "$(ratio "${med[c_insession_fn]}" "${med[c_dblink]}")"
+	printf '  %-58s %6s\n' "(c) 1M rows (64 kB queue), ours/in-session through a function" \
+		"$(ratio "${med[c_ours_64k]}" "${med[c_insession_fn]}")"
 	echo
 }
 
@@ -441,14 +466,16 @@ report_leak() {
 main() {
 	setup
 	machine_info
-	bench_ab
-	bench_pool_pss
-	calibrate
-	bench_cd
-	bench_leak
+	! runs ab || bench_ab
+	! runs pss || bench_pool_pss
+	if runs cd; then
+		calibrate
+		bench_cd
+	fi
+	! runs e || bench_leak
 	report_raw
 	report_table
-	report_leak
+	! runs e || report_leak
 	printf 'load average at end: %s (other work on the machine shows here)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 	log "report written to $REPORT; raw data in $OUT"
 }

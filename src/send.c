@@ -418,6 +418,61 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 }
 
 /*
+ * Bytes that a SEND_RAW or SEND_INTn value takes after its length word;
+ * raw is the detoasted value of a SEND_RAW column.
+ */
+static inline int32
+send_fast_len(send_kind kind, struct varlena *raw)
+{
+	switch (kind)
+	{
+		case SEND_RAW:
+			return VARSIZE_ANY_EXHDR(raw);
+		case SEND_INT2:
+			return sizeof(int16);
+		case SEND_INT4:
+			return sizeof(int32);
+		case SEND_INT8:
+			return sizeof(int64);
+		default:
+			Assert(false);
+			return 0;
+	}
+}
+
+/*
+ * Write a SEND_RAW or SEND_INTn value, with its length word, into buf,
+ * which has room for it (sizeof(int32) + send_fast_len bytes).
+ */
+static inline void
+send_fast_write(StringInfo buf, send_kind kind, Datum value,
+				struct varlena *raw)
+{
+	int32		len = send_fast_len(kind, raw);
+
+	pq_writeint32(buf, len);
+	switch (kind)
+	{
+		case SEND_RAW:
+			memcpy(buf->data + buf->len, VARDATA_ANY(raw), len);
+			buf->len += len;
+			break;
+		case SEND_INT2:
+			pq_writeint16(buf, DatumGetInt16(value));
+			break;
+		case SEND_INT4:
+			pq_writeint32(buf, DatumGetInt32(value));
+			break;
+		case SEND_INT8:
+			pq_writeint64(buf, DatumGetInt64(value));
+			break;
+		default:
+			Assert(false);
+			break;
+	}
+}
+
+/*
  * Append (length, 'D', body) of a row of bytes and integers to the batch:
  * detoast and size everything first, so that nothing can fail once the
  * row is being written, then write it in place.
@@ -435,26 +490,10 @@ send_row_direct(send_receiver * r, TupleTableSlot *slot)
 		size += sizeof(int32);
 		if (slot->tts_isnull[i])
 			continue;
-		switch (r->columns[i].kind)
-		{
-			case SEND_RAW:
-				r->raw[i] = pg_detoast_datum_packed((struct varlena *)
-													DatumGetPointer(slot->tts_values[i]));
-				size += VARSIZE_ANY_EXHDR(r->raw[i]);
-				break;
-			case SEND_INT2:
-				size += sizeof(int16);
-				break;
-			case SEND_INT4:
-				size += sizeof(int32);
-				break;
-			case SEND_INT8:
-				size += sizeof(int64);
-				break;
-			default:
-				Assert(false);
-				break;
-		}
+		if (r->columns[i].kind == SEND_RAW)
+			r->raw[i] = pg_detoast_datum_packed((struct varlena *)
+												DatumGetPointer(slot->tts_values[i]));
+		size += send_fast_len(r->columns[i].kind, r->raw[i]);
 	}
 
 	/* Rows too big for one message fail where printtup's would. */
@@ -467,46 +506,18 @@ send_row_direct(send_receiver * r, TupleTableSlot *slot)
 
 	enlargeStringInfo(&send_batch, (int) size);
 	rowlen = (int32) (size - sizeof(int32));
+	/* The batch's own length words are in host order (wire.c). */
 	memcpy(send_batch.data + send_batch.len, &rowlen, sizeof(rowlen));
 	send_batch.len += sizeof(rowlen);
 	send_batch.data[send_batch.len++] = 'D';
 	pq_writeint16(&send_batch, r->natts);
 	for (i = 0; i < r->natts; i++)
 	{
-		Datum		value = slot->tts_values[i];
-
 		if (slot->tts_isnull[i])
-		{
 			pq_writeint32(&send_batch, -1);
-			continue;
-		}
-		switch (r->columns[i].kind)
-		{
-			case SEND_RAW:
-				{
-					int32		len = VARSIZE_ANY_EXHDR(r->raw[i]);
-
-					pq_writeint32(&send_batch, len);
-					memcpy(send_batch.data + send_batch.len,
-						   VARDATA_ANY(r->raw[i]), len);
-					send_batch.len += len;
-					break;
-				}
-			case SEND_INT2:
-				pq_writeint32(&send_batch, 2);
-				pq_writeint16(&send_batch, DatumGetInt16(value));
-				break;
-			case SEND_INT4:
-				pq_writeint32(&send_batch, 4);
-				pq_writeint32(&send_batch, DatumGetInt32(value));
-				break;
-			case SEND_INT8:
-				pq_writeint32(&send_batch, 8);
-				pq_writeint64(&send_batch, DatumGetInt64(value));
-				break;
-			default:
-				break;
-		}
+		else
+			send_fast_write(&send_batch, r->columns[i].kind,
+							slot->tts_values[i], r->raw[i]);
 	}
 	send_batch.data[send_batch.len] = '\0';
 	MemoryContextSwitchTo(oldcontext);
@@ -547,25 +558,20 @@ send_row_built(send_receiver * r, TupleTableSlot *slot)
 		switch (c->kind)
 		{
 			case SEND_RAW:
+			case SEND_INT2:
+			case SEND_INT4:
+			case SEND_INT8:
 				{
-					struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+					struct varlena *raw = NULL;
 
-					pq_sendint32(buf, VARSIZE_ANY_EXHDR(v));
-					pq_sendbytes(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+					if (c->kind == SEND_RAW)
+						raw = pg_detoast_datum_packed((struct varlena *)
+													  DatumGetPointer(value));
+					enlargeStringInfo(buf, sizeof(int32) +
+									  send_fast_len(c->kind, raw));
+					send_fast_write(buf, c->kind, value, raw);
 					break;
 				}
-			case SEND_INT2:
-				pq_sendint32(buf, 2);
-				pq_sendint16(buf, DatumGetInt16(value));
-				break;
-			case SEND_INT4:
-				pq_sendint32(buf, 4);
-				pq_sendint32(buf, DatumGetInt32(value));
-				break;
-			case SEND_INT8:
-				pq_sendint32(buf, 8);
-				pq_sendint64(buf, DatumGetInt64(value));
-				break;
 			case SEND_FUNCTION:
 				{
 					bytea	   *bytes = SendFunctionCall(&c->finfo, value);

@@ -35,6 +35,18 @@ BEGIN
 END
 $$;
 
+-- (c) run sql in the session and return its rows through a set-returning
+-- function, as pg_background_result and dblink return theirs: every
+-- function in FROM hands its rows over in a tuplestore, which is written
+-- once and read once more.  What the session itself takes for the rows of
+-- sql when they come from a function, without any other process.
+CREATE FUNCTION bench_srf(sql text) RETURNS SETOF record
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY EXECUTE sql;
+END
+$$;
+
 -- Run sql n times, one after the other.
 CREATE FUNCTION bench_repeat(sql text, n int) RETURNS void
 LANGUAGE plpgsql AS $$
