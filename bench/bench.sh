@@ -17,7 +17,7 @@
 # neighbour hurts all of them alike.  Everything is also written to
 # .run/bench/report.txt; the raw latencies stay in .run/bench/out.
 #
-#   bash bench/bench.sh                                   # ~12 minutes
+#   bash bench/bench.sh                                   # ~14-40 minutes (machine)
 #   BENCH_SECONDS=2 BENCH_ROUNDS=1 BENCH_REPS=3 BENCH_LEAK_COUNT=2000 bash bench/bench.sh
 #
 # Settings (environment):
