@@ -92,11 +92,11 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	 * connects as that role instead of as our authenticated user.  It then
 	 * needs no security context flags, which could not survive the
 	 * transactions a job may start (a procedure's COMMIT, VACUUM, CREATE
-	 * INDEX CONCURRENTLY), and nothing in it can get back to our session
-	 * user with RESET ROLE or SET SESSION AUTHORIZATION.  Our own identity
+	 * INDEX CONCURRENTLY), and nothing in it can get back to our session user
+	 * with RESET ROLE or SET SESSION AUTHORIZATION.  Our own identity
 	 * settings ("role", "session_authorization") stay behind, and no parked
-	 * worker (connected as our user) takes the job.  See
-	 * pgbg_can_connect_as for versions before 17.
+	 * worker (connected as our user) takes the job.  See pgbg_can_connect_as
+	 * for versions before 17.
 	 */
 	GetUserIdAndSecContext(&current_user_id, &sec_context);
 	as_current_user = (sec_context & SECURITY_LOCAL_USERID_CHANGE) != 0 &&

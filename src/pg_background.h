@@ -176,8 +176,8 @@ typedef struct pgbg_dir_entry
 	dsm_handle	seg;
 	Oid			owner;			/* current user at launch */
 	Oid			session_user;	/* the launcher's authenticated user, or
-								 * InvalidOid if no parked worker may take
-								 * the job */
+								 * InvalidOid if no parked worker may take the
+								 * job */
 	Oid			database;
 	int32		launcher_pid;
 	int32		queue_size;

@@ -53,6 +53,7 @@
 typedef struct pgbg_fixed
 {
 	pgbg_status status;
+
 	/*
 	 * Identity and security context captured at launch.  The worker connects
 	 * as authenticated_user_id: the launcher's authenticated user, or, for a
