@@ -126,6 +126,7 @@ static int	dir_allocate(void);
 static bool dir_may_start(Oid owner, Oid database);
 static int32 dir_pseudo_pid(uint64 seq);
 static void dir_wake_dispatcher(void);
+static int	dir_count_queued(void);
 static void dir_queue_full(int nqueued);
 static void dir_pin(pgbg_dir_entry *e, dsm_segment *seg);
 static bool dir_take_pin(pgbg_dir_entry *e, dsm_handle *seg);
@@ -669,14 +670,11 @@ pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 			   uint64 *seq, int32 *handle_pid)
 {
 	pgbg_dir_entry *e;
-	int			nqueued = 0;
-	int			i;
+	int			nqueued;
 	bool		start;
 
 	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	for (i = 0; dir->maybe_queued && i < dir->nentries; i++)
-		if (dir->hot[i].state == PGBG_DIR_QUEUED)
-			nqueued++;
+	nqueued = dir_count_queued();
 	start = (nqueued == 0 && dir_may_start(proto->owner, proto->database));
 	if (!start && nqueued >= pgbg_max_queued)
 	{
@@ -742,7 +740,8 @@ dir_take_pin(pgbg_dir_entry *e, dsm_handle *seg)
 
 /*
  * Record that a job ended with an error it could not report itself, unless
- * it already recorded how it ended.  Caller holds the lock.
+ * it already recorded how it ended.  Caller holds the lock, and calls
+ * dir_sync(e) afterwards (every caller also changes the entry's state).
  */
 static void
 dir_record_end(pgbg_dir_entry *e, const char *sqlstate, const char *message)
@@ -753,7 +752,21 @@ dir_record_end(pgbg_dir_entry *e, const char *sqlstate, const char *message)
 	e->outcome.finished_at = GetCurrentTimestamp();
 	strlcpy(e->outcome.sqlstate, sqlstate, sizeof(e->outcome.sqlstate));
 	strlcpy(e->outcome.message, message, sizeof(e->outcome.message));
-	dir_sync(e);
+}
+
+/*
+ * How many jobs wait in the queue.  Caller holds the lock.
+ */
+static int
+dir_count_queued(void)
+{
+	int			nqueued = 0;
+	int			i;
+
+	for (i = 0; dir->maybe_queued && i < dir->nentries; i++)
+		if (dir->hot[i].state == PGBG_DIR_QUEUED)
+			nqueued++;
+	return nqueued;
 }
 
 /*
@@ -778,14 +791,11 @@ void
 pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 {
 	pgbg_dir_entry *e;
-	int			nqueued = 0;
-	int			i;
+	int			nqueued;
 	bool		queued = false;
 
 	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	for (i = 0; i < dir->nentries; i++)
-		if (dir->hot[i].state == PGBG_DIR_QUEUED)
-			nqueued++;
+	nqueued = dir_count_queued();
 	e = dir_entry(slot, seq);
 	if (e != NULL)
 	{
