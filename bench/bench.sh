@@ -312,16 +312,9 @@ bench_leak() {
 # Report
 # ---------------------------------------------------------------------------
 
-report_raw() {
-	local name
-	echo "== every variant: latency in ms (median, 10th and 90th percentile, samples)"
-	printf '  %-22s %10s %10s %10s %8s   %s\n' variant median p10 p90 n what
-	while read -r name what; do
-		[ -s "$OUT/lat/$name.txt" ] || continue
-		read -r m p10 p90 n < <(stats <"$OUT/lat/$name.txt")
-		printf '  %-22s %10.3f %10.3f %10.3f %8d   %s\n' "$name" "$m" "$p10" "$p90" "$n" "$what"
-	done <<EOF
-a_ours               pg_background_result(pg_background_launch('SELECT 1'))
+# Every variant: its name (the file of its latencies in $OUT/lat) and what it
+# runs.
+VARIANTS="a_ours               pg_background_result(pg_background_launch('SELECT 1'))
 a_ours_pool          the same, with the warm pool (pg_background.pool_size = BENCH_POOL_SIZE)
 a_dblink_new         dblink(connstr, 'SELECT 1'): a new connection per call
 a_dblink_persistent  dblink('bench', 'SELECT 1') on a connection opened once
@@ -341,18 +334,28 @@ c_insession          the same query in the session
 c_insession_fn       the same query in the session, its rows through a set-returning function
 d_ours               8 jobs: 8 x pg_background_launch, then 8 x pg_background_result
 d_dblink             8 jobs: dblink_send_query on 8 open connections, then dblink_get_result
-d_insession          the 8 jobs one after the other in the session
-EOF
+d_insession          the 8 jobs one after the other in the session"
+
+report_raw() {
+	local name
+	echo "== every variant: latency in ms (median, 10th and 90th percentile, samples)"
+	printf '  %-22s %10s %10s %10s %8s   %s\n' variant median p10 p90 n what
+	while read -r name what; do
+		[ -s "$OUT/lat/$name.txt" ] || continue
+		read -r m p10 p90 n < <(stats <"$OUT/lat/$name.txt")
+		printf '  %-22s %10.3f %10.3f %10.3f %8d   %s\n' "$name" "$m" "$p10" "$p90" "$n" "$what"
+	done <<<"$VARIANTS"
 	echo
 	if [ "$BENCH_ROUNDS" -gt 1 ] && runs ab; then
 		echo "== (a)/(b) median of each round, ms (spread between rounds = noise)"
-		for name in a_ours a_ours_pool a_dblink_new a_dblink_persistent a_insession b_ours_detach b_ours_detach_pool b_ours_result b_ours_result_pool b_dblink_new b_dblink_persistent b_insession; do
+		while read -r name _; do
+			case $name in a_* | b_*) ;; *) continue ;; esac
 			printf '  %-22s' "$name"
 			for r in $(seq 1 "$BENCH_ROUNDS"); do
 				printf ' %9.3f' "$(cat "$OUT/log/$name.r$r".[0-9]* | awk 'FNR > 1 { printf "%.4f\n", $3 / 1000 }' | stats | cut -d' ' -f1)"
 			done
 			echo
-		done
+		done <<<"$VARIANTS"
 		echo
 	fi
 }
@@ -360,12 +363,10 @@ EOF
 report_table() {
 	local m name
 	declare -A med
-	for name in a_ours a_ours_pool a_dblink_new a_dblink_persistent a_insession \
-		b_ours_detach b_ours_detach_pool b_ours_result b_ours_result_pool \
-		b_dblink_new b_dblink_persistent b_insession c_ours_64k c_ours_1m c_ours_16m \
-		c_dblink c_insession c_insession_fn d_ours d_dblink d_insession; do
+	# What did not run (BENCH_CASES) is nan.
+	while read -r name _; do
 		med[$name]=nan
-	done
+	done <<<"$VARIANTS"
 	for f in "$OUT"/lat/*.txt; do
 		[ -s "$f" ] || continue
 		m=$(median_of "$f")
