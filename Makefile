@@ -26,7 +26,9 @@ OBJS = \
 	src/directory.o \
 	src/dispatcher.o \
 	src/send.o \
-	src/pool.o
+	src/pool.o \
+	src/lifecycle.o \
+	src/preload.o
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))
 

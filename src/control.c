@@ -308,7 +308,7 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 
 		/* A job that has not started yet never will. */
 		if (jobs[i]->dir_slot >= 0 &&
-			!pgbg_dir_cancel(jobs[i]->dir_slot, jobs[i]->dir_seq))
+			!pgbg_job_cancel(jobs[i]->dir_slot, jobs[i]->dir_seq))
 			continue;
 		control_signal(jobs[i], SIGINT);
 	}
@@ -327,7 +327,7 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 
 /*
  * Send signo (SIGINT or SIGTERM) to the job's worker, if it still runs the
- * job.  With the directory, through it (pgbg_dir_signal_worker): a worker
+ * job.  With the directory, through it (pgbg_job_signal): a worker
  * that finished the job may be running another one from the pool by now,
  * which a signal by PID would hit.  Without it, there is no pool, and the
  * PID is the worker's for as long as its handle says it runs.
@@ -338,7 +338,7 @@ control_signal(pgbg_job *job, int signo)
 	pid_t		pid;
 
 	if (job->dir_slot >= 0)
-		(void) pgbg_dir_signal_worker(job->dir_slot, job->dir_seq, signo);
+		(void) pgbg_job_signal(job->dir_slot, job->dir_seq, signo);
 	else if (job->handle != NULL && signo == SIGTERM)
 		TerminateBackgroundWorker(job->handle);
 	else if (job->handle != NULL &&

@@ -6,29 +6,26 @@
  * With shared_preload_libraries = 'pg_background', every job is recorded
  * in a fixed-size table in shared memory (pg_background.max_jobs entries):
  * handle, owner, database, label, state, timestamps, progress, command tag,
- * row count and error.  Workers write their outcome here as well as into
- * their segment, so a detached job's ending is known after its launcher
- * left, and any session of the owner role can see, wait for, cancel and
- * read the outcome of a job by its handle.
+ * row count and error.  This file is the table's storage: its memory, its
+ * lock, the file that keeps it across restarts, and the lookups that apply
+ * the visibility rule (only members of the owner role see a job).  What
+ * may happen to an entry, and when, is lifecycle.c's business: every
+ * change goes through one of its transitions.
  *
- * Admission: a launch starts its worker at once only if nothing is queued
- * and the limits (pg_background.max_workers, ..._per_database,
- * ..._per_role) allow it, and the server has a free worker slot.
- * Otherwise the job is queued (state QUEUED, its segment pinned so that it
- * outlives its launcher) and the dispatcher (dispatcher.c) starts it later,
- * in FIFO order.  A queued job's handle carries a negative number in place
- * of the PID, since it has no worker yet; the handle stays valid for the
- * whole life of the job.
+ * Changes happen under the exclusive lock, on entries handed out by
+ * pgbg_dir_modify or pgbg_dir_allocate.  pgbg_dir_unlock then brings, for
+ * exactly those entries, two derived structures up to date: a dense copy
+ * of the fields the scans read (dir_hot, 64 bytes per entry), and four
+ * lists that partition the entries by state (free, queued in FIFO order,
+ * active, finished in the order they ended).  Admission walks the active
+ * list, the dispatcher the queue, allocation the free and finished lists:
+ * nothing on a launch scans the whole table.  A worker publishes its
+ * outcome (statement ends, progress) under the lock in shared mode and one
+ * of DIR_NPARTITIONS partition locks exclusively.
  *
- * A worker counts against the limits from admission until its process has
- * left (on_shmem_exit, after its pg_stat_activity entry is gone), so the
- * limits hold as pg_stat_activity shows them.
- *
- * Finished entries are kept for pg_background.finished_ttl, and at most
- * pg_background.max_finished of them; the oldest go first when space is
- * needed.  The postmaster writes the directory to a file when it shuts
- * down or reinitializes after a crash and reads it back on startup; jobs
- * that were queued or running then are recorded as lost on restart.
+ * The postmaster writes the directory to a file when it shuts down or
+ * reinitializes after a crash and reads it back on startup; jobs that were
+ * queued or running then are recorded as lost on restart.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,13 +54,32 @@
 #define DIR_FILE_TMP		"pg_background.jobs.tmp"
 #define DIR_FILE_MAGIC		0x50474244	/* "PGBD" */
 
+/* Partition locks for the outcomes workers publish. */
+#define DIR_NPARTITIONS		16
+
+/* At most this many entries are changed under one lock (else: sync all). */
+#define DIR_MAX_MODIFIED	8
+
+/* The lists an entry is on, by state (see dir_list_of). */
+typedef enum dir_list_id
+{
+	DIR_LIST_FREE = 0,
+	DIR_LIST_QUEUED,			/* in order of seq */
+	DIR_LIST_ACTIVE,			/* worker admitted, not gone */
+	DIR_LIST_FINISHED,			/* in the order they ended */
+	DIR_NLISTS
+}			dir_list_id;
+
+typedef struct dir_list
+{
+	int32		head;			/* slot, or -1 */
+	int32		tail;
+	int32		count;
+}			dir_list;
+
 /*
- * What the scans of the table read (admission, allocation, the dispatcher,
- * lookups by handle), copied from each entry into a dense array: a launch
- * scans 48 bytes per entry instead of touching a cache line (and, in a new
- * session, a page) of every ~3.3 kB entry.  dir_sync() copies an entry's
- * fields here; it is called, under the exclusive lock, wherever one of them
- * changes, and assertion-enabled builds check the copy in every scan.
+ * What the scans read, copied from each entry into a dense array, and the
+ * entry's links in its list.  Written only by dir_sync.
  */
 typedef struct dir_hot
 {
@@ -75,16 +91,20 @@ typedef struct dir_hot
 	uint64		seq;
 	int64		cookie;
 	TimestampTz finished_at;	/* outcome.finished_at */
+	int32		list;			/* dir_list_id */
+	int32		prev;			/* neighbours in the list, or -1 */
+	int32		next;
 }			dir_hot;
 
 /* The shared table. */
 typedef struct dir_shared
 {
 	LWLock	   *lock;
+	LWLockPadded *partitions;	/* DIR_NPARTITIONS */
 	ConditionVariable cv;		/* broadcast whenever a job ends */
 	uint64		next_seq;
 	PGPROC	   *dispatcher;		/* whose latch to set; NULL if none */
-	bool		maybe_queued;	/* false: no entry is QUEUED */
+	dir_list	lists[DIR_NLISTS];
 	int			nentries;
 	dir_hot    *hot;			/* nentries, after the entries */
 	pgbg_dir_entry entries[FLEXIBLE_ARRAY_MEMBER];
@@ -93,6 +113,7 @@ typedef struct dir_shared
 /* GUCs. */
 int			pgbg_max_jobs = 1024;
 int			pgbg_max_queued = 1000;
+int			pgbg_max_queued_per_role = 250;
 int			pgbg_max_workers = -1;
 int			pgbg_max_workers_per_database = -1;
 int			pgbg_max_workers_per_role = -1;
@@ -100,50 +121,43 @@ int			pgbg_finished_ttl = 3600;
 int			pgbg_max_finished = 512;
 
 static dir_shared *dir = NULL;
-#ifdef PGBG_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* The entry this process works for, if it is a worker of the directory. */
-static int	dir_my_slot = -1;
-static uint64 dir_my_seq = 0;
-static PGPROC *dir_my_launcher = NULL;
+/* Entries handed out for change under the current lock (dir_note_modified). */
+static int	dir_modified[DIR_MAX_MODIFIED];
+static int	dir_nmodified = 0;
 
 static Size dir_size(void);
-static void dir_shmem_request(void);
-static void dir_shmem_startup(void);
 static void dir_save(int code, Datum arg);
 static void dir_load(void);
 static int	dir_newest_first(const void *a, const void *b);
+static dir_list_id dir_list_of(pgbg_dir_state state, bool exited);
+static void dir_list_remove(int i);
+static void dir_list_insert(int i, dir_list_id id);
+static void dir_sync(pgbg_dir_entry *e);
+static void dir_check_hot(void);
+static pgbg_dir_entry *dir_note_modified(int i);
 static pgbg_dir_entry *dir_entry(int slot, uint64 seq);
 static bool dir_finished(pgbg_dir_state state, bool exited);
 static bool dir_entry_finished(pgbg_dir_entry *e);
-static bool dir_hot_finished(const dir_hot * h);
-static void dir_sync(pgbg_dir_entry *e);
-static void dir_check_hot(void);
-static int	dir_allocate(void);
-static bool dir_may_start(Oid owner, Oid database);
-static int32 dir_pseudo_pid(uint64 seq);
-static void dir_wake_dispatcher(void);
-static int	dir_count_queued(void);
-static void dir_queue_full(int nqueued);
-static void dir_pin(pgbg_dir_entry *e, dsm_segment *seg);
-static bool dir_take_pin(pgbg_dir_entry *e, dsm_handle *seg);
-static void dir_record_end(pgbg_dir_entry *e, const char *sqlstate,
-						   const char *message);
+static void dir_copy(int i, pgbg_dir_entry *copy);
 static bool dir_visible(const pgbg_dir_entry *e);
 
+#define dir_partition(i)	(&dir->partitions[(i) % DIR_NPARTITIONS].lock)
+
 /*
- * Define the GUCs, and with shared_preload_libraries, ask for shared memory
- * and register the dispatcher.  Called from _PG_init.
+ * Define the directory's settings (from _PG_init).  max_jobs exists only
+ * when preloaded (PGC_POSTMASTER needs that).
  */
 void
-pgbg_dir_init(void)
+pgbg_dir_define_gucs(void)
 {
 	DefineCustomIntVariable("pg_background.max_queued",
 							"Number of jobs that may wait for a worker; launches beyond it fail.",
 							NULL, &pgbg_max_queued, 1000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_queued_per_role",
+							"Number of jobs of one role that may wait for a worker (-1: no limit but max_queued).",
+							NULL, &pgbg_max_queued_per_role, 250, -1, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_background.max_workers",
 							"Maximum number of pg_background workers running at once (-1: no limit).",
@@ -161,41 +175,17 @@ pgbg_dir_init(void)
 							"How long the directory keeps a finished job.",
 							NULL, &pgbg_finished_ttl, 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_background.pool_size",
-							"Number of idle workers kept connected for reuse (0: no pool).",
-							"Only with shared_preload_libraries.",
-							&pgbg_pool_size, 0, 0, PGBG_POOL_MAX,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_background.pool_idle_timeout",
-							"How long an idle pooled worker waits for a job before it exits.",
-							NULL, &pgbg_pool_idle_timeout, 60, 1, INT_MAX / 1000,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_background.max_finished",
 							"How many finished jobs the directory keeps at most.",
 							NULL, &pgbg_max_finished, 512, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
-	/* The rest exists only when preloaded (PGC_POSTMASTER needs that). */
-	if (!process_shared_preload_libraries_in_progress)
-	{
-		MarkGUCPrefixReserved("pg_background");
-		return;
-	}
-	DefineCustomIntVariable("pg_background.max_jobs",
-							"Number of jobs the shared job directory can hold.",
-							"Finished jobs are kept while there is room.",
-							&pgbg_max_jobs, 1024, 16, 1000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	MarkGUCPrefixReserved("pg_background");
-#ifdef PGBG_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = dir_shmem_request;
-#else
-	dir_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = dir_shmem_startup;
-	pgbg_dispatcher_register();
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("pg_background.max_jobs",
+								"Number of jobs the shared job directory can hold.",
+								"Finished jobs are kept while there is room.",
+								&pgbg_max_jobs, 1024, 16, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
 /*
@@ -235,44 +225,60 @@ dir_size(void)
 					mul_size(sizeof(dir_hot), pgbg_max_jobs));
 }
 
-static void
-dir_shmem_request(void)
+/*
+ * Ask for the table's shared memory and locks (preload.c).
+ */
+void
+pgbg_dir_shmem_request(void)
 {
-#ifdef PGBG_SHMEM_REQUEST_HOOK
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(dir_size());
-	RequestAddinShmemSpace(pgbg_pool_shmem_size());
-	RequestNamedLWLockTranche("pg_background", 1);
+	RequestNamedLWLockTranche("pg_background", 1 + DIR_NPARTITIONS);
 }
 
 /*
- * Create (or attach to) the table.  The postmaster also loads the file left
- * by the previous server run and arranges to write it at shutdown.
+ * Create (or attach to) the table.  Caller holds AddinShmemInitLock.
  */
-static void
-dir_shmem_startup(void)
+void
+pgbg_dir_shmem_init(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	dir = ShmemInitStruct("pg_background directory", dir_size(), &found);
 	if (!found)
 	{
+		LWLockPadded *locks = GetNamedLWLockTranche("pg_background");
+		int			i;
+
 		memset(dir, 0, dir_size());
-		dir->lock = &(GetNamedLWLockTranche("pg_background"))->lock;
+		dir->lock = &locks[0].lock;
+		dir->partitions = &locks[1];
 		ConditionVariableInit(&dir->cv);
 		dir->next_seq = 1;
 		dir->nentries = pgbg_max_jobs;
 		dir->hot = (dir_hot *) ((char *) dir + dir_hot_offset());
-	}
-	pgbg_pool_shmem_init();
-	LWLockRelease(AddinShmemInitLock);
 
+		/* Every entry is free, on the free list in slot order. */
+		for (i = 0; i < DIR_NLISTS; i++)
+			dir->lists[i].head = dir->lists[i].tail = -1;
+		for (i = 0; i < dir->nentries; i++)
+		{
+			dir->hot[i].list = DIR_LIST_FREE;
+			dir->hot[i].prev = i - 1;
+			dir->hot[i].next = i + 1 < dir->nentries ? i + 1 : -1;
+		}
+		dir->lists[DIR_LIST_FREE].head = 0;
+		dir->lists[DIR_LIST_FREE].tail = dir->nentries - 1;
+		dir->lists[DIR_LIST_FREE].count = dir->nentries;
+	}
+}
+
+/*
+ * After pgbg_dir_shmem_init, in the postmaster: load the file left by the
+ * previous server run and arrange to write it at shutdown.
+ */
+void
+pgbg_dir_shmem_loaded(void)
+{
 	if (!IsUnderPostmaster)
 	{
 		dir_load();
@@ -454,13 +460,89 @@ dir_newest_first(const void *a, const void *b)
 }
 
 /*
- * Copy the fields the scans read from entry e to its place in dir->hot.
- * Caller holds the lock exclusively and has just changed e.
+ * Which of the directory's lists an entry with this state belongs to.
+ */
+static dir_list_id
+dir_list_of(pgbg_dir_state state, bool exited)
+{
+	switch (state)
+	{
+		case PGBG_DIR_FREE:
+			return DIR_LIST_FREE;
+		case PGBG_DIR_QUEUED:
+			return DIR_LIST_QUEUED;
+		case PGBG_DIR_ACTIVE:
+			return exited ? DIR_LIST_FINISHED : DIR_LIST_ACTIVE;
+		case PGBG_DIR_CANCELED:
+		case PGBG_DIR_LOST:
+			return DIR_LIST_FINISHED;
+	}
+	return DIR_LIST_FINISHED;
+}
+
+/*
+ * Take entry i out of its list.  Caller holds the lock exclusively.
+ */
+static void
+dir_list_remove(int i)
+{
+	dir_hot    *h = &dir->hot[i];
+	dir_list   *l = &dir->lists[h->list];
+
+	if (h->prev >= 0)
+		dir->hot[h->prev].next = h->next;
+	else
+		l->head = h->next;
+	if (h->next >= 0)
+		dir->hot[h->next].prev = h->prev;
+	else
+		l->tail = h->prev;
+	l->count--;
+	h->prev = h->next = -1;
+}
+
+/*
+ * Put entry i into list id: the queue stays in the order of sequence
+ * numbers (a job the dispatcher could not start goes back to its place),
+ * the other lists in the order entries joined them.  Caller holds the
+ * lock exclusively.
+ */
+static void
+dir_list_insert(int i, dir_list_id id)
+{
+	dir_hot    *h = &dir->hot[i];
+	dir_list   *l = &dir->lists[id];
+	int			after = l->tail;
+
+	if (id == DIR_LIST_QUEUED)
+		while (after >= 0 && dir->hot[after].seq > h->seq)
+			after = dir->hot[after].prev;
+	h->list = id;
+	h->prev = after;
+	h->next = after >= 0 ? dir->hot[after].next : l->head;
+	if (h->next >= 0)
+		dir->hot[h->next].prev = i;
+	else
+		l->tail = i;
+	if (after >= 0)
+		dir->hot[after].next = i;
+	else
+		l->head = i;
+	l->count++;
+}
+
+/*
+ * Copy the fields the scans read from entry e to its place in dir->hot,
+ * and move it to the list its state calls for.  Only pgbg_dir_unlock (for
+ * the entries handed out by pgbg_dir_modify) and dir_load call this, so a
+ * change of an entry cannot leave the copy or the lists behind.
  */
 static void
 dir_sync(pgbg_dir_entry *e)
 {
-	dir_hot    *h = &dir->hot[e - dir->entries];
+	int			i = e - dir->entries;
+	dir_hot    *h = &dir->hot[i];
+	dir_list_id list = dir_list_of(e->state, e->exited);
 
 	h->state = e->state;
 	h->exited = e->exited;
@@ -470,17 +552,23 @@ dir_sync(pgbg_dir_entry *e)
 	h->seq = e->seq;
 	h->cookie = e->cookie;
 	h->finished_at = e->outcome.finished_at;
+	if (list != h->list)
+	{
+		dir_list_remove(i);
+		dir_list_insert(i, list);
+	}
 }
 
 /*
- * Assertion-enabled builds: check that dir->hot matches the entries (a
- * change without dir_sync would make admission count wrong).  Caller holds
- * the lock.
+ * Assertion-enabled builds: check that dir->hot and the lists match the
+ * entries.  Caller holds the lock (exclusively, or shared by processes
+ * that only read).
  */
 static void
 dir_check_hot(void)
 {
 #ifdef USE_ASSERT_CHECKING
+	int			counts[DIR_NLISTS] = {0};
 	int			i;
 
 	for (i = 0; i < dir->nentries; i++)
@@ -489,6 +577,8 @@ dir_check_hot(void)
 		dir_hot    *h = &dir->hot[i];
 
 		Assert(h->state == (int32) e->state);
+		Assert(h->list == dir_list_of(e->state, e->exited));
+		counts[h->list]++;
 		if (e->state == PGBG_DIR_FREE)
 			continue;
 		Assert(h->exited == e->exited);
@@ -497,9 +587,70 @@ dir_check_hot(void)
 		Assert(h->handle_pid == e->handle_pid);
 		Assert(h->seq == e->seq);
 		Assert(h->cookie == e->cookie);
-		Assert(h->finished_at == e->outcome.finished_at);
 	}
+	for (i = 0; i < DIR_NLISTS; i++)
+		Assert(counts[i] == dir->lists[i].count);
 #endif
+}
+
+/*
+ * Take the directory's lock.  Whoever changes entries takes it
+ * exclusively, through pgbg_dir_modify and pgbg_dir_allocate.
+ */
+void
+pgbg_dir_lock(LWLockMode mode)
+{
+	Assert(dir_nmodified == 0);
+	dir_nmodified = 0;			/* after an error that skipped the unlock */
+	LWLockAcquire(dir->lock, mode);
+}
+
+/*
+ * Bring the dense copy and the lists up to date for every entry handed out
+ * for change since pgbg_dir_lock.  Run at unlock, and before anything
+ * reads the lists, so that a transition's own changes count (the entries
+ * stay noted: changes made after this are synced at unlock).
+ */
+static void
+dir_sync_modified(void)
+{
+	int			i;
+
+	if (dir_nmodified > DIR_MAX_MODIFIED)
+	{
+		for (i = 0; i < dir->nentries; i++)
+			dir_sync(&dir->entries[i]);
+	}
+	else
+	{
+		for (i = 0; i < dir_nmodified; i++)
+			dir_sync(&dir->entries[dir_modified[i]]);
+	}
+}
+
+/*
+ * Release the lock, after syncing the entries that changed under it.
+ */
+void
+pgbg_dir_unlock(void)
+{
+	dir_sync_modified();
+	dir_nmodified = 0;
+	dir_check_hot();
+	LWLockRelease(dir->lock);
+}
+
+/*
+ * Note that entry i is about to change (synced at pgbg_dir_unlock).
+ */
+static pgbg_dir_entry *
+dir_note_modified(int i)
+{
+	Assert(LWLockHeldByMeInMode(dir->lock, LW_EXCLUSIVE));
+	if (dir_nmodified < DIR_MAX_MODIFIED)
+		dir_modified[dir_nmodified] = i;
+	dir_nmodified++;
+	return &dir->entries[i];
 }
 
 /*
@@ -520,23 +671,26 @@ dir_entry(int slot, uint64 seq)
 }
 
 /*
+ * The entry of job seq in slot, to be changed: NULL if the job is no longer
+ * there.  Caller holds the lock exclusively; the entry's dense copy and its
+ * place in the lists follow at pgbg_dir_unlock.
+ */
+pgbg_dir_entry *
+pgbg_dir_modify(int slot, uint64 seq)
+{
+	if (dir_entry(slot, seq) == NULL)
+		return NULL;
+	return dir_note_modified(slot);
+}
+
+/*
  * Is a job in this state over, and its worker (if it had one) gone?
  */
 static bool
 dir_finished(pgbg_dir_state state, bool exited)
 {
-	switch (state)
-	{
-		case PGBG_DIR_FREE:
-		case PGBG_DIR_CANCELED:
-		case PGBG_DIR_LOST:
-			return true;
-		case PGBG_DIR_QUEUED:
-			return false;
-		case PGBG_DIR_ACTIVE:
-			return exited;
-	}
-	return true;
+	return dir_list_of(state, exited) != DIR_LIST_ACTIVE &&
+		dir_list_of(state, exited) != DIR_LIST_QUEUED;
 }
 
 static bool
@@ -545,431 +699,121 @@ dir_entry_finished(pgbg_dir_entry *e)
 	return dir_finished(e->state, e->exited);
 }
 
-static bool
-dir_hot_finished(const dir_hot * h)
-{
-	return dir_finished((pgbg_dir_state) h->state, h->exited);
-}
-
 /*
- * Find a free slot, evicting finished entries that are past their time or
- * beyond the count to keep, and if need be the oldest finished one.  Caller
- * holds the lock exclusively.  Returns -1 if every entry holds a job that
- * is not over.
+ * Make room for a new job and return its entry (zeroed, with a new
+ * sequence number), or NULL if every entry holds a job that is not over.
+ * Finished entries past pg_background.finished_ttl, or beyond
+ * pg_background.max_finished, are dropped first, oldest first, and if
+ * there is no free entry, the oldest finished one.  Caller holds the lock
+ * exclusively; the caller fills the entry before pgbg_dir_unlock.
  */
-static int
-dir_allocate(void)
+pgbg_dir_entry *
+pgbg_dir_allocate(int *slot)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	int			free_slot = -1;
-	int			nfinished = 0;
+	dir_list   *finished = &dir->lists[DIR_LIST_FINISHED];
+	pgbg_dir_entry *e;
 	int			i;
 
-	dir_check_hot();
-	for (i = 0; i < dir->nentries; i++)
+	dir_sync_modified();
+	while (finished->count > 0)
 	{
-		dir_hot    *h = &dir->hot[i];
-
-		if (h->state != PGBG_DIR_FREE && dir_hot_finished(h) &&
-			TimestampDifferenceExceeds(h->finished_at, now,
-									   pgbg_finished_ttl * 1000))
-		{
-			dir->entries[i].state = PGBG_DIR_FREE;
-			dir_sync(&dir->entries[i]);
-		}
-		if (h->state == PGBG_DIR_FREE)
-		{
-			if (free_slot < 0)
-				free_slot = i;
-		}
-		else if (dir_hot_finished(h))
-			nfinished++;
+		i = finished->head;
+		if (finished->count < pgbg_max_finished &&
+			dir->lists[DIR_LIST_FREE].count > 0 &&
+			!TimestampDifferenceExceeds(dir->hot[i].finished_at, now,
+										pgbg_finished_ttl * 1000))
+			break;
+		/* Straight to the free list: the loop reads the lists. */
+		dir->entries[i].state = PGBG_DIR_FREE;
+		dir_sync(&dir->entries[i]);
 	}
-
-	/* Too many finished, or no room: evict the oldest finished entries. */
-	while (nfinished > 0 && (free_slot < 0 || nfinished >= pgbg_max_finished))
-	{
-		int			oldest = -1;
-
-		for (i = 0; i < dir->nentries; i++)
-		{
-			dir_hot    *h = &dir->hot[i];
-
-			if (h->state != PGBG_DIR_FREE && dir_hot_finished(h) &&
-				(oldest < 0 || h->seq < dir->hot[oldest].seq))
-				oldest = i;
-		}
-		dir->entries[oldest].state = PGBG_DIR_FREE;
-		dir_sync(&dir->entries[oldest]);
-		nfinished--;
-		if (free_slot < 0 || oldest < free_slot)
-			free_slot = oldest;
-	}
-	return free_slot;
+	i = dir->lists[DIR_LIST_FREE].head;
+	if (i < 0)
+		return NULL;
+	e = dir_note_modified(i);
+	memset(e, 0, sizeof(pgbg_dir_entry));
+	e->seq = dir->next_seq++;
+	*slot = i;
+	return e;
 }
 
 /*
- * Would a worker for owner in database stay within the limits?  Counts
- * the workers admitted and not yet gone.  Caller holds the lock.
+ * How many workers are admitted and not gone: in all, in database, and of
+ * owner.  Walks the workers only.  Caller holds the lock.
  */
-static bool
-dir_may_start(Oid owner, Oid database)
+void
+pgbg_dir_count_active(Oid owner, Oid database, int *total, int *in_db,
+					  int *of_role)
 {
-	int			total = 0;
-	int			in_db = 0;
-	int			of_role = 0;
 	int			i;
 
-	/* Without limits, there is nothing to count. */
-	if (pgbg_max_workers < 0 && pgbg_max_workers_per_database < 0 &&
-		pgbg_max_workers_per_role < 0)
-		return true;
-
-	dir_check_hot();
-	for (i = 0; i < dir->nentries; i++)
+	dir_sync_modified();
+	*total = dir->lists[DIR_LIST_ACTIVE].count;
+	*in_db = *of_role = 0;
+	for (i = dir->lists[DIR_LIST_ACTIVE].head; i >= 0; i = dir->hot[i].next)
 	{
-		dir_hot    *h = &dir->hot[i];
-
-		if (h->state != PGBG_DIR_ACTIVE || h->exited)
-			continue;
-		total++;
-		if (h->database == database)
-			in_db++;
-		if (h->owner == owner)
-			of_role++;
+		if (dir->hot[i].database == database)
+			(*in_db)++;
+		if (dir->hot[i].owner == owner)
+			(*of_role)++;
 	}
-	if (pgbg_max_workers >= 0 && total >= pgbg_max_workers)
-		return false;
-	if (pgbg_max_workers_per_database >= 0 &&
-		in_db >= pgbg_max_workers_per_database)
-		return false;
-	if (pgbg_max_workers_per_role >= 0 && of_role >= pgbg_max_workers_per_role)
-		return false;
-	return true;
 }
 
 /*
- * The number a queued job's handle carries instead of a PID: negative, so
- * that it can never be a process.
+ * How many jobs are queued: in all, and of owner.  Caller holds the lock.
  */
-static int32
-dir_pseudo_pid(uint64 seq)
+void
+pgbg_dir_count_queued(Oid owner, int *total, int *of_role)
 {
-	return -(int32) (seq % (uint64) PG_INT32_MAX) - 1;
+	int			i;
+
+	dir_sync_modified();
+	*total = dir->lists[DIR_LIST_QUEUED].count;
+	*of_role = 0;
+	if (owner == InvalidOid)
+		return;
+	for (i = dir->lists[DIR_LIST_QUEUED].head; i >= 0; i = dir->hot[i].next)
+		if (dir->hot[i].owner == owner)
+			(*of_role)++;
 }
 
 /*
- * Record a new job and decide whether it may start now.  Returns true if
- * the caller should start its worker (the entry counts against the limits
- * from now on), false if the job is queued: *handle_pid is then its
- * pseudo-PID, and seg is pinned so that it outlives the launcher until the
- * worker maps it.  Raises 53000 if the queue or the directory is full.
+ * The queued job after the one in slot (or the first, for slot -1), in
+ * FIFO order; -1 at the end.  Caller holds the lock.
+ */
+int
+pgbg_dir_next_queued(int slot)
+{
+	dir_sync_modified();
+	if (slot < 0)
+		return dir->lists[DIR_LIST_QUEUED].head;
+	return dir->hot[slot].next;
+}
+
+/*
+ * The owner, database and sequence number of the job in slot (a queued
+ * one, found with pgbg_dir_next_queued).  Caller holds the lock.
+ */
+void
+pgbg_dir_queued_job(int slot, Oid *owner, Oid *database, uint64 *seq)
+{
+	*owner = dir->hot[slot].owner;
+	*database = dir->hot[slot].database;
+	*seq = dir->hot[slot].seq;
+}
+
+/*
+ * Copy the entry of job seq in slot; false if it is no longer there.
+ * Caller holds the lock.
  */
 bool
-pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
-			   uint64 *seq, int32 *handle_pid)
+pgbg_dir_peek(int slot, uint64 seq, pgbg_dir_entry *copy)
 {
-	pgbg_dir_entry *e;
-	int			nqueued;
-	bool		start;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	nqueued = dir_count_queued();
-	start = (nqueued == 0 && dir_may_start(proto->owner, proto->database));
-	if (!start && nqueued >= pgbg_max_queued)
-	{
-		LWLockRelease(dir->lock);
-		dir_queue_full(nqueued);
-	}
-	*slot = dir_allocate();
-	if (*slot < 0)
-	{
-		LWLockRelease(dir->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("the pg_background job directory is full"),
-				 errdetail("All %d entries hold jobs that are queued or running.",
-						   dir->nentries),
-				 errhint("Raise pg_background.max_jobs (requires a restart) or wait for jobs to finish.")));
-	}
-	e = &dir->entries[*slot];
-	*e = *proto;
-	e->seq = *seq = dir->next_seq++;
-	e->state = start ? PGBG_DIR_ACTIVE : PGBG_DIR_QUEUED;
-	e->handle_pid = start ? 0 : dir_pseudo_pid(e->seq);
-	*handle_pid = e->handle_pid;
-	dir_sync(e);
-	if (!start)
-	{
-		dir_pin(e, seg);
-		dir->maybe_queued = true;
-	}
-	LWLockRelease(dir->lock);
-
-	if (!start)
-		dir_wake_dispatcher();
-	return start;
-}
-
-/*
- * Keep a queued job's segment alive without its launcher.  Caller holds the
- * lock; whoever clears seg_pinned unpins.
- */
-static void
-dir_pin(pgbg_dir_entry *e, dsm_segment *seg)
-{
-	dsm_pin_segment(seg);
-	e->seg = dsm_segment_handle(seg);
-	e->seg_pinned = true;
-}
-
-/*
- * Take over the pin of a queued job's segment, if it still has one: returns
- * whether the caller must dsm_unpin_segment(*seg) (after releasing the
- * lock).  Caller holds the lock.
- */
-static bool
-dir_take_pin(pgbg_dir_entry *e, dsm_handle *seg)
-{
-	if (!e->seg_pinned)
+	if (dir_entry(slot, seq) == NULL)
 		return false;
-	*seg = e->seg;
-	e->seg_pinned = false;
+	dir_copy(slot, copy);
 	return true;
-}
-
-/*
- * Record that a job ended with an error it could not report itself, unless
- * it already recorded how it ended.  Caller holds the lock, and calls
- * dir_sync(e) afterwards (every caller also changes the entry's state).
- */
-static void
-dir_record_end(pgbg_dir_entry *e, const char *sqlstate, const char *message)
-{
-	if (e->outcome.state >= PGBG_STATE_DONE)
-		return;
-	e->outcome.state = PGBG_STATE_ERROR;
-	e->outcome.finished_at = GetCurrentTimestamp();
-	strlcpy(e->outcome.sqlstate, sqlstate, sizeof(e->outcome.sqlstate));
-	strlcpy(e->outcome.message, message, sizeof(e->outcome.message));
-}
-
-/*
- * How many jobs wait in the queue.  Caller holds the lock.
- */
-static int
-dir_count_queued(void)
-{
-	int			nqueued = 0;
-	int			i;
-
-	for (i = 0; dir->maybe_queued && i < dir->nentries; i++)
-		if (dir->hot[i].state == PGBG_DIR_QUEUED)
-			nqueued++;
-	return nqueued;
-}
-
-/*
- * Raise the error for a launch that finds the queue full.
- */
-static void
-dir_queue_full(int nqueued)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-			 errmsg("too many pg_background jobs are queued"),
-			 errdetail("%d jobs are waiting for a worker, the maximum set by pg_background.max_queued.",
-					   nqueued),
-			 errhint("Wait for queued jobs to start, or raise pg_background.max_queued, pg_background.max_workers or max_worker_processes.")));
-}
-
-/*
- * A launch that was admitted could not register its worker (no free slot):
- * queue it instead.  If the queue is full, forget the job and raise 53000.
- */
-void
-pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
-{
-	pgbg_dir_entry *e;
-	int			nqueued;
-	bool		queued = false;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	nqueued = dir_count_queued();
-	e = dir_entry(slot, seq);
-	if (e != NULL)
-	{
-		if (nqueued < pgbg_max_queued)
-		{
-			e->state = PGBG_DIR_QUEUED;
-			e->handle_pid = *handle_pid = dir_pseudo_pid(seq);
-			dir_pin(e, seg);
-			dir->maybe_queued = true;
-			queued = true;
-		}
-		else
-			e->state = PGBG_DIR_FREE;
-		dir_sync(e);
-	}
-	LWLockRelease(dir->lock);
-	if (!queued)
-		dir_queue_full(nqueued);
-	dir_wake_dispatcher();
-}
-
-/*
- * Prepare an admitted job for a pooled worker: pin its segment (the
- * launcher may leave before the worker maps it) and give its handle a
- * pseudo-PID (a pooled worker's PID serves job after job).  Returns the
- * pseudo-PID.
- */
-int32
-pgbg_dir_prepare_pooled(int slot, uint64 seq, dsm_segment *seg)
-{
-	pgbg_dir_entry *e;
-	int32		pid = 0;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(slot, seq);
-	if (e != NULL)
-	{
-		dir_pin(e, seg);
-		e->handle_pid = pid = dir_pseudo_pid(seq);
-		dir_sync(e);
-	}
-	LWLockRelease(dir->lock);
-	return pid;
-}
-
-/*
- * No pooled worker took the job after all: undo pgbg_dir_prepare_pooled.
- */
-void
-pgbg_dir_unprepare_pooled(int slot, uint64 seq)
-{
-	pgbg_dir_entry *e;
-	dsm_handle	seg = 0;
-	bool		unpin = false;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(slot, seq);
-	if (e != NULL)
-	{
-		unpin = dir_take_pin(e, &seg);
-		e->handle_pid = 0;
-		dir_sync(e);
-	}
-	LWLockRelease(dir->lock);
-	if (unpin)
-		dsm_unpin_segment(seg);
-}
-
-/*
- * A launch failed before its worker attached: forget the job (the launch
- * raised an error, so nobody holds its handle).
- */
-void
-pgbg_dir_abandon(int slot, uint64 seq)
-{
-	pgbg_dir_entry *e;
-
-	if (dir == NULL)
-		return;
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(slot, seq);
-	if (e != NULL)
-	{
-		e->state = PGBG_DIR_FREE;
-		dir_sync(e);
-	}
-	LWLockRelease(dir->lock);
-	dir_wake_dispatcher();
-}
-
-/*
- * The dispatcher: pick the oldest queued job that the limits let start,
- * mark it active and return it (a copy), or return false.
- */
-bool
-pgbg_dir_next_queued(pgbg_dir_entry *job, int *slot)
-{
-	int			best = -1;
-	bool		any = false;
-	int			i;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	dir_check_hot();
-	for (i = 0; dir->maybe_queued && i < dir->nentries; i++)
-	{
-		dir_hot    *h = &dir->hot[i];
-
-		if (h->state != PGBG_DIR_QUEUED)
-			continue;
-		any = true;
-		if (best >= 0 && h->seq > dir->hot[best].seq)
-			continue;
-		if (!dir_may_start(h->owner, h->database))
-			continue;
-		best = i;
-	}
-	dir->maybe_queued = any;
-	if (best >= 0)
-	{
-		dir->entries[best].state = PGBG_DIR_ACTIVE;
-		dir_sync(&dir->entries[best]);
-		*job = dir->entries[best];
-		*slot = best;
-	}
-	LWLockRelease(dir->lock);
-	return best >= 0;
-}
-
-/*
- * The dispatcher could not register a worker for a job it took from the
- * queue: put it back at its place (it keeps its sequence number).
- */
-void
-pgbg_dir_unstart(int slot, uint64 seq)
-{
-	pgbg_dir_entry *e;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(slot, seq);
-	if (e != NULL && e->state == PGBG_DIR_ACTIVE && e->worker_pid == 0)
-	{
-		e->state = PGBG_DIR_QUEUED;
-		dir->maybe_queued = true;
-		dir_sync(e);
-	}
-	LWLockRelease(dir->lock);
-}
-
-/*
- * A worker the dispatcher started is gone.  If it never reached its job
- * (it could not start, or failed before attaching), record that, and let
- * go of the segment that was pinned for it.
- */
-void
-pgbg_dir_worker_vanished(int slot, uint64 seq)
-{
-	pgbg_dir_entry *e;
-	dsm_handle	seg = 0;
-	bool		unpin = false;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(slot, seq);
-	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited)
-	{
-		e->exited = true;
-		dir_record_end(e, "53000",
-					   "background worker exited before it started its job");
-		dir_sync(e);
-		unpin = dir_take_pin(e, &seg);
-	}
-	LWLockRelease(dir->lock);
-	if (unpin)
-		dsm_unpin_segment(seg);
-	ConditionVariableBroadcast(&dir->cv);
 }
 
 /*
@@ -983,173 +827,64 @@ pgbg_dir_set_dispatcher(PGPROC *proc)
 	LWLockRelease(dir->lock);
 }
 
-static void
-dir_wake_dispatcher(void)
+/*
+ * The dispatcher's PGPROC, or NULL.  Caller holds the lock.
+ */
+PGPROC *
+pgbg_dir_dispatcher(void)
 {
-	PGPROC	   *proc;
-
-	LWLockAcquire(dir->lock, LW_SHARED);
-	proc = dir->dispatcher;
-	LWLockRelease(dir->lock);
-	if (proc != NULL)
-		SetLatch(&proc->procLatch);
+	return dir->dispatcher;
 }
 
-/* ---------------------------------------------------------------------
- * The worker's side
- * ---------------------------------------------------------------------
- */
-
 /*
- * This worker runs job seq of slot (from bgw_extra): note it, so that the
- * entry is closed however the process ends.  Called before anything can
- * fail.
+ * Broadcast that a job ended (waiters in pgbg_dir_prepare_wait wake up).
  */
 void
-pgbg_dir_worker_begin(int slot, uint64 seq)
+pgbg_dir_broadcast(void)
 {
-	static bool registered = false;
-
-	if (dir == NULL || slot < 0)
-		return;
-	dir_my_slot = slot;
-	dir_my_seq = seq;
-	dir_my_launcher = NULL;
-	if (!registered)
-	{
-		on_shmem_exit(pgbg_dir_worker_exit, (Datum) 0);
-		registered = true;
-	}
+	ConditionVariableBroadcast(&dir->cv);
 }
 
 /*
- * The worker has mapped its segment: record its PID (which becomes the
- * handle's PID for a job that started at once) and take over the segment
- * from the pin that kept a queued job alive.  Returns whether the job was
- * canceled meanwhile (the worker then stops).  The launcher's latch is set
- * once the worker has left (the postmaster tells only the process that
- * registered a worker, which for a queued job is the dispatcher).
- */
-bool
-pgbg_dir_worker_attached(PGPROC *launcher)
-{
-	pgbg_dir_entry *e;
-	dsm_handle	seg = 0;
-	bool		unpin = false;
-	bool		canceled = false;
-
-	if (dir_my_slot < 0)
-		return false;
-	dir_my_launcher = launcher;
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(dir_my_slot, dir_my_seq);
-	if (e != NULL)
-	{
-		e->worker_pid = MyProcPid;
-		if (e->handle_pid == 0)
-			e->handle_pid = MyProcPid;
-		dir_sync(e);
-		canceled = e->canceled;
-		unpin = dir_take_pin(e, &seg);
-	}
-	LWLockRelease(dir->lock);
-	if (unpin)
-		dsm_unpin_segment(seg);
-	return canceled;
-}
-
-/*
- * Copy the worker's outcome into its entry; wake waiters of other sessions
- * when the job has ended.
+ * Publish a worker's outcome into the entry of job seq in slot.  Takes the
+ * lock shared and the entry's partition lock exclusively: statement ends
+ * and progress reports of different jobs do not wait for each other, and
+ * readers that copy an entry take its partition lock shared.  The
+ * outcome is not a field the scans read.
  */
 void
-pgbg_dir_worker_publish(const pgbg_outcome *outcome)
+pgbg_dir_publish(int slot, uint64 seq, const pgbg_outcome *outcome)
 {
 	pgbg_dir_entry *e;
+	LWLock	   *part;
 
-	if (dir_my_slot < 0)
-		return;
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(dir_my_slot, dir_my_seq);
-	if (e != NULL)
-	{
-		e->outcome = *outcome;
-		dir_sync(e);
-	}
-	LWLockRelease(dir->lock);
-	if (outcome->state >= PGBG_STATE_DONE)
-		ConditionVariableBroadcast(&dir->cv);
-}
-
-/*
- * Send signo to the worker running the job, if it still runs it.  The
- * signal is sent under the directory's lock, which a worker takes to close
- * the entry when the job is over: so a worker that finished the job and
- * went on to another one from the pool is never signaled in the middle of
- * that other job, and a signal that arrives as the job ends is pending
- * before the entry closes (pool.c clears a stray cancel then).  Returns
- * whether a signal was sent.
- */
-bool
-pgbg_dir_signal_worker(int slot, uint64 seq, int signo)
-{
-	pgbg_dir_entry *e;
-	bool		sent = false;
-
-	if (dir == NULL)
-		return false;
 	LWLockAcquire(dir->lock, LW_SHARED);
 	e = dir_entry(slot, seq);
-	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
-		e->worker_pid > 0)
-		sent = (kill(e->worker_pid, signo) == 0);
-	LWLockRelease(dir->lock);
-	return sent;
-}
-
-/*
- * A pooled worker is done with its job (and stays): close the entry as if
- * the worker had exited.
- */
-void
-pgbg_dir_worker_done(void)
-{
-	pgbg_dir_worker_exit(0, (Datum) 0);
-}
-
-/*
- * on_shmem_exit of a worker: the process is leaving (its pg_stat_activity
- * entry is already gone), so it no longer counts against the limits; a
- * queued job may take its place.  Records an error if the job never ended
- * (for instance, its segment could not be mapped).
- */
-void
-pgbg_dir_worker_exit(int code, Datum arg)
-{
-	pgbg_dir_entry *e;
-	PGPROC	   *dispatcher = NULL;
-
-	if (dir_my_slot < 0)
-		return;
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(dir_my_slot, dir_my_seq);
 	if (e != NULL)
 	{
-		e->exited = true;
-		dir_record_end(e, "08006",
-					   "background worker exited before finishing its job");
-		dir_sync(e);
+		part = dir_partition(slot);
+		LWLockAcquire(part, LW_EXCLUSIVE);
+		e->outcome = *outcome;
+		LWLockRelease(part);
 	}
-	/* Our place may let a queued job start (if there is one). */
-	if (dir->maybe_queued)
-		dispatcher = dir->dispatcher;
 	LWLockRelease(dir->lock);
-	dir_my_slot = -1;
-	ConditionVariableBroadcast(&dir->cv);
-	if (dispatcher != NULL)
-		SetLatch(&dispatcher->procLatch);
-	if (dir_my_launcher != NULL)
-		SetLatch(&dir_my_launcher->procLatch);
+}
+
+/*
+ * Copy entry i into copy.  Caller holds the lock: shared (then the
+ * partition lock keeps a concurrent publish out) or exclusively.
+ */
+static void
+dir_copy(int i, pgbg_dir_entry *copy)
+{
+	LWLock	   *part = dir_partition(i);
+	bool		shared = !LWLockHeldByMeInMode(dir->lock, LW_EXCLUSIVE);
+
+	if (shared)
+		LWLockAcquire(part, LW_SHARED);
+	*copy = dir->entries[i];
+	if (shared)
+		LWLockRelease(part);
 }
 
 /* ---------------------------------------------------------------------
@@ -1169,30 +904,26 @@ dir_visible(const pgbg_dir_entry *e)
 
 /*
  * Find the job with this handle that the current role may see; copies it
- * and returns its slot, or -1.
+ * and returns its slot, or -1.  Walks the entries in use only.
  */
 int
 pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy)
 {
 	int			slot = -1;
+	int			l;
 	int			i;
 
 	if (dir == NULL)
 		return -1;
 	LWLockAcquire(dir->lock, LW_SHARED);
-	dir_check_hot();
-	for (i = 0; i < dir->nentries; i++)
-	{
-		dir_hot    *h = &dir->hot[i];
-
-		if (h->state != PGBG_DIR_FREE && h->handle_pid == pid &&
-			h->cookie == cookie)
-		{
-			*copy = dir->entries[i];
-			slot = i;
-			break;
-		}
-	}
+	for (l = DIR_LIST_QUEUED; l < DIR_NLISTS && slot < 0; l++)
+		for (i = dir->lists[l].head; i >= 0; i = dir->hot[i].next)
+			if (dir->hot[i].handle_pid == pid && dir->hot[i].cookie == cookie)
+			{
+				dir_copy(i, copy);
+				slot = i;
+				break;
+			}
 	LWLockRelease(dir->lock);
 	if (slot >= 0 && !dir_visible(copy))
 		slot = -1;
@@ -1205,16 +936,14 @@ pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy)
 bool
 pgbg_dir_get(int slot, uint64 seq, pgbg_dir_entry *copy)
 {
-	pgbg_dir_entry *e;
+	bool		found;
 
 	if (dir == NULL)
 		return false;
 	LWLockAcquire(dir->lock, LW_SHARED);
-	e = dir_entry(slot, seq);
-	if (e != NULL)
-		*copy = *e;
+	found = pgbg_dir_peek(slot, seq, copy);
 	LWLockRelease(dir->lock);
-	return e != NULL;
+	return found;
 }
 
 /*
@@ -1224,51 +953,16 @@ pgbg_dir_get(int slot, uint64 seq, pgbg_dir_entry *copy)
 bool
 pgbg_dir_finished(int slot, uint64 seq)
 {
-	pgbg_dir_entry copy;
+	bool		finished = true;
 
-	if (!pgbg_dir_get(slot, seq, &copy))
+	if (dir == NULL)
 		return true;
-	return dir_entry_finished(&copy);
-}
-
-/*
- * Record that the job is canceled.  A queued job leaves the queue (state
- * canceled); a job whose worker has not mapped its segment yet will stop
- * there (see pgbg_dir_worker_attached).  Returns true if the job has a
- * running worker, which the caller must then signal.
- */
-bool
-pgbg_dir_cancel(int slot, uint64 seq)
-{
-	pgbg_dir_entry *e;
-	dsm_handle	seg = 0;
-	bool		unpin = false;
-	bool		dequeued = false;
-	bool		running = false;
-
-	LWLockAcquire(dir->lock, LW_EXCLUSIVE);
-	e = dir_entry(slot, seq);
-	if (e != NULL)
-	{
-		e->canceled = true;
-		if (e->state == PGBG_DIR_QUEUED)
-		{
-			e->state = PGBG_DIR_CANCELED;
-			e->exited = true;
-			dir_record_end(e, "57014", "canceling job while it was queued");
-			dir_sync(e);
-			unpin = dir_take_pin(e, &seg);
-			dequeued = true;
-		}
-		else if (e->state == PGBG_DIR_ACTIVE && !e->exited)
-			running = (e->worker_pid != 0);
-	}
+	LWLockAcquire(dir->lock, LW_SHARED);
+	if (dir_entry(slot, seq) != NULL)
+		finished = dir_finished((pgbg_dir_state) dir->hot[slot].state,
+								dir->hot[slot].exited);
 	LWLockRelease(dir->lock);
-	if (unpin)
-		dsm_unpin_segment(seg);
-	if (dequeued)
-		ConditionVariableBroadcast(&dir->cv);
-	return running;
+	return finished;
 }
 
 /*
@@ -1316,24 +1010,11 @@ pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots)
 void
 pgbg_dir_counts(int *active, int *queued, int *used, int *size)
 {
-	int			i;
-
-	*active = *queued = *used = 0;
 	LWLockAcquire(dir->lock, LW_SHARED);
-	dir_check_hot();
-	for (i = 0; i < dir->nentries; i++)
-	{
-		dir_hot    *h = &dir->hot[i];
-
-		if (h->state == PGBG_DIR_FREE)
-			continue;
-		(*used)++;
-		if (h->state == PGBG_DIR_QUEUED)
-			(*queued)++;
-		else if (h->state == PGBG_DIR_ACTIVE && !h->exited)
-			(*active)++;
-	}
+	*active = dir->lists[DIR_LIST_ACTIVE].count;
+	*queued = dir->lists[DIR_LIST_QUEUED].count;
 	*size = dir->nentries;
+	*used = dir->nentries - dir->lists[DIR_LIST_FREE].count;
 	LWLockRelease(dir->lock);
 }
 
@@ -1350,7 +1031,7 @@ pgbg_dir_prepare_wait(void)
 
 /*
  * The part of a new entry that a launcher knows; the rest is filled by
- * pgbg_dir_admit.
+ * pgbg_job_submit (lifecycle.c).
  */
 void
 pgbg_dir_proto(pgbg_dir_entry *e, int64 cookie, Oid owner, bool submitted,

@@ -135,17 +135,15 @@ dispatcher_start_queued(void)
 	pgbg_dir_entry job;
 	int			slot;
 
-	/* Nothing starts once the server is going down. */
-	while (!ShutdownRequestPending && pgbg_dir_next_queued(&job, &slot))
+	/*
+	 * Nothing starts once the server is going down.  A job that a parked
+	 * worker can take goes to it inside pgbg_job_dispatch.
+	 */
+	while (!ShutdownRequestPending && pgbg_job_dispatch(&job, &slot))
 	{
 		BackgroundWorker worker;
 		BackgroundWorkerHandle *handle;
 		dispatched *d;
-
-		/* A parked worker of the same database and user takes it. */
-		if (pgbg_pool_claim(job.database, job.session_user, job.seg, slot,
-							job.seq) != 0)
-			continue;
 
 		pgbg_launch_fill_worker(&worker, job.seg, slot, job.seq, MyProcPid);
 		snprintf(worker.bgw_name, BGW_MAXLEN,
@@ -160,7 +158,7 @@ dispatcher_start_queued(void)
 			 */
 			if (dispatcher_evicted == 0 || kill(dispatcher_evicted, 0) != 0)
 				dispatcher_evicted = pgbg_pool_evict();
-			pgbg_dir_unstart(slot, job.seq);
+			pgbg_job_undispatch(slot, job.seq);
 			return false;
 		}
 		d = palloc(sizeof(dispatched));
@@ -188,7 +186,7 @@ dispatcher_reap(void)
 
 		if (GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
 			continue;
-		pgbg_dir_worker_vanished(d->slot, d->seq);
+		pgbg_job_vanished(d->slot, d->seq);
 		pfree(d->handle);
 		pfree(d);
 		dispatcher_started = foreach_delete_current(dispatcher_started, lc);

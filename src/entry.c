@@ -30,8 +30,6 @@
 
 PG_MODULE_MAGIC;
 
-void		_PG_init(void);
-
 PG_FUNCTION_INFO_V1(pg_background_launch);
 PG_FUNCTION_INFO_V1(pg_background_result);
 PG_FUNCTION_INFO_V1(pg_background_detach);
@@ -97,16 +95,6 @@ static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
  * v1 API
  * ---------------------------------------------------------------------
  */
-
-/*
- * Module load: define the GUCs; when preloaded, set up the shared job
- * directory and the dispatcher (directory.c).
- */
-void
-_PG_init(void)
-{
-	pgbg_dir_init();
-}
 
 /*
  * pg_background_launch(sql text, queue_size int4 DEFAULT 65536) RETURNS int4

@@ -9,6 +9,11 @@
  * down with it (the original pg_background returned as soon as the worker
  * had a PID, and lost jobs whose launcher left before the worker attached).
  *
+ * A launch that raises an error has run nothing: the worker runs the SQL
+ * only once the launch has told it to go, as the last thing it does, and a
+ * launch that fails first (an error, a timeout, a cancel, or the process
+ * exiting) marks the segment abandoned, so the worker stops instead.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,8 +34,10 @@ static BackgroundWorkerHandle *launch_register(dsm_segment *seg, int slot,
 											   uint64 seq);
 static void launch_no_slot(void);
 static void launch_wait_for_connect(pgbg_job *job);
-static int32 launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh,
-									BackgroundWorkerHandle *handle);
+static int32 launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh);
+static void launch_abandon(pgbg_fixed *fixed);
+static void launch_abandon_callback(dsm_segment *seg, Datum arg);
+static void launch_go(dsm_segment *seg, pgbg_fixed *fixed);
 static int32 launch_worker_pid(pgbg_fixed *fixed);
 
 /*
@@ -62,15 +69,15 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	bool		as_current_user;
 	char	   *paramspace;
 	shm_mq	   *mq;
-	shm_mq_handle *mqh;
-	BackgroundWorkerHandle *handle = NULL;
+	shm_mq_handle *volatile mqh = NULL;
+	BackgroundWorkerHandle *volatile handle = NULL;
 	MemoryContext oldcontext;
 	int32		pid = 0;
 	int			slot = -1;
 	uint64		seq = 0;
 	bool		queued = false;
 	bool		pooled = false;
-	pgbg_job   *job;
+	pgbg_job   *volatile job = NULL;
 
 	/*
 	 * A job would outlive the security-restricted operation (an index
@@ -185,6 +192,14 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	shm_mq_set_receiver(mq, MyProc);
 
 	/*
+	 * Until the job is told to go (launch_go), a failure of this launch must
+	 * stop it: if our mapping goes away first (an error unwinds the resource
+	 * owner, or the process exits), the worker finds the launch abandoned
+	 * and runs nothing.
+	 */
+	on_dsm_detach(seg, launch_abandon_callback, PointerGetDatum(fixed));
+
+	/*
 	 * With the shared directory, admission control decides whether the job
 	 * starts now or waits in the queue (its segment then pinned, and its
 	 * handle carrying a pseudo-PID).
@@ -197,97 +212,139 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 					   submitted, queue_size, label, sql);
 		if (as_current_user)
 			proto.session_user = InvalidOid;
-		queued = !pgbg_dir_admit(&proto, seg, &slot, &seq, &pid);
+		queued = !pgbg_job_submit(&proto, seg, &slot, &seq, &pid);
 	}
 
-	/* Everything that outlives this call goes to the session context. */
-	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-	if (!queued && slot >= 0 && may_pool &&
-		pgbg_pool_has_idle(MyDatabaseId, fixed->authenticated_user_id))
-	{
-		/* A parked worker of ours takes the job (see pool.c). */
-		pid = pgbg_dir_prepare_pooled(slot, seq, seg);
-		if (pgbg_pool_claim(MyDatabaseId, fixed->authenticated_user_id,
-							dsm_segment_handle(seg), slot, seq) != 0)
-			pooled = true;
-		else
-			pgbg_dir_unprepare_pooled(slot, seq);
-	}
-	if (!queued && !pooled)
-	{
-		handle = launch_register(seg, slot, seq);
-		if (handle == NULL)
-		{
-			if (slot < 0)
-				launch_no_slot();
-			pgbg_dir_requeue(slot, seq, seg, &pid);
-			queued = true;
-		}
-	}
-	mqh = shm_mq_attach(mq, seg, handle);
-	MemoryContextSwitchTo(oldcontext);
-
-	if (!queued && !pooled)
-	{
-		PG_TRY();
-		{
-			pid = launch_wait_for_attach(fixed, mqh, handle);
-		}
-		PG_CATCH();
-		{
-			pgbg_dir_abandon(slot, seq);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-	}
-
-	/* The mapping now lives until the job is released. */
-	dsm_pin_mapping(seg);
-
-	job = pgbg_session_add(pid);
-	oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-	job->cookie = fixed->cookie;
-	job->user_id = fixed->current_user_id;
-	job->queue_size = queue_size;
-	job->launched_at = GetCurrentTimestamp();
-	job->label = label != NULL ? pstrdup(label) : NULL;
-	job->sql_preview = pnstrdup(sql, pg_mbcharcliplen(sql, strlen(sql),
-													  PGBG_PREVIEW_CHARS));
-	job->submitted = submitted;
-	job->seg = seg;
-	job->status = &fixed->status;
-	job->handle = handle;
-	job->dir_slot = slot;
-	job->dir_seq = seq;
-	if (submitted)
-		shm_mq_detach(mqh);		/* nothing will come: the worker left */
-	else
-		pgbg_session_hold_queue(job, mqh);
-	MemoryContextSwitchTo(oldcontext);
-
-	/*
-	 * Return once the worker has connected (or ended): only then is its PID
-	 * that of a backend, which pg_terminate_backend, pg_cancel_backend and
-	 * pg_stat_activity know.  If the wait fails, stop the worker, so that a
-	 * launch that raised an error runs nothing behind the caller's back.  A
-	 * queued job has no worker yet, and a pooled one is connected already:
-	 * their launch is done.
-	 */
-	if (queued || pooled)
-		return job;
 	PG_TRY();
 	{
-		launch_wait_for_connect(job);
+		/* Everything that outlives this call goes to the session context. */
+		oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+		if (!queued && slot >= 0 && may_pool &&
+			pgbg_pool_has_idle(MyDatabaseId, fixed->authenticated_user_id))
+		{
+			/* A parked worker of ours takes the job (see pool.c). */
+			pid = pgbg_job_hand_to_pool(slot, seq, seg);
+			pooled = (pid != 0);
+		}
+		if (!queued && !pooled)
+		{
+			handle = launch_register(seg, slot, seq);
+			if (handle == NULL)
+			{
+				if (slot < 0)
+					launch_no_slot();
+				pgbg_job_requeue(slot, seq, seg, &pid);
+				queued = true;
+			}
+		}
+		mqh = shm_mq_attach(mq, seg, handle);
+		MemoryContextSwitchTo(oldcontext);
+
+		if (!queued && !pooled)
+			pid = launch_wait_for_attach(fixed, mqh);
+
+		/* The mapping now lives until the job is released. */
+		dsm_pin_mapping(seg);
+
+		job = pgbg_session_add(pid);
+		oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+		job->cookie = fixed->cookie;
+		job->user_id = fixed->current_user_id;
+		job->queue_size = queue_size;
+		job->launched_at = GetCurrentTimestamp();
+		job->label = label != NULL ? pstrdup(label) : NULL;
+		job->sql_preview = pnstrdup(sql, pg_mbcharcliplen(sql, strlen(sql),
+														  PGBG_PREVIEW_CHARS));
+		job->submitted = submitted;
+		job->seg = seg;
+		job->status = &fixed->status;
+		job->handle = handle;
+		job->dir_slot = slot;
+		job->dir_seq = seq;
+		if (submitted)
+			shm_mq_detach(mqh); /* nothing will come: the worker left */
+		else
+			pgbg_session_hold_queue(job, mqh);
+		mqh = NULL;
+		MemoryContextSwitchTo(oldcontext);
+
+		/*
+		 * Wait until the worker has connected (or ended): only then is its
+		 * PID that of a backend, which pg_terminate_backend,
+		 * pg_cancel_backend and pg_stat_activity know.  A queued job has no
+		 * worker yet, and a pooled one is connected already.
+		 */
+		if (!queued && !pooled)
+			launch_wait_for_connect(job);
 	}
 	PG_CATCH();
 	{
-		TerminateBackgroundWorker(job->handle);
-		pgbg_session_forget(job);
+		/*
+		 * The launch fails: whatever worker there is must run nothing.  It
+		 * waits for the word to go, which it now never gets; it may also be
+		 * terminated (it is harmless either way).
+		 */
+		launch_abandon(fixed);
+		if (slot >= 0)
+			pgbg_job_abandon(slot, seq);
+		if (handle != NULL)
+			TerminateBackgroundWorker(handle);
+		if (job != NULL)
+			pgbg_session_forget(job);
+		else if (mqh != NULL)
+			shm_mq_detach(mqh);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
+	/* Nothing can fail after this: the job may run. */
+	launch_go(seg, fixed);
 	return job;
+}
+
+/*
+ * The launch is abandoned (see pgbg_launch): tell the worker, if it has
+ * not been told to go.
+ */
+static void
+launch_abandon(pgbg_fixed *fixed)
+{
+	PGPROC	   *worker;
+
+	SpinLockAcquire(&fixed->status.mutex);
+	if (!fixed->status.go)
+		fixed->status.abandoned = true;
+	worker = fixed->status.worker;
+	SpinLockRelease(&fixed->status.mutex);
+	if (worker != NULL)
+		SetLatch(&worker->procLatch);
+}
+
+/*
+ * on_dsm_detach callback of a segment whose launch has not finished.
+ */
+static void
+launch_abandon_callback(dsm_segment *seg, Datum arg)
+{
+	launch_abandon((pgbg_fixed *) DatumGetPointer(arg));
+}
+
+/*
+ * The launch has succeeded: let the worker run the job (it may be waiting
+ * for this already, or read it when it gets there).
+ */
+static void
+launch_go(dsm_segment *seg, pgbg_fixed *fixed)
+{
+	PGPROC	   *worker;
+
+	cancel_on_dsm_detach(seg, launch_abandon_callback, PointerGetDatum(fixed));
+	SpinLockAcquire(&fixed->status.mutex);
+	fixed->status.go = true;
+	worker = fixed->status.worker;
+	SpinLockRelease(&fixed->status.mutex);
+	if (worker != NULL)
+		SetLatch(&worker->procLatch);
 }
 
 /*
@@ -387,45 +444,27 @@ launch_no_slot(void)
 
 /*
  * Wait until the worker has attached to the queue, and return its PID.
- *
  * If waiting fails (the worker could not start, or we were interrupted),
- * ask the worker to terminate and free our end before re-throwing, so that
- * a launch that reported an error does not run the job behind the caller's
- * back.  The worker attaches to its queue before it connects to a database,
- * so the worker is normally stopped before it has run any of the SQL; if an
- * interrupt lands just after the attach, termination aborts whatever
- * transaction the worker had started.
+ * pgbg_launch abandons the launch: the worker, if it ever gets going,
+ * runs nothing.
  */
 static int32
-launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh,
-					   BackgroundWorkerHandle *handle)
+launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh)
 {
 	int32		pid;
 
-	PG_TRY();
-	{
-		/*
-		 * A fast job can attach, finish and detach before we look, which
-		 * shm_mq reports as "detached"; the PID the worker wrote before
-		 * attaching tells that case from a worker that never attached.
-		 */
-		if (shm_mq_wait_for_attach(mqh) != SHM_MQ_SUCCESS &&
-			launch_worker_pid(fixed) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("could not start background process"),
-					 errdetail("The background worker exited before it attached to its queue."),
-					 errhint("More details may be available in the server log.")));
-	}
-	PG_CATCH();
-	{
-		TerminateBackgroundWorker(handle);
-		shm_mq_detach(mqh);
-		pfree(handle);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
+	/*
+	 * A fast job can attach, fail and detach before we look, which shm_mq
+	 * reports as "detached"; the PID the worker wrote before attaching tells
+	 * that case from a worker that never attached.
+	 */
+	if (shm_mq_wait_for_attach(mqh) != SHM_MQ_SUCCESS &&
+		launch_worker_pid(fixed) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start background process"),
+				 errdetail("The background worker exited before it attached to its queue."),
+				 errhint("More details may be available in the server log.")));
 	pid = launch_worker_pid(fixed);
 	Assert(pid != 0);
 	return pid;

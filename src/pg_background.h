@@ -63,6 +63,7 @@
 #include "nodes/params.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
+#include "storage/lwlock.h"
 #include "storage/shm_mq.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
@@ -135,6 +136,9 @@ typedef struct pgbg_status
 	slock_t		mutex;
 	PGPROC	   *launcher;		/* whose latch to set */
 	int32		worker_pid;		/* written once the worker attached */
+	PGPROC	   *worker;			/* likewise */
+	bool		go;				/* the launch returned: run the job */
+	bool		abandoned;		/* the launch failed: run nothing */
 	pgbg_outcome outcome;
 } pgbg_status;
 
@@ -266,6 +270,7 @@ extern void pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh);
 extern void pgbg_session_drain_all(void);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(void);
+extern bool pgbg_session_used(void);
 extern pgbg_stats *pgbg_session_stats(void);
 
 /* launch.c */
@@ -287,6 +292,7 @@ extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
 extern void pgbg_settings_restore(const char *src);
 
 /* worker.c */
+extern void pgbg_worker_define_gucs(void);
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 
@@ -322,59 +328,97 @@ extern void pgbg_control_wait_begin(pgbg_wait *wait);
 extern void pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 							   long timeout_ms);
 
-/* directory.c */
+/* preload.c: _PG_init (settings, shared memory, the dispatcher) */
+
+/* directory.c: storage of the shared job directory (see its header) */
 extern int	pgbg_max_jobs;
 extern int	pgbg_max_queued;
+extern int	pgbg_max_queued_per_role;
 extern int	pgbg_max_workers;
 extern int	pgbg_max_workers_per_database;
 extern int	pgbg_max_workers_per_role;
 extern int	pgbg_finished_ttl;
 extern int	pgbg_max_finished;
-extern void pgbg_dir_init(void);
+extern void pgbg_dir_define_gucs(void);
+extern void pgbg_dir_shmem_request(void);
+extern void pgbg_dir_shmem_init(void);
+extern void pgbg_dir_shmem_loaded(void);
 extern bool pgbg_dir_enabled(void);
 extern void pgbg_dir_require(const char *what);
 extern void pgbg_dir_proto(pgbg_dir_entry *e, int64 cookie, Oid owner,
 						   bool submitted, int32 queue_size,
 						   const char *label, const char *sql);
-extern bool pgbg_dir_admit(const pgbg_dir_entry *proto, dsm_segment *seg,
-						   int *slot, uint64 *seq, int32 *handle_pid);
-extern void pgbg_dir_requeue(int slot, uint64 seq, dsm_segment *seg,
-							 int32 *handle_pid);
-extern void pgbg_dir_abandon(int slot, uint64 seq);
-extern bool pgbg_dir_next_queued(pgbg_dir_entry *job, int *slot);
-extern void pgbg_dir_unstart(int slot, uint64 seq);
-extern void pgbg_dir_worker_vanished(int slot, uint64 seq);
+extern void pgbg_dir_lock(LWLockMode mode);
+extern void pgbg_dir_unlock(void);
+extern pgbg_dir_entry *pgbg_dir_modify(int slot, uint64 seq);
+extern pgbg_dir_entry *pgbg_dir_allocate(int *slot);
+extern bool pgbg_dir_peek(int slot, uint64 seq, pgbg_dir_entry *copy);
+extern void pgbg_dir_count_active(Oid owner, Oid database, int *total,
+								  int *in_db, int *of_role);
+extern void pgbg_dir_count_queued(Oid owner, int *total, int *of_role);
+extern int	pgbg_dir_next_queued(int slot);
+extern void pgbg_dir_queued_job(int slot, Oid *owner, Oid *database,
+								uint64 *seq);
 extern void pgbg_dir_set_dispatcher(PGPROC *proc);
-extern void pgbg_dir_worker_begin(int slot, uint64 seq);
-extern bool pgbg_dir_worker_attached(PGPROC *launcher);
-extern void pgbg_dir_worker_publish(const pgbg_outcome *outcome);
-extern void pgbg_dir_worker_exit(int code, Datum arg);
+extern PGPROC *pgbg_dir_dispatcher(void);
+extern void pgbg_dir_broadcast(void);
+extern void pgbg_dir_publish(int slot, uint64 seq, const pgbg_outcome *outcome);
 extern int	pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy);
 extern bool pgbg_dir_get(int slot, uint64 seq, pgbg_dir_entry *copy);
 extern bool pgbg_dir_finished(int slot, uint64 seq);
-extern bool pgbg_dir_cancel(int slot, uint64 seq);
 extern int	pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots);
 extern void pgbg_dir_counts(int *active, int *queued, int *used, int *size);
 extern void pgbg_dir_prepare_wait(void);
-
-extern int32 pgbg_dir_prepare_pooled(int slot, uint64 seq, dsm_segment *seg);
-extern void pgbg_dir_unprepare_pooled(int slot, uint64 seq);
-extern bool pgbg_dir_signal_worker(int slot, uint64 seq, int signo);
-extern void pgbg_dir_worker_done(void);
 
 /* pool.c */
 #define PGBG_POOL_MAX				64
 extern int	pgbg_pool_size;
 extern int	pgbg_pool_idle_timeout;
+extern void pgbg_pool_define_gucs(void);
 extern Size pgbg_pool_shmem_size(void);
 extern void pgbg_pool_shmem_init(void);
 extern bool pgbg_pool_reserve(Oid database, Oid session_user);
 extern bool pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq);
+extern bool pgbg_pool_leave(int *dir_slot, uint64 *dir_seq);
 extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
 extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
-							 int dir_slot, uint64 dir_seq);
+							 int dir_slot, uint64 dir_seq, int32 launcher);
 extern pid_t pgbg_pool_evict(void);
 extern int	pgbg_pool_idle_count(void);
+
+/*
+ * lifecycle.c: the transitions of a job of the directory (see its header
+ * for the state diagram).
+ */
+
+/* What a worker that mapped its job's segment is to do. */
+typedef enum pgbg_attach_result
+{
+	PGBG_ATTACH_RUN,
+	PGBG_ATTACH_CANCELED,		/* canceled before it started */
+	PGBG_ATTACH_GONE			/* over already: run nothing, say nothing */
+} pgbg_attach_result;
+
+/* How a job that its launch abandoned is recorded. */
+#define PGBG_MSG_ABANDONED \
+	"the job did not run: its launch failed before the worker started it"
+
+extern bool pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg,
+							int *slot, uint64 *seq, int32 *handle_pid);
+extern void pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg,
+							 int32 *handle_pid);
+extern int32 pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg);
+extern void pgbg_job_abandon(int slot, uint64 seq);
+extern bool pgbg_job_cancel(int slot, uint64 seq);
+extern bool pgbg_job_signal(int slot, uint64 seq, int signo);
+extern bool pgbg_job_dispatch(pgbg_dir_entry *job, int *slot);
+extern void pgbg_job_undispatch(int slot, uint64 seq);
+extern void pgbg_job_vanished(int slot, uint64 seq);
+extern void pgbg_job_worker_begin(int slot, uint64 seq);
+extern pgbg_attach_result pgbg_job_attached(PGPROC *launcher);
+extern void pgbg_job_publish(const pgbg_outcome *outcome);
+extern void pgbg_job_worker_done(void);
+extern bool pgbg_job_pool_reserve(void);
 
 /* dispatcher.c */
 extern void pgbg_dispatcher_register(void);

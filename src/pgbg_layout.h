@@ -33,7 +33,7 @@
  * queue (PGBG_MSG_ROWS): a worker from a newly installed library must
  * refuse a segment built by a session still running the old one.
  */
-#define PGBG_MAGIC				0x50474705	/* "PGG", layout 5 */
+#define PGBG_MAGIC				0x50474706	/* "PGG", layout 6 */
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)

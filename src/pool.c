@@ -72,9 +72,7 @@ int			pgbg_pool_idle_timeout = 60;
 
 static pool_shared *pool = NULL;
 static int	pool_my_slot = -1;
-static bool pool_exit_registered = false;
 
-static void pool_exit(int code, Datum arg);
 static bool pool_over_size(void);
 static void pool_leave_if_idle(void);
 
@@ -107,6 +105,23 @@ pool_leave_if_idle(void)
 	SpinLockRelease(&pool->mutex);
 }
 
+/*
+ * Define the pool's settings (from _PG_init).
+ */
+void
+pgbg_pool_define_gucs(void)
+{
+	DefineCustomIntVariable("pg_background.pool_size",
+							"Number of idle workers kept connected for reuse (0: no pool).",
+							"Only with shared_preload_libraries.",
+							&pgbg_pool_size, 0, 0, PGBG_POOL_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.pool_idle_timeout",
+							"How long an idle pooled worker waits for a job before it exits.",
+							NULL, &pgbg_pool_idle_timeout, 60, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
 Size
 pgbg_pool_shmem_size(void)
 {
@@ -133,7 +148,8 @@ pgbg_pool_shmem_init(void)
 /*
  * Reserve a place in the pool for this worker, connected to database as
  * session_user; false if the pool is off or full (the worker then exits).
- * The worker resets its session, then calls pgbg_pool_park.
+ * The worker resets its session, then calls pgbg_pool_park.  Whoever
+ * reserves calls pgbg_pool_leave when the process exits (lifecycle.c).
  */
 bool
 pgbg_pool_reserve(Oid database, Oid session_user)
@@ -161,14 +177,7 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 		pool_my_slot = i;
 	}
 	SpinLockRelease(&pool->mutex);
-	if (pool_my_slot < 0)
-		return false;
-	if (!pool_exit_registered)
-	{
-		on_shmem_exit(pool_exit, (Datum) 0);
-		pool_exit_registered = true;
-	}
-	return true;
+	return pool_my_slot >= 0;
 }
 
 /*
@@ -255,32 +264,30 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 }
 
 /*
- * on_shmem_exit of a pooled worker: free its slot; a job handed over that
- * it never took is recorded as failed (and its segment released).
+ * A pooled worker is leaving: free its place.  Returns true, with the job's
+ * directory entry, if a job was handed over that it never took (the caller
+ * records that the job ended).
  */
-static void
-pool_exit(int code, Datum arg)
+bool
+pgbg_pool_leave(int *dir_slot, uint64 *dir_seq)
 {
 	pool_slot  *s;
 	bool		orphan = false;
-	int			dir_slot = -1;
-	uint64		dir_seq = 0;
 
 	if (pool_my_slot < 0)
-		return;
+		return false;
 	s = &pool->slots[pool_my_slot];
 	SpinLockAcquire(&pool->mutex);
 	if (s->state == POOL_ASSIGNED)
 	{
 		orphan = true;
-		dir_slot = s->dir_slot;
-		dir_seq = s->dir_seq;
+		*dir_slot = s->dir_slot;
+		*dir_seq = s->dir_seq;
 	}
 	s->state = POOL_FREE;
 	SpinLockRelease(&pool->mutex);
 	pool_my_slot = -1;
-	if (orphan)
-		pgbg_dir_worker_vanished(dir_slot, dir_seq);
+	return orphan;
 }
 
 /*
@@ -307,13 +314,14 @@ pgbg_pool_has_idle(Oid database, Oid session_user)
 
 /*
  * Hand the job (segment seg, directory entry dir_slot/dir_seq) to a parked
- * worker of database and session_user.  Returns its PID, or 0 if there is
- * none.  The segment must be pinned: the launcher may leave before the
- * worker maps it.
+ * worker of database and session_user, other than the process launcher
+ * (a worker that launched the job must not receive it: it still has the
+ * segment mapped).  Returns its PID, or 0 if there is none.  The segment
+ * must be pinned: the launcher may leave before the worker maps it.
  */
 int32
 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
-				int dir_slot, uint64 dir_seq)
+				int dir_slot, uint64 dir_seq, int32 launcher)
 {
 	PGPROC	   *proc = NULL;
 	int32		pid = 0;
@@ -327,7 +335,7 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 		pool_slot  *s = &pool->slots[i];
 
 		if (s->state == POOL_IDLE && s->database == database &&
-			s->session_user == session_user)
+			s->session_user == session_user && s->pid != launcher)
 		{
 			s->state = POOL_ASSIGNED;
 			s->seg = seg;

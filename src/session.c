@@ -288,6 +288,16 @@ pgbg_session_jobs(void)
 }
 
 /*
+ * Has this session launched (or looked up) any job?  A pooled worker whose
+ * job did cannot be reused (see worker.c).
+ */
+bool
+pgbg_session_used(void)
+{
+	return session_context != NULL;
+}
+
+/*
  * The session's statistics counters.
  */
 pgbg_stats *

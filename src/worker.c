@@ -59,6 +59,14 @@
 
 static bool worker_xact_started = false;
 
+/*
+ * pg_background.test_fault: a point at which every worker fails, for the
+ * tests of what each exit path leaves behind (not for production use).
+ *	 "after_map"	FATAL once the segment is mapped, before the job's entry
+ *					of the directory learns that the worker has it
+ */
+static char *worker_test_fault = NULL;
+
 /* Connected as another user than a launcher's: never park (see pool.c). */
 static bool worker_may_park = true;
 
@@ -72,7 +80,8 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static bool worker_run_job(dsm_handle seg_handle);
 static void worker_reset_session(void);
-static void worker_attach(dsm_segment *seg, shm_toc **toc_out);
+static bool worker_attach(dsm_segment *seg, shm_toc **toc_out);
+static void worker_wait_for_go(void);
 static void worker_adopt_identity(pgbg_fixed *fixed, const char *settings,
 								  char *gucstate);
 static void worker_execute(const char *sql, const char *paramspace,
@@ -88,6 +97,19 @@ static int16 *worker_result_formats(TupleDesc tupdesc, int *nformats);
 static bool worker_binary_ok(Oid typid, int depth);
 static bool worker_binary_ok_composite(Oid relid, int depth);
 static void worker_finish_xact(void);
+
+/*
+ * Define the worker's settings (from _PG_init).
+ */
+void
+pgbg_worker_define_gucs(void)
+{
+	DefineCustomStringVariable("pg_background.test_fault",
+							   "Makes every pg_background worker fail at the named point (for tests).",
+							   NULL, &worker_test_fault, "",
+							   PGC_SIGHUP, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+}
 
 /*
  * Worker entry point; main_arg is the handle of the job's DSM segment.
@@ -123,19 +145,22 @@ pg_background_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		pgbg_dir_worker_begin(dir_slot, dir_seq);
+		pgbg_job_worker_begin(dir_slot, dir_seq);
 		if (!worker_run_job(seg_handle))
 			break;
 
 		/*
 		 * Stay for another job if the pool has room.  Otherwise exit: the
 		 * job's entry is closed once this process has left (and with it
-		 * pg_stat_activity), so the limits hold as that view shows them.
+		 * pg_stat_activity), so the limits hold as that view shows them.  A
+		 * worker whose SQL launched jobs itself exits too: its session holds
+		 * those jobs (their segments, their results, its statistics), which
+		 * the next job must not see.
 		 */
-		if (!worker_may_park ||
-			!pgbg_pool_reserve(MyDatabaseId, GetAuthenticatedUserId()))
+		if (!worker_may_park || pgbg_session_used() ||
+			!pgbg_job_pool_reserve())
 			break;
-		pgbg_dir_worker_done();
+		pgbg_job_worker_done();
 
 		/*
 		 * A cancel of the job that is over is pending by now, if any was sent
@@ -175,7 +200,13 @@ worker_run_job(dsm_handle seg_handle)
 				 errdetail("The launching session exited before the worker started.")));
 		return false;
 	}
-	worker_attach(seg, &toc);
+	if (!worker_attach(seg, &toc))
+	{
+		/* The job is over already (its launch was abandoned): run nothing. */
+		worker_status = NULL;
+		dsm_detach(seg);
+		return false;
+	}
 
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
 	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
@@ -195,6 +226,7 @@ worker_run_job(dsm_handle seg_handle)
 		worker_outcome.state = PGBG_STATE_RUNNING;
 		worker_outcome.started_at = GetCurrentTimestamp();
 		worker_publish(true);	/* the launcher waits for this */
+		worker_wait_for_go();
 
 		worker_execute(sql, paramspace, dest);
 	}
@@ -224,6 +256,36 @@ worker_run_job(dsm_handle seg_handle)
 	worker_status = NULL;
 	dsm_detach(seg);
 	return true;
+}
+
+/*
+ * Wait until the launch that started this job has returned (it tells us to
+ * go as the last thing it does), or raise an error if it failed instead:
+ * a launch that reports an error must have run nothing.
+ */
+static void
+worker_wait_for_go(void)
+{
+	for (;;)
+	{
+		bool		go;
+		bool		abandoned;
+
+		SpinLockAcquire(&worker_status->mutex);
+		go = worker_status->go;
+		abandoned = worker_status->abandoned;
+		SpinLockRelease(&worker_status->mutex);
+		if (abandoned)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg(PGBG_MSG_ABANDONED)));
+		if (go)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
@@ -259,14 +321,19 @@ worker_reset_session(void)
  * submitted job leaves the queue at once and sends nothing).  Records our
  * PID first: the launcher reads it once it sees us attached.
  */
-static void
+static bool
 worker_attach(dsm_segment *seg, shm_toc **toc_out)
 {
 	shm_toc    *toc;
 	pgbg_fixed *fixed;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
+	pgbg_attach_result attach;
 
+	if (worker_test_fault != NULL && strcmp(worker_test_fault, "after_map") == 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("pg_background.test_fault: worker stops after mapping its segment")));
 	toc = shm_toc_attach(PGBG_MAGIC, dsm_segment_address(seg));
 	if (toc == NULL)
 		ereport(ERROR,
@@ -277,10 +344,14 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 	worker_status = &fixed->status;
 	SpinLockAcquire(&worker_status->mutex);
 	worker_status->worker_pid = MyProcPid;
+	worker_status->worker = MyProc;
 	worker_outcome = worker_status->outcome;
 	SpinLockRelease(&worker_status->mutex);
 
-	worker_canceled = pgbg_dir_worker_attached(worker_status->launcher);
+	attach = pgbg_job_attached(worker_status->launcher);
+	if (attach == PGBG_ATTACH_GONE)
+		return false;
+	worker_canceled = (attach == PGBG_ATTACH_CANCELED);
 
 	mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
 	shm_mq_set_sender(mq, MyProc);
@@ -297,6 +368,7 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 	}
 
 	*toc_out = toc;
+	return true;
 }
 
 /*
@@ -314,7 +386,7 @@ worker_publish(bool wake_launcher)
 	worker_status->outcome = worker_outcome;
 	launcher = worker_status->launcher;
 	SpinLockRelease(&worker_status->mutex);
-	pgbg_dir_worker_publish(&worker_outcome);
+	pgbg_job_publish(&worker_outcome);
 	if (wake_launcher && launcher != NULL)
 		SetLatch(&launcher->procLatch);
 }

@@ -9,7 +9,7 @@ use strict;
 use warnings;
 use Exporter 'import';
 
-our @EXPORT = qw(run_query launcher_session);
+our @EXPORT = qw(run_query launcher_session set_guc);
 
 # Run a query in a background psql session; return its stdout and whatever
 # it wrote to stderr (which is then cleared for the next query).
@@ -33,6 +33,22 @@ sub launcher_session
 		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 	$s->set_query_timer_restart;
 	return $s;
+}
+
+# ALTER SYSTEM SET $name = $value (or RESET, if $value is undef) on $node,
+# reload, and wait until a new session shows $shown (by then the postmaster
+# has signaled every process, so their next command sees it too).
+sub set_guc
+{
+	my ($node, $name, $value, $shown) = @_;
+	$node->safe_psql('postgres',
+		defined $value
+		? "ALTER SYSTEM SET $name = $value"
+		: "ALTER SYSTEM RESET $name");
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	Test::More::ok($node->poll_query_until('postgres', "SHOW $name", $shown),
+		"$name is now $shown");
+	return;
 }
 
 1;
