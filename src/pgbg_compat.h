@@ -5,9 +5,9 @@
  *		PostgreSQL major versions.
  *
  * Every other file calls the names defined here instead of testing
- * PG_VERSION_NUM itself.  Supported: PostgreSQL 13 to 18.  15 and 18 are
- * built and tested; the branches for 13, 14, 16 and 17 follow the release
- * notes of those versions.  Needed as they are on every supported version
+ * PG_VERSION_NUM itself.  Supported: PostgreSQL 13 to 18.  CI compiles
+ * against 13 and builds and tests against 15 and 18; the branches for 14,
+ * 16 and 17 follow the release notes and headers of those versions.  Needed as they are on every supported version
  * (so no branch here): QueryCompletion and CommandTag (13), PG_FINALLY
  * (13), TimestampDifferenceMilliseconds (14, back-patched into 13's minor
  * releases), BufFileRead returning the bytes read (all; 16 added the
@@ -88,6 +88,16 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 	else
 		snprintf(buf, size, "%s", name);
 }
+
+/*
+ * Multirange types came in 14.  On 13 no type has typtype 'm', so a switch
+ * case for TYPTYPE_MULTIRANGE is never taken there; these two let callers
+ * name multiranges without a version test.
+ */
+#if PG_VERSION_NUM < 140000
+#define TYPTYPE_MULTIRANGE 'm'
+#define get_multirange_range(multirange_typid) ((void) (multirange_typid), InvalidOid)
+#endif
 
 /*
  * Shared memory requests: from 15 on, in shmem_request_hook; before, in
