@@ -31,8 +31,10 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/binaryheap.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -286,11 +288,71 @@ pgbg_dir_shmem_loaded(void)
 	}
 }
 
+/* Where dir_load moves a file it cannot trust. */
+#define DIR_FILE_DAMAGED	"pg_background.jobs.damaged"
+
+/* The file's header: magic, entry size, next sequence number, count. */
+#define DIR_HEADER_SIZE		(2 * sizeof(uint32) + sizeof(uint64) + sizeof(int32))
+
+/* Does the fixed-size string field end within its array? */
+#define DIR_TERMINATED(field)	(memchr((field), '\0', sizeof(field)) != NULL)
+
+/*
+ * Could this entry have been written by dir_save?  Its states exist, its
+ * numbers are in range and every string ends within its field.  dir_load
+ * takes a file whose entries all pass, or none of it.
+ */
+static bool
+dir_entry_valid(const pgbg_dir_entry *e)
+{
+	int32		state = (int32) e->state;
+	int32		outcome_state = (int32) e->outcome.state;
+
+	return state > (int32) PGBG_DIR_FREE && state <= (int32) PGBG_DIR_LOST &&
+		outcome_state >= (int32) PGBG_STATE_STARTING &&
+		outcome_state <= (int32) PGBG_STATE_ERROR &&
+		e->queue_size >= 0 && e->queue_size <= PGBG_MAX_QUEUE_SIZE &&
+		e->outcome.progress_pct >= -1 && e->outcome.progress_pct <= 100 &&
+		DIR_TERMINATED(e->label) &&
+		DIR_TERMINATED(e->sql_preview) &&
+		DIR_TERMINATED(e->outcome.command_tag) &&
+		DIR_TERMINATED(e->outcome.sqlstate) &&
+		DIR_TERMINATED(e->outcome.message) &&
+		DIR_TERMINATED(e->outcome.detail) &&
+		DIR_TERMINATED(e->outcome.hint) &&
+		DIR_TERMINATED(e->outcome.context) &&
+		DIR_TERMINATED(e->outcome.progress_msg);
+}
+
+/*
+ * For dir_save: copy entry e, its strings terminated (after a crash, an
+ * entry may be half-written), and say whether to write the copy: an entry
+ * in use that dir_load will accept.
+ */
+static bool
+dir_save_copy(const pgbg_dir_entry *e, pgbg_dir_entry *copy)
+{
+	if (e->state == PGBG_DIR_FREE)
+		return false;
+	*copy = *e;
+	copy->label[sizeof(copy->label) - 1] = '\0';
+	copy->sql_preview[sizeof(copy->sql_preview) - 1] = '\0';
+	copy->outcome.command_tag[sizeof(copy->outcome.command_tag) - 1] = '\0';
+	copy->outcome.sqlstate[sizeof(copy->outcome.sqlstate) - 1] = '\0';
+	copy->outcome.message[sizeof(copy->outcome.message) - 1] = '\0';
+	copy->outcome.detail[sizeof(copy->outcome.detail) - 1] = '\0';
+	copy->outcome.hint[sizeof(copy->outcome.hint) - 1] = '\0';
+	copy->outcome.context[sizeof(copy->outcome.context) - 1] = '\0';
+	copy->outcome.progress_msg[sizeof(copy->outcome.progress_msg) - 1] = '\0';
+	return dir_entry_valid(copy);
+}
+
 /*
  * Postmaster, at shutdown or before reinitializing after a crash: write
  * every entry in use to the file.  No process runs any more, so no lock is
- * needed; after a crash an entry may be half-written, which dir_load
- * tolerates (strings are re-terminated, unknown states dropped).
+ * needed; after a crash an entry may be half-written: its strings are
+ * terminated, and an entry in an impossible state is left out (see
+ * dir_save_copy), so that dir_load accepts the file.
  */
 static void
 dir_save(int code, Datum arg)
@@ -298,6 +360,7 @@ dir_save(int code, Datum arg)
 	FILE	   *file;
 	uint32		header[2] = {DIR_FILE_MAGIC, (uint32) sizeof(pgbg_dir_entry)};
 	int32		count = 0;
+	pgbg_dir_entry copy;
 	int			i;
 
 	if (dir == NULL)
@@ -306,15 +369,15 @@ dir_save(int code, Datum arg)
 	if (file == NULL)
 		goto error;
 	for (i = 0; i < dir->nentries; i++)
-		if (dir->entries[i].state != PGBG_DIR_FREE)
+		if (dir_save_copy(&dir->entries[i], &copy))
 			count++;
 	if (fwrite(header, sizeof(header), 1, file) != 1 ||
 		fwrite(&dir->next_seq, sizeof(dir->next_seq), 1, file) != 1 ||
 		fwrite(&count, sizeof(count), 1, file) != 1)
 		goto error;
 	for (i = 0; i < dir->nentries; i++)
-		if (dir->entries[i].state != PGBG_DIR_FREE &&
-			fwrite(&dir->entries[i], sizeof(pgbg_dir_entry), 1, file) != 1)
+		if (dir_save_copy(&dir->entries[i], &copy) &&
+			fwrite(&copy, sizeof(pgbg_dir_entry), 1, file) != 1)
 			goto error;
 	if (FreeFile(file) != 0)
 	{
@@ -335,21 +398,68 @@ error:
 }
 
 /*
+ * binaryheap comparator over slots of dir->entries, for dir_load: on top,
+ * the entry that a directory too small for the file drops first (the last
+ * in dir_newest_first's order).
+ */
+static int
+dir_load_compare(Datum a, Datum b, void *arg)
+{
+	return dir_newest_first(&dir->entries[DatumGetInt32(a)],
+							&dir->entries[DatumGetInt32(b)]);
+}
+
+/*
+ * dir_load found the file damaged (what says how, in a full sentence):
+ * forget what was loaded from it (the first nloaded entries), move the
+ * file aside for whoever wants to look at it, and start empty.
+ */
+static void
+dir_load_reject(FILE *file, const char *what, int nloaded)
+{
+	bool		moved;
+
+	memset(dir->entries, 0, sizeof(pgbg_dir_entry) * nloaded);
+	dir->next_seq = 1;
+	FreeFile(file);
+	moved = (durable_rename(DIR_FILE, DIR_FILE_DAMAGED, LOG) == 0);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("pg_background job directory file \"%s\" is damaged",
+					DIR_FILE),
+			 errdetail_internal("%s %s", what,
+								moved ?
+								psprintf("The file was renamed to \"%s\"; the job directory starts empty.",
+										 DIR_FILE_DAMAGED) :
+								psprintf("The file could not be renamed to \"%s\"; the job directory starts empty.",
+										 DIR_FILE_DAMAGED))));
+}
+
+/*
  * Postmaster, at startup: read the file the previous run left.  Jobs that
  * had not finished are recorded as lost on restart: queued jobs never ran,
  * and a running job's transaction did not survive the restart (a job
  * stopped by a clean shutdown recorded its own error before exiting).
+ *
+ * Nothing in the file is trusted: a header whose count does not match the
+ * file's size, a file of another format, an entry that dir_save cannot have
+ * written, or a short read make the whole file damaged (dir_load_reject):
+ * the server starts with an empty directory.  Entries are read one at a
+ * time into the table itself; if the directory has shrunk, a heap of the
+ * slots keeps the unfinished and the newest jobs (dir_newest_first), so no
+ * more than the directory's size is ever allocated.
  */
 static void
 dir_load(void)
 {
 	FILE	   *file;
+	struct stat st;
 	uint32		header[2];
 	uint64		next_seq;
 	int32		count;
-	pgbg_dir_entry *saved;
-	int			n;
-	int			slot = 0;
+	pgbg_dir_entry entry;
+	binaryheap *kept;
+	int			n = 0;
 	int			i;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -363,47 +473,105 @@ dir_load(void)
 							DIR_FILE)));
 		return;
 	}
-	if (fread(header, sizeof(header), 1, file) != 1 ||
-		header[0] != DIR_FILE_MAGIC ||
-		header[1] != (uint32) sizeof(pgbg_dir_entry) ||
-		fread(&next_seq, sizeof(next_seq), 1, file) != 1 ||
-		fread(&count, sizeof(count), 1, file) != 1 || count < 0)
+	if (fstat(fileno(file), &st) != 0)
 	{
 		ereport(LOG,
-				(errmsg("ignoring pg_background job directory file \"%s\" of another format",
+				(errcode_for_file_access(),
+				 errmsg("could not stat pg_background job directory file \"%s\": %m",
 						DIR_FILE)));
 		FreeFile(file);
-		unlink(DIR_FILE);
 		return;
 	}
-	dir->next_seq = Max(next_seq, 1);
 
-	/* Read them all: if the directory has shrunk, the newest are kept. */
-	saved = palloc(sizeof(pgbg_dir_entry) * Max(count, 1));
-	for (n = 0; n < count; n++)
-		if (fread(&saved[n], sizeof(pgbg_dir_entry), 1, file) != 1)
-			break;
-	qsort(saved, n, sizeof(pgbg_dir_entry), dir_newest_first);
-
-	for (i = 0; i < n && slot < dir->nentries; i++)
+	if ((uint64) st.st_size < DIR_HEADER_SIZE)
 	{
-		pgbg_dir_entry *e = &dir->entries[slot];
+		dir_load_reject(file,
+						psprintf("The file holds %lld bytes, less than the header of a job directory file.",
+								 (long long) st.st_size),
+						0);
+		return;
+	}
+	if (fread(header, sizeof(header), 1, file) != 1 ||
+		fread(&next_seq, sizeof(next_seq), 1, file) != 1 ||
+		fread(&count, sizeof(count), 1, file) != 1)
+	{
+		dir_load_reject(file, "The header of the file could not be read.", 0);
+		return;
+	}
+	if (header[0] != DIR_FILE_MAGIC)
+	{
+		dir_load_reject(file,
+						"The file does not start with the magic number of a job directory file.",
+						0);
+		return;
+	}
+	if (header[1] != (uint32) sizeof(pgbg_dir_entry))
+	{
+		dir_load_reject(file,
+						psprintf("Its entries are of %u bytes; this version of pg_background writes entries of %zu bytes.",
+								 header[1], sizeof(pgbg_dir_entry)),
+						0);
+		return;
+	}
+	if (count < 0 ||
+		(uint64) st.st_size != DIR_HEADER_SIZE + (uint64) count * sizeof(pgbg_dir_entry))
+	{
+		dir_load_reject(file,
+						psprintf("The header announces %d entries of %zu bytes, but the file holds %lld bytes.",
+								 count, sizeof(pgbg_dir_entry),
+								 (long long) st.st_size),
+						0);
+		return;
+	}
 
-		*e = saved[i];
-		if (e->state <= PGBG_DIR_FREE || e->state > PGBG_DIR_LOST)
+	kept = binaryheap_allocate(Max(Min(count, dir->nentries), 1),
+							   dir_load_compare, NULL);
+	for (i = 0; i < count; i++)
+	{
+		int			slot;
+
+		if (fread(&entry, sizeof(pgbg_dir_entry), 1, file) != 1)
 		{
-			memset(e, 0, sizeof(pgbg_dir_entry));
-			continue;
+			binaryheap_free(kept);
+			dir_load_reject(file,
+							psprintf("Entry %d of %d could not be read.", i + 1, count),
+							n);
+			return;
 		}
-		e->label[sizeof(e->label) - 1] = '\0';
-		e->sql_preview[sizeof(e->sql_preview) - 1] = '\0';
-		e->outcome.command_tag[sizeof(e->outcome.command_tag) - 1] = '\0';
-		e->outcome.sqlstate[sizeof(e->outcome.sqlstate) - 1] = '\0';
-		e->outcome.message[sizeof(e->outcome.message) - 1] = '\0';
-		e->outcome.detail[sizeof(e->outcome.detail) - 1] = '\0';
-		e->outcome.hint[sizeof(e->outcome.hint) - 1] = '\0';
-		e->outcome.context[sizeof(e->outcome.context) - 1] = '\0';
-		e->outcome.progress_msg[sizeof(e->outcome.progress_msg) - 1] = '\0';
+		if (!dir_entry_valid(&entry))
+		{
+			binaryheap_free(kept);
+			dir_load_reject(file,
+							psprintf("Entry %d of %d is not a valid job entry.", i + 1, count),
+							n);
+			return;
+		}
+		if (n < dir->nentries)
+		{
+			slot = n++;
+			dir->entries[slot] = entry;
+			binaryheap_add(kept, Int32GetDatum(slot));
+		}
+		else if (dir_newest_first(&entry,
+								  &dir->entries[DatumGetInt32(binaryheap_first(kept))]) < 0)
+		{
+			/* Better than the worst kept: it takes the worst one's slot. */
+			slot = DatumGetInt32(binaryheap_first(kept));
+			dir->entries[slot] = entry;
+			binaryheap_replace_first(kept, Int32GetDatum(slot));
+		}
+	}
+	binaryheap_free(kept);
+	if (fgetc(file) != EOF)
+	{
+		dir_load_reject(file, "The file holds more data than its header announces.", n);
+		return;
+	}
+
+	dir->next_seq = Max(next_seq, 1);
+	for (i = 0; i < n; i++)
+	{
+		pgbg_dir_entry *e = &dir->entries[i];
 
 		/*
 		 * A job that had recorded its ending (its worker was still leaving)
@@ -431,9 +599,7 @@ dir_load(void)
 		e->worker_pid = 0;
 		if (e->seq >= dir->next_seq)
 			dir->next_seq = e->seq + 1;
-		slot++;
 	}
-	pfree(saved);
 	for (i = 0; i < dir->nentries; i++)
 		dir_sync(&dir->entries[i]);
 	FreeFile(file);
@@ -441,8 +607,8 @@ dir_load(void)
 }
 
 /*
- * qsort comparator: unfinished jobs first, then by sequence number, newest
- * first (what a shrunken directory keeps).
+ * Comparator (as for qsort, of two entries): unfinished jobs first, then by
+ * sequence number, newest first (what a shrunken directory keeps).
  */
 static int
 dir_newest_first(const void *a, const void *b)
@@ -967,13 +1133,15 @@ pgbg_dir_finished(int slot, uint64 seq)
 
 /*
  * Copies of every entry the current role may see, and their slots; returns
- * how many.
+ * how many.  Only the entries in use are copied (counted first, under the
+ * same lock): a large directory is mostly free entries.
  */
 int
 pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots)
 {
 	pgbg_dir_entry *all;
 	int		   *where;
+	int			used = 0;
 	int			n = 0;
 	int			kept = 0;
 	int			i;
@@ -982,14 +1150,16 @@ pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots)
 	*slots = NULL;
 	if (dir == NULL)
 		return 0;
-	all = palloc(sizeof(pgbg_dir_entry) * dir->nentries);
-	where = palloc(sizeof(int) * dir->nentries);
 	LWLockAcquire(dir->lock, LW_SHARED);
-	for (i = 0; i < dir->nentries; i++)
-		if (dir->entries[i].state != PGBG_DIR_FREE)
+	used = dir->nentries - dir->lists[DIR_LIST_FREE].count;
+	all = palloc_extended(mul_size(sizeof(pgbg_dir_entry), Max(used, 1)),
+						  MCXT_ALLOC_HUGE);
+	where = palloc(sizeof(int) * Max(used, 1));
+	for (i = 0; i < dir->nentries && n < used; i++)
+		if (dir->hot[i].state != PGBG_DIR_FREE)
 		{
 			where[n] = i;
-			all[n++] = dir->entries[i];
+			dir_copy(i, &all[n++]);
 		}
 	LWLockRelease(dir->lock);
 	for (i = 0; i < n; i++)

@@ -237,7 +237,7 @@ pg_background_cancel_label(PG_FUNCTION_ARGS)
 	label = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	grace_ms = entry_check_ms(fcinfo, 1, "grace_ms", false);
 
-	jobs = pgbg_session_jobs();
+	jobs = pgbg_session_jobs(false);	/* remembered ones are over */
 	targets = palloc(sizeof(pgbg_job *) * Max(list_length(jobs), 1));
 	foreach(lc, jobs)
 	{
@@ -384,7 +384,7 @@ entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
 	TupleDesc	tupdesc;
 	Tuplestorestate *tupstore = entry_materialize(fcinfo, &tupdesc, natts,
 												  types);
-	List	   *jobs = pgbg_session_jobs();
+	List	   *jobs = pgbg_session_jobs(true);
 	ListCell   *lc;
 
 	pgbg_dir_entry *dir;
@@ -404,9 +404,7 @@ entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
 	ndir = pgbg_dir_snapshot(&dir, &slots);
 	for (d = 0; d < ndir; d++)
 	{
-		pgbg_job   *session_job = pgbg_session_find(dir[d].handle_pid);
-
-		if (session_job != NULL && session_job->cookie == dir[d].cookie)
+		if (pgbg_session_has(dir[d].handle_pid, dir[d].cookie))
 			continue;			/* listed above */
 		entry_list_row(tupstore, tupdesc, natts, pick,
 					   entry_remote_job(&dir[d], slots[d]));
@@ -448,7 +446,7 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	pgbg_stats *stats = pgbg_session_stats();
-	List	   *jobs = pgbg_session_jobs();
+	List	   *jobs = pgbg_session_jobs(false);	/* remembered: counted, over */
 	ListCell   *lc;
 	int32		active = 0;
 	Datum		values[7];
@@ -697,6 +695,9 @@ entry_result(FunctionCallInfo fcinfo, pgbg_job *job)
 		pgbg_session_release(job, false);
 	}
 	PG_END_TRY();
+
+	/* The job, if its worker is done, leaves for a compact record. */
+	pgbg_session_settle_all();
 
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = tupstore;

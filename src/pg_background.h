@@ -194,8 +194,9 @@ typedef struct pgbg_dir_entry
 
 /*
  * A job launched by this session.  Lives in the session context until the
- * job is detached, or (once its result is consumed) until it is evicted from
- * the list of remembered consumed jobs.
+ * job is detached, or (once its result is consumed and its worker is done)
+ * until session.c replaces it by a compact record; lookups of such a job
+ * return a transient copy (remembered).
  */
 typedef struct pgbg_job
 {
@@ -228,6 +229,9 @@ typedef struct pgbg_job
 	uint64		dir_seq;
 	bool		remote;			/* another session's job, seen through the
 								 * directory: no segment, no queue */
+	bool		remembered;		/* a transient copy of a consumed job that
+								 * session.c keeps in a compact record */
+	uint64		consumed_no;	/* order of consumption, once consumed */
 } pgbg_job;
 
 /*
@@ -262,6 +266,7 @@ typedef struct pgbg_stats
 extern MemoryContext pgbg_session_context(void);
 extern pgbg_job *pgbg_session_add(int32 pid);
 extern pgbg_job *pgbg_session_find(int32 pid);
+extern bool pgbg_session_has(int32 pid, int64 cookie);
 extern void pgbg_session_mark_consumed(pgbg_job *job);
 extern void pgbg_session_release(pgbg_job *job, bool force);
 extern void pgbg_session_settle(pgbg_job *job);
@@ -269,7 +274,7 @@ extern void pgbg_session_settle_all(void);
 extern void pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh);
 extern void pgbg_session_drain_all(void);
 extern void pgbg_session_forget(pgbg_job *job);
-extern List *pgbg_session_jobs(void);
+extern List *pgbg_session_jobs(bool with_remembered);
 extern bool pgbg_session_used(void);
 extern pgbg_stats *pgbg_session_stats(void);
 

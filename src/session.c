@@ -7,9 +7,16 @@
  * long-lived memory context ("pg_background session").  A job stays here
  * while its results may still be read.  Once they have been read the job is
  * remembered as consumed, so that a second read says so instead of claiming
- * the PID is unknown; only the most recent PGBG_MAX_CONSUMED consumed jobs
- * are remembered, which keeps a session that launches millions of jobs at a
- * constant size.
+ * the PID is unknown, and so that it is still listed with its outcome; only
+ * the most recent PGBG_MAX_CONSUMED consumed jobs are remembered, which
+ * keeps a session that launches millions of jobs at a constant size.
+ *
+ * A consumed job whose segment is detached (its worker is done) leaves the
+ * table at the next safe point (pgbg_session_settle_all) for a compact
+ * record in an array ordered by consumption (session_consumed: some 90
+ * bytes, and its texts packed in one allocation, instead of a pgbg_job of
+ * some 3 kB with its outcome's fixed-size text fields).  Lookups turn a
+ * record back into a transient pgbg_job in the caller's memory context.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,15 +31,60 @@
 /* How many consumed jobs a session remembers. */
 #define PGBG_MAX_CONSUMED		1024
 
+/*
+ * A consumed job whose segment is detached: what its handle still answers
+ * (the list's columns, the outcome, and "already consumed").  Its worker is
+ * done, so none of this changes any more.
+ */
+typedef struct session_consumed
+{
+	int64		cookie;
+	uint64		consumed_no;	/* order of consumption */
+	TimestampTz launched_at;
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	uint64		row_count;
+	uint64		dir_seq;
+	char	   *texts;			/* see session_pack */
+	Oid			user_id;
+	int32		queue_size;
+	int32		dir_slot;
+	int32		progress_pct;
+	uint8		state;			/* outcome state (pgbg_state) */
+	bool		has_label;
+	bool		submitted;
+	bool		canceled;
+} session_consumed;
+
 static MemoryContext session_context = NULL;
 static HTAB *session_jobs = NULL;
+
+/* Consumed jobs still in the table, in consumption order. */
 static dlist_head consumed_jobs = DLIST_STATIC_INIT(consumed_jobs);
 static int	consumed_count = 0;
+static uint64 consumed_next_no = 1;
+
+/*
+ * Compact records of the other consumed jobs: a circular array in
+ * consumption order (oldest at remembered_head), and their PIDs in a
+ * parallel array for lookups.
+ */
+static session_consumed *remembered = NULL;
+static int32 *remembered_pids = NULL;
+static int	remembered_size = 0;
+static int	remembered_head = 0;
+static int	remembered_count = 0;
 static dlist_head unsettled_jobs = DLIST_STATIC_INIT(unsettled_jobs);
 static dlist_head queue_jobs = DLIST_STATIC_INIT(queue_jobs);
 static pgbg_stats session_stats;
 
 static void session_detach_segment(pgbg_job *job);
+static void session_remove(pgbg_job *job);
+static int	session_remembered_index(int32 pid);
+static pgbg_job *session_recall(int i);
+static void session_remember(pgbg_job *job);
+static void session_forget_remembered(int i);
+static void session_evict_oldest(void);
 
 /*
  * Return the session's long-lived memory context, creating it (and the job
@@ -97,6 +149,19 @@ pgbg_session_settle_all(void)
 
 	dlist_foreach_modify(iter, &unsettled_jobs)
 		pgbg_session_settle(dlist_container(pgbg_job, unsettled_node, iter.cur));
+
+	/*
+	 * Consumed jobs whose read is over and whose segment is detached leave
+	 * the table for a compact record.  Nothing holds a pointer to a job
+	 * here (a launch begins, or a read has ended).
+	 */
+	dlist_foreach_modify(iter, &consumed_jobs)
+	{
+		pgbg_job   *job = dlist_container(pgbg_job, consumed_node, iter.cur);
+
+		if (job->released && job->seg == NULL)
+			session_remember(job);
+	}
 }
 
 /*
@@ -176,6 +241,14 @@ session_remove(pgbg_job *job)
 {
 	int32		pid = job->pid;
 
+	if (job->remembered)
+	{
+		int			i = session_remembered_index(pid);
+
+		if (i >= 0 && remembered[i].cookie == job->cookie)
+			session_forget_remembered(i);
+		return;
+	}
 	pgbg_control_observe(job);
 	pgbg_session_release(job, true);
 	if (job->handle != NULL)
@@ -203,6 +276,7 @@ pgbg_session_add(int32 pid)
 {
 	pgbg_job   *job;
 	bool		found;
+	int			i;
 
 	(void) pgbg_session_context();
 	job = hash_search(session_jobs, &pid, HASH_FIND, NULL);
@@ -215,6 +289,8 @@ pgbg_session_add(int32 pid)
 					 errdetail("The operating system reused the PID for a new worker.")));
 		session_remove(job);
 	}
+	else if ((i = session_remembered_index(pid)) >= 0)
+		session_forget_remembered(i);
 
 	job = hash_search(session_jobs, &pid, HASH_ENTER, &found);
 	Assert(!found);
@@ -226,14 +302,41 @@ pgbg_session_add(int32 pid)
 }
 
 /*
- * Find a job of this session by worker PID; NULL if there is none.
+ * Find a job of this session by worker PID; NULL if there is none.  A
+ * consumed job that the session remembers in a compact record comes back as
+ * a transient copy in the current memory context (pgbg_job.remembered).
  */
 pgbg_job *
 pgbg_session_find(int32 pid)
 {
+	pgbg_job   *job;
+	int			i;
+
 	if (session_jobs == NULL)
 		return NULL;
-	return hash_search(session_jobs, &pid, HASH_FIND, NULL);
+	job = hash_search(session_jobs, &pid, HASH_FIND, NULL);
+	if (job == NULL && (i = session_remembered_index(pid)) >= 0)
+		job = session_recall(i);
+	return job;
+}
+
+/*
+ * Does the session know the job with this handle (pgbg_session_find would
+ * find it, with this cookie)?  Makes no copy.
+ */
+bool
+pgbg_session_has(int32 pid, int64 cookie)
+{
+	pgbg_job   *job;
+	int			i;
+
+	if (session_jobs == NULL)
+		return false;
+	job = hash_search(session_jobs, &pid, HASH_FIND, NULL);
+	if (job != NULL)
+		return job->cookie == cookie;
+	i = session_remembered_index(pid);
+	return i >= 0 && remembered[i].cookie == cookie;
 }
 
 /*
@@ -247,16 +350,30 @@ pgbg_session_mark_consumed(pgbg_job *job)
 	if (!job->consumed)
 	{
 		job->consumed = true;
+		job->consumed_no = consumed_next_no++;
 		dlist_push_tail(&consumed_jobs, &job->consumed_node);
 		consumed_count++;
-		while (consumed_count > PGBG_MAX_CONSUMED)
-		{
-			pgbg_job   *oldest = dlist_head_element(pgbg_job, consumed_node,
-													&consumed_jobs);
-
-			session_remove(oldest);
-		}
+		while (consumed_count + remembered_count > PGBG_MAX_CONSUMED)
+			session_evict_oldest();
 	}
+}
+
+/*
+ * Forget the consumed job consumed longest ago, in the table or remembered.
+ */
+static void
+session_evict_oldest(void)
+{
+	pgbg_job   *oldest = NULL;
+
+	if (!dlist_is_empty(&consumed_jobs))
+		oldest = dlist_head_element(pgbg_job, consumed_node, &consumed_jobs);
+	if (remembered_count > 0 &&
+		(oldest == NULL ||
+		 remembered[remembered_head].consumed_no < oldest->consumed_no))
+		session_forget_remembered(remembered_head);
+	else
+		session_remove(oldest);
 }
 
 /*
@@ -270,20 +387,26 @@ pgbg_session_forget(pgbg_job *job)
 
 /*
  * All jobs the session knows, in no particular order (a list allocated in
- * the current memory context).
+ * the current memory context).  With_remembered: also the consumed jobs
+ * remembered in compact records, as transient copies (they are over, and
+ * counted in the statistics).
  */
 List *
-pgbg_session_jobs(void)
+pgbg_session_jobs(bool with_remembered)
 {
 	List	   *result = NIL;
 	HASH_SEQ_STATUS seq;
 	pgbg_job   *job;
+	int			k;
 
 	if (session_jobs == NULL)
 		return NIL;
 	hash_seq_init(&seq, session_jobs);
 	while ((job = hash_seq_search(&seq)) != NULL)
 		result = lappend(result, job);
+	for (k = 0; with_remembered && k < remembered_count; k++)
+		result = lappend(result,
+						 session_recall((remembered_head + k) % remembered_size));
 	return result;
 }
 
@@ -304,4 +427,234 @@ pgbg_stats *
 pgbg_session_stats(void)
 {
 	return &session_stats;
+}
+
+/* ---------------------------------------------------------------------
+ * Consumed jobs remembered in compact records
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Where the record of the job with this PID is in the array, or -1.
+ */
+static int
+session_remembered_index(int32 pid)
+{
+	int			k;
+
+	for (k = remembered_count - 1; k >= 0; k--)
+	{
+		int			i = (remembered_head + k) % remembered_size;
+
+		if (remembered_pids[i] == pid)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * The texts of a consumed job, one after the other, each with its
+ * terminating NUL, in one allocation of the session context: label (""
+ * for none), SQL preview, command tag, SQLSTATE, message, detail, hint,
+ * context, progress message.
+ */
+static char *
+session_pack(const pgbg_job *job)
+{
+	const char *texts[9];
+	Size		len = 0;
+	char	   *packed;
+	char	   *p;
+	int			t;
+
+	texts[0] = job->label ? job->label : "";
+	texts[1] = job->sql_preview ? job->sql_preview : "";
+	texts[2] = job->final.command_tag;
+	texts[3] = job->final.sqlstate;
+	texts[4] = job->final.message;
+	texts[5] = job->final.detail;
+	texts[6] = job->final.hint;
+	texts[7] = job->final.context;
+	texts[8] = job->final.progress_msg;
+	for (t = 0; t < (int) lengthof(texts); t++)
+		len += strlen(texts[t]) + 1;
+	packed = p = MemoryContextAlloc(session_context, len);
+	for (t = 0; t < (int) lengthof(texts); t++)
+	{
+		Size		n = strlen(texts[t]) + 1;
+
+		memcpy(p, texts[t], n);
+		p += n;
+	}
+	return packed;
+}
+
+/*
+ * Copy the next text packed at *p into a fixed-size field, and step over it.
+ */
+static void
+session_unpack(const char **p, char *field, Size size)
+{
+	strlcpy(field, *p, size);
+	*p += strlen(*p) + 1;
+}
+
+/*
+ * A consumed job whose read is over and whose segment is detached: replace
+ * it in the table by a compact record, in consumption order.  Its worker is
+ * done or has published its final outcome (see pgbg_session_settle), so
+ * the record never changes; the job is counted in the statistics first.
+ */
+static void
+session_remember(pgbg_job *job)
+{
+	session_consumed *r;
+	char	   *texts;
+	int			i;
+
+	Assert(job->consumed && job->released && job->seg == NULL);
+	pgbg_control_observe(job);
+	texts = session_pack(job);
+
+	/* Grow the array if it is full (it never holds more than the limit). */
+	if (remembered_count == remembered_size)
+	{
+		int			size = Min(Max(remembered_size * 2, 16), PGBG_MAX_CONSUMED);
+		session_consumed *records;
+		int32	   *pids;
+		int			k;
+
+		Assert(size > remembered_size);
+		records = MemoryContextAlloc(session_context,
+									 sizeof(session_consumed) * size);
+		pids = MemoryContextAlloc(session_context, sizeof(int32) * size);
+		for (k = 0; k < remembered_count; k++)
+		{
+			records[k] = remembered[(remembered_head + k) % remembered_size];
+			pids[k] = remembered_pids[(remembered_head + k) % remembered_size];
+		}
+		if (remembered != NULL)
+		{
+			pfree(remembered);
+			pfree(remembered_pids);
+		}
+		remembered = records;
+		remembered_pids = pids;
+		remembered_size = size;
+		remembered_head = 0;
+	}
+
+	i = (remembered_head + remembered_count) % remembered_size;
+	remembered_count++;
+	r = &remembered[i];
+	r->cookie = job->cookie;
+	r->consumed_no = job->consumed_no;
+	r->launched_at = job->launched_at;
+	r->started_at = job->final.started_at;
+	r->finished_at = job->final.finished_at;
+	r->row_count = job->final.row_count;
+	r->dir_seq = job->dir_seq;
+	r->texts = texts;
+	r->user_id = job->user_id;
+	r->queue_size = job->queue_size;
+	r->dir_slot = job->dir_slot;
+	r->progress_pct = job->final.progress_pct;
+	r->state = (uint8) job->final.state;
+	r->has_label = (job->label != NULL);
+	r->submitted = job->submitted;
+	r->canceled = job->canceled;
+	remembered_pids[i] = job->pid;
+
+	/*
+	 * A job consumed earlier than others may be remembered after them (its
+	 * worker took longer): move it back to its place.
+	 */
+	while (i != remembered_head)
+	{
+		int			prev = (i + remembered_size - 1) % remembered_size;
+		session_consumed tmp = remembered[prev];
+		int32		tmp_pid = remembered_pids[prev];
+
+		if (tmp.consumed_no < remembered[i].consumed_no)
+			break;
+		remembered[prev] = remembered[i];
+		remembered_pids[prev] = remembered_pids[i];
+		remembered[i] = tmp;
+		remembered_pids[i] = tmp_pid;
+		i = prev;
+	}
+
+	/* Out of the table (it is counted: session_remove observes no more). */
+	session_remove(job);
+}
+
+/*
+ * The job of the record at index i, as a transient pgbg_job in the current
+ * memory context: consumed, released, its outcome final.
+ */
+static pgbg_job *
+session_recall(int i)
+{
+	const session_consumed *r = &remembered[i];
+	pgbg_job   *job = palloc0(sizeof(pgbg_job));
+	const char *p = r->texts;
+
+	job->pid = remembered_pids[i];
+	job->cookie = r->cookie;
+	job->user_id = r->user_id;
+	job->queue_size = r->queue_size;
+	job->launched_at = r->launched_at;
+	job->label = r->has_label ? pstrdup(p) : NULL;
+	p += strlen(p) + 1;
+	job->sql_preview = pstrdup(p);
+	p += strlen(p) + 1;
+	job->submitted = r->submitted;
+	job->final.state = (pgbg_state) r->state;
+	job->final.started_at = r->started_at;
+	job->final.finished_at = r->finished_at;
+	job->final.row_count = r->row_count;
+	job->final.progress_pct = r->progress_pct;
+	session_unpack(&p, job->final.command_tag, sizeof(job->final.command_tag));
+	session_unpack(&p, job->final.sqlstate, sizeof(job->final.sqlstate));
+	session_unpack(&p, job->final.message, sizeof(job->final.message));
+	session_unpack(&p, job->final.detail, sizeof(job->final.detail));
+	session_unpack(&p, job->final.hint, sizeof(job->final.hint));
+	session_unpack(&p, job->final.context, sizeof(job->final.context));
+	session_unpack(&p, job->final.progress_msg, sizeof(job->final.progress_msg));
+	job->consumed = true;
+	job->consumed_no = r->consumed_no;
+	job->released = true;
+	job->canceled = r->canceled;
+	job->end_seen = true;
+	job->counted = true;
+	job->dir_slot = r->dir_slot;
+	job->dir_seq = r->dir_seq;
+	job->remembered = true;
+	return job;
+}
+
+/*
+ * Forget the record at index i: the oldest goes by moving the head, any
+ * other by moving the later ones up.
+ */
+static void
+session_forget_remembered(int i)
+{
+	int			k = (i + remembered_size - remembered_head) % remembered_size;
+
+	pfree(remembered[i].texts);
+	if (k == 0)
+		remembered_head = (remembered_head + 1) % remembered_size;
+	else
+	{
+		for (; k < remembered_count - 1; k++)
+		{
+			int			to = (remembered_head + k) % remembered_size;
+			int			from = (to + 1) % remembered_size;
+
+			remembered[to] = remembered[from];
+			remembered_pids[to] = remembered_pids[from];
+		}
+	}
+	remembered_count--;
 }
