@@ -23,6 +23,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
@@ -53,6 +54,9 @@ PG_FUNCTION_INFO_V1(pg_background_get_progress_v2);
 PG_FUNCTION_INFO_V1(pg_background_outcome);
 PG_FUNCTION_INFO_V1(pg_background_admission);
 
+/* pg_background.default_queue_size: the queue size queue_size 0 stands for. */
+static int	entry_default_queue_size = PGBG_DEFAULT_QUEUE_SIZE;
+
 /* Columns of pg_background_list_v2 (the upstream-compatible subset). */
 #define LIST_V2_NATTS	9
 static const Oid list_v2_types[LIST_V2_NATTS] = {
@@ -70,7 +74,7 @@ static const Oid list_types[LIST_NATTS] = {
 
 static void entry_check_not_null(FunctionCallInfo fcinfo, int argno,
 								 const char *argname);
-static void entry_check_queue_size(int32 queue_size);
+static int32 entry_queue_size(int32 queue_size);
 static int	entry_check_ms(FunctionCallInfo fcinfo, int argno,
 						   const char *argname, bool minus_one_ok);
 static pgbg_job *entry_lookup(int32 pid);
@@ -100,11 +104,24 @@ static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
 
 /*
  * Module load: define the GUCs; when preloaded, set up the shared job
- * directory and the dispatcher (directory.c).
+ * directory and the dispatcher (directory.c).  The settings of upstream
+ * pg_background come first: pgbg_dir_init reserves the prefix, which would
+ * drop a value set before the library was loaded.
  */
 void
 _PG_init(void)
 {
+	DefineCustomIntVariable("pg_background.default_queue_size",
+							"Queue size of a job launched with queue_size 0.",
+							NULL, &entry_default_queue_size,
+							PGBG_DEFAULT_QUEUE_SIZE, (int) shm_mq_minimum_size,
+							PGBG_MAX_QUEUE_SIZE,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.worker_timeout",
+							"Time limit of each job, from the start of its SQL (0: no limit).",
+							"A job that reaches it fails with SQLSTATE 57014.",
+							&pgbg_worker_timeout, 0, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	pgbg_dir_init();
 }
 
@@ -635,8 +652,7 @@ entry_launch(FunctionCallInfo fcinfo, bool submitted, int first_param)
 
 	entry_check_not_null(fcinfo, 0, "sql");
 	entry_check_not_null(fcinfo, 1, "queue_size");
-	queue_size = PG_GETARG_INT32(1);
-	entry_check_queue_size(queue_size);
+	queue_size = entry_queue_size(PG_GETARG_INT32(1));
 	if (first_param > 2 && PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		label = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
@@ -936,11 +952,15 @@ entry_remote_job(const pgbg_dir_entry *entry, int slot)
 }
 
 /*
- * queue_size must fit a shm_mq and stay below PGBG_MAX_QUEUE_SIZE.
+ * The queue size of a launch: queue_size 0 means
+ * pg_background.default_queue_size (as in upstream pg_background);
+ * otherwise it must fit a shm_mq and stay below PGBG_MAX_QUEUE_SIZE.
  */
-static void
-entry_check_queue_size(int32 queue_size)
+static int32
+entry_queue_size(int32 queue_size)
 {
+	if (queue_size == 0)
+		return entry_default_queue_size;
 	if (queue_size < 0 || (Size) queue_size < shm_mq_minimum_size ||
 		queue_size > PGBG_MAX_QUEUE_SIZE)
 		ereport(ERROR,
@@ -948,6 +968,7 @@ entry_check_queue_size(int32 queue_size)
 				 errmsg("queue size must be between %zu and %d bytes",
 						shm_mq_minimum_size, PGBG_MAX_QUEUE_SIZE),
 				 errdetail("The requested queue size was %d bytes.", queue_size)));
+	return queue_size;
 }
 
 /*

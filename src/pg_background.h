@@ -287,6 +287,7 @@ extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
 extern void pgbg_settings_restore(const char *src);
 
 /* worker.c */
+extern int	pgbg_worker_timeout;
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 
