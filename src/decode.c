@@ -3,8 +3,13 @@
  * decode.c
  *		Turn a worker's protocol stream into the rows of pg_background_result.
  *
+ * The result of a string is what its last statement returns, as in
+ * upstream pg_background: the worker sends the rows of the last statement
+ * only (see worker_execute), and a CommandComplete ('C') for every
+ * statement.
+ *
  * Rows arrive as RowDescription ('T') followed by DataRow ('D') messages.
- * Each RowDescription is checked against the caller's column definition
+ * The RowDescription is checked against the caller's column definition
  * list (same number of columns, same types; a domain in the list matches
  * its base type, and its constraints are applied on input), then each
  * DataRow is converted with the declared types' input (or receive)
@@ -12,9 +17,10 @@
  * worker keeps producing while we decode and the queue never has to hold a
  * whole result.
  *
- * A string that produces no result set at all returns its command tags
- * ('C' messages, such as "INSERT 0 1" or "VACUUM"), one row each, and the
- * column definition list must then be a single string column.
+ * When the last statement returns no result set, the command tags of all
+ * statements ('C' messages, such as "INSERT 0 1" or "VACUUM") are the
+ * result, one row each, and the column definition list must then be a
+ * single string column (also for an empty string, which has no tag).
  *
  * Each message is decoded in a memory context that is reset before the next
  * one; only the tuplestore and the list of tags outlive a message.
@@ -53,7 +59,7 @@ typedef struct decode_state
 	Datum	   *values;
 	bool	   *nulls;
 	bool		in_result_set;	/* a RowDescription is in effect */
-	bool		any_result_set; /* some statement returned a result set */
+	bool		any_result_set; /* the last statement returned a result set */
 	List	   *tags;			/* command tags, while no result set seen */
 	StringInfoData scratch;		/* a text value, NUL-terminated */
 	MemoryContext fn_context;	/* for FmgrInfo caches: outlives messages */
@@ -397,8 +403,8 @@ decode_data_row(decode_state *state, StringInfo msg)
 }
 
 /*
- * A string that returned no result set returns its command tags, which
- * requires a single string column.
+ * A string whose last statement returned no result set returns its command
+ * tags (none for an empty string), which requires a single string column.
  */
 static void
 decode_finish_tags(decode_state *state)
@@ -406,7 +412,7 @@ decode_finish_tags(decode_state *state)
 	TupleDesc	tupdesc = state->tupdesc;
 	ListCell   *lc;
 
-	if (state->any_result_set || state->tags == NIL)
+	if (state->any_result_set)
 		return;
 
 	if (tupdesc->natts != 1 ||
@@ -414,6 +420,8 @@ decode_finish_tags(decode_state *state)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("remote query did not return a result set, but result rowtype is not a single text column"),
+				 state->tags == NIL ?
+				 errdetail("The background worker's SQL string has no statement.") :
 				 errdetail("The background worker's SQL returned only command tags."),
 				 errhint("Use a column definition list such as AS (result text).")));
 

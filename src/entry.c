@@ -23,6 +23,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
@@ -51,6 +52,9 @@ PG_FUNCTION_INFO_V1(pg_background_get_progress_v2);
 PG_FUNCTION_INFO_V1(pg_background_outcome);
 PG_FUNCTION_INFO_V1(pg_background_admission);
 
+/* pg_background.default_queue_size: the queue size queue_size 0 stands for. */
+static int	entry_default_queue_size = PGBG_DEFAULT_QUEUE_SIZE;
+
 /* Columns of pg_background_list_v2 (the upstream-compatible subset). */
 #define LIST_V2_NATTS	9
 static const Oid list_v2_types[LIST_V2_NATTS] = {
@@ -68,7 +72,7 @@ static const Oid list_types[LIST_NATTS] = {
 
 static void entry_check_not_null(FunctionCallInfo fcinfo, int argno,
 								 const char *argname);
-static void entry_check_queue_size(int32 queue_size);
+static int32 entry_queue_size(int32 queue_size);
 static int	entry_check_ms(FunctionCallInfo fcinfo, int argno,
 						   const char *argname, bool minus_one_ok);
 static pgbg_job *entry_lookup(int32 pid);
@@ -95,6 +99,20 @@ static Datum entry_list(FunctionCallInfo fcinfo, int natts, const Oid *types,
  * v1 API
  * ---------------------------------------------------------------------
  */
+
+/*
+ * The settings of this file (from _PG_init, preload.c).
+ */
+void
+pgbg_entry_define_gucs(void)
+{
+	DefineCustomIntVariable("pg_background.default_queue_size",
+							"Queue size of a job launched with queue_size 0.",
+							NULL, &entry_default_queue_size,
+							PGBG_DEFAULT_QUEUE_SIZE, (int) shm_mq_minimum_size,
+							PGBG_MAX_QUEUE_SIZE,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+}
 
 /*
  * pg_background_launch(sql text, queue_size int4 DEFAULT 65536) RETURNS int4
@@ -621,8 +639,7 @@ entry_launch(FunctionCallInfo fcinfo, bool submitted, int first_param)
 
 	entry_check_not_null(fcinfo, 0, "sql");
 	entry_check_not_null(fcinfo, 1, "queue_size");
-	queue_size = PG_GETARG_INT32(1);
-	entry_check_queue_size(queue_size);
+	queue_size = entry_queue_size(PG_GETARG_INT32(1));
 	if (first_param > 2 && PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		label = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
@@ -925,11 +942,15 @@ entry_remote_job(const pgbg_dir_entry *entry, int slot)
 }
 
 /*
- * queue_size must fit a shm_mq and stay below PGBG_MAX_QUEUE_SIZE.
+ * The queue size of a launch: queue_size 0 means
+ * pg_background.default_queue_size (as in upstream pg_background);
+ * otherwise it must fit a shm_mq and stay below PGBG_MAX_QUEUE_SIZE.
  */
-static void
-entry_check_queue_size(int32 queue_size)
+static int32
+entry_queue_size(int32 queue_size)
 {
+	if (queue_size == 0)
+		return entry_default_queue_size;
 	if (queue_size < 0 || (Size) queue_size < shm_mq_minimum_size ||
 		queue_size > PGBG_MAX_QUEUE_SIZE)
 		ereport(ERROR,
@@ -937,6 +958,7 @@ entry_check_queue_size(int32 queue_size)
 				 errmsg("queue size must be between %zu and %d bytes",
 						shm_mq_minimum_size, PGBG_MAX_QUEUE_SIZE),
 				 errdetail("The requested queue size was %d bytes.", queue_size)));
+	return queue_size;
 }
 
 /*

@@ -278,6 +278,9 @@ extern List *pgbg_session_jobs(bool with_remembered);
 extern bool pgbg_session_used(void);
 extern pgbg_stats *pgbg_session_stats(void);
 
+/* entry.c */
+extern void pgbg_entry_define_gucs(void);
+
 /* launch.c */
 extern pgbg_job *pgbg_launch(const char *sql, int32 queue_size,
 							 bool submitted, const char *label,
@@ -297,6 +300,7 @@ extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
 extern void pgbg_settings_restore(const char *src);
 
 /* worker.c */
+extern int	pgbg_worker_timeout;
 extern void pgbg_worker_define_gucs(void);
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);

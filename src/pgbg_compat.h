@@ -101,7 +101,7 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 
 /*
  * Shared memory requests: from 15 on, in shmem_request_hook; before, in
- * _PG_init itself.  PGBG_SHMEM_REQUEST_HOOK tells directory.c which.
+ * _PG_init itself.  PGBG_SHMEM_REQUEST_HOOK tells preload.c which.
  * MarkGUCPrefixReserved was EmitWarningsOnPlaceholders before 15.
  */
 #if PG_VERSION_NUM >= 150000

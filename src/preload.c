@@ -35,6 +35,7 @@ static void preload_shmem_startup(void);
 void
 _PG_init(void)
 {
+	pgbg_entry_define_gucs();
 	pgbg_worker_define_gucs();
 	pgbg_pool_define_gucs();
 	pgbg_dir_define_gucs();

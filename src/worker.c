@@ -17,7 +17,8 @@
  * (through the queue, since output is redirected) and exits, which aborts
  * the transaction.  Output is the protocol stream a client would see:
  * RowDescription, DataRow, CommandComplete, NoticeResponse, ErrorResponse
- * and finally ReadyForQuery.
+ * and finally ReadyForQuery; but only the last statement of the string
+ * sends its rows, as in upstream pg_background.
  *
  *-------------------------------------------------------------------------
  */
@@ -78,6 +79,14 @@ static bool worker_canceled = false;
 static pgbg_outcome worker_outcome;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
+/* pg_background.worker_timeout: time limit of each job, in ms (0: none). */
+int			pgbg_worker_timeout = 0;
+
+/* Its timeout (registered on first use), and the job's limit. */
+static TimeoutId worker_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t worker_timeout_reached = false;
+static int	worker_timeout_ms = 0;
+
 static bool worker_run_job(dsm_handle seg_handle);
 static void worker_reset_session(void);
 static bool worker_attach(dsm_segment *seg, shm_toc **toc_out);
@@ -97,6 +106,9 @@ static int16 *worker_result_formats(TupleDesc tupdesc, int *nformats);
 static bool worker_binary_ok(Oid typid, int depth);
 static bool worker_binary_ok_composite(Oid relid, int depth);
 static void worker_finish_xact(void);
+static void worker_limit_job(bool start);
+static void worker_timeout_handler(void);
+static void worker_timeout_rethrow(ErrorData *edata);
 
 /*
  * Define the worker's settings (from _PG_init).
@@ -104,6 +116,11 @@ static void worker_finish_xact(void);
 void
 pgbg_worker_define_gucs(void)
 {
+	DefineCustomIntVariable("pg_background.worker_timeout",
+							"Time limit of each job, from the start of its SQL (0: no limit).",
+							"A job that reaches it fails with SQLSTATE 57014.",
+							&pgbg_worker_timeout, 0, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_background.test_fault",
 							   "Makes every pg_background worker fail at the named point (for tests).",
 							   NULL, &worker_test_fault, "",
@@ -228,7 +245,9 @@ worker_run_job(dsm_handle seg_handle)
 		worker_publish(true);	/* the launcher waits for this */
 		worker_wait_for_go();
 
+		worker_limit_job(true);
 		worker_execute(sql, paramspace, dest);
+		worker_limit_job(false);
 	}
 	PG_CATCH();
 	{
@@ -237,6 +256,7 @@ worker_run_job(dsm_handle seg_handle)
 		/* Record the error for observers, then let bgworker.c report it. */
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
+		worker_timeout_rethrow(edata);
 		worker_record_error(edata);
 		PG_RE_THROW();
 	}
@@ -625,8 +645,15 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 		PortalStart(portal, params, 0, InvalidSnapshot);
 		formats = worker_result_formats(portal->tupDesc, &nformats);
 		PortalSetResultFormat(portal, nformats, formats);
-		receiver = dest == DestRemote ? pgbg_send_receiver(portal) :
-			CreateDestReceiver(dest);
+		/*
+		 * Only the last statement's rows are sent, as upstream pg_background
+		 * always did: the rows of earlier statements are discarded (their
+		 * command tags are still sent).
+		 */
+		if (dest == DestRemote && lnext(parsetree_list, lc) == NULL)
+			receiver = pgbg_send_receiver(portal);
+		else
+			receiver = CreateDestReceiver(DestNone);
 		MemoryContextSwitchTo(oldcontext);
 
 		(void) pgbg_PortalRun(portal, FETCH_ALL, true, receiver, receiver, &qc);
@@ -846,4 +873,70 @@ worker_finish_xact(void)
 		CommitTransactionCommand();
 		worker_xact_started = false;
 	}
+}
+
+/*
+ * pg_background.worker_timeout: arm the job's time limit before its SQL
+ * runs (start), disarm it once the SQL is done.  The limit in effect is the
+ * launcher's setting, restored by then; SET in the job's SQL cannot change
+ * it.  A limit reached just after the SQL was done does not fail the job.
+ */
+static void
+worker_limit_job(bool start)
+{
+	if (start)
+	{
+		worker_timeout_reached = false;
+		worker_timeout_ms = pgbg_worker_timeout;
+		if (worker_timeout_ms <= 0)
+			return;
+		if (worker_timeout_id == MAX_TIMEOUTS)
+			worker_timeout_id = RegisterTimeout(USER_TIMEOUT,
+												worker_timeout_handler);
+		enable_timeout_after(worker_timeout_id, worker_timeout_ms);
+	}
+	else if (worker_timeout_ms > 0)
+	{
+		disable_timeout(worker_timeout_id, false);
+		if (worker_timeout_reached)
+		{
+			QueryCancelPending = false;
+			worker_timeout_reached = false;
+		}
+	}
+}
+
+/*
+ * The job reached its time limit (in the SIGALRM handler): cancel it as a
+ * query cancel would, at the next interrupt check.
+ */
+static void
+worker_timeout_handler(void)
+{
+	worker_timeout_reached = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * The cancel of worker_timeout_handler surfaces as "canceling statement due
+ * to user request": record and re-throw it as the worker timeout it is.
+ * Returns if edata is another error.
+ */
+static void
+worker_timeout_rethrow(ErrorData *edata)
+{
+	if (!worker_timeout_reached || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+		return;
+
+	edata->message = psprintf("canceling job due to worker timeout");
+	edata->message_id = edata->message;
+	edata->detail = psprintf("The job reached pg_background.worker_timeout (%d ms) before it finished.",
+							 worker_timeout_ms);
+	edata->detail_log = NULL;
+	edata->hint = NULL;
+	FlushErrorState();
+	worker_record_error(edata);
+	ReThrowError(edata);
 }

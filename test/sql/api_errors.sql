@@ -91,7 +91,7 @@ SELECT has_function_privilege('regress_api_role', 'pg_background_launch(text, in
 DROP ROLE regress_api_role;
 
 --
--- queue_size bounds: 64 .. 1073741824.
+-- queue_size bounds: 64 .. 1073741824 (0: pg_background.default_queue_size).
 --
 SELECT pg_temp.try('SELECT pg_background_launch(''SELECT 1'', 63)');
 SELECT pg_temp.try('SELECT pg_background_launch(''SELECT 1'', 0)');
@@ -193,7 +193,8 @@ SELECT * FROM pg_background_result(pg_background_launch('SET work_mem = ''1MB'''
 SELECT r, length(r) FROM pg_background_result(pg_background_launch('SET work_mem = ''1MB''')) AS (r char(5));
 
 --
--- Empty strings: no statement, no row.
+-- Empty strings: no statement, no row; but, as with tags, the column list
+-- must be a single string column.
 --
 SELECT * FROM pg_background_result(pg_background_launch('')) AS (r text);
 SELECT * FROM pg_background_result(pg_background_launch(';')) AS (r text);

@@ -141,12 +141,13 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM t2 WHERE what = 'locked'}
 $locker->query_safe('SELECT pg_advisory_unlock(1001)');
 
 # 2c. A job blocked writing a big result into a 64-byte queue, in the same
-# transaction as an INSERT that comes after the big result.  The launcher
+# transaction as an INSERT that commits only after the big result (the
+# result is the last statement's: only its rows are sent).  The launcher
 # waits until the worker is blocked on the full queue, then exits.
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SET application_name = 'pgbg_launcher';
 SELECT set_config('pgbg_test.pid',
-	pg_background_launch('SELECT g FROM generate_series(1, 100000) g; INSERT INTO t2 VALUES (''bigresult'')', 64)::text,
+	pg_background_launch('INSERT INTO t2 VALUES (''bigresult''); SELECT g FROM generate_series(1, 100000) g', 64)::text,
 	false) IS NOT NULL AS launched \gset
 DO $$
 DECLARE
@@ -173,7 +174,7 @@ is($stderr, '', 'launch of the big-result job raised nothing');
 # 2d. Several blocked big-result jobs of one session, none read, none detached.
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SET application_name = 'pgbg_launcher';
-SELECT count(pg_background_launch(format('SELECT g FROM generate_series(1, 20000) g; INSERT INTO t2 VALUES (''many %s'')', i), 64))
+SELECT count(pg_background_launch(format('INSERT INTO t2 VALUES (''many %s''); SELECT g FROM generate_series(1, 20000) g', i), 64))
 FROM generate_series(1, 5) i;
 });
 is($ret, 0, 'launcher of five big-result jobs exited cleanly');
@@ -184,7 +185,7 @@ is($stderr, '', 'launch of five big-result jobs raised nothing');
 # queue: the job goes on and commits.
 my $stays = $node->background_psql('postgres');
 my $bpid = $stays->query_safe(
-	q{SELECT pg_background_launch('SELECT g FROM generate_series(1, 100000) g; INSERT INTO t2 VALUES (''detached while blocked'')', 64)});
+	q{SELECT pg_background_launch('INSERT INTO t2 VALUES (''detached while blocked''); SELECT g FROM generate_series(1, 100000) g', 64)});
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT wait_event FROM pg_stat_activity WHERE pid = $bpid",

@@ -117,17 +117,17 @@ like($err, qr/${E}42704: PID $wpid is not attached to this session$/m,
 	'(a) after detach the PID is unknown');
 
 # ---------------------------------------------------------------------------
-# (b) Cancel a launcher in the middle of a result set.  The job sends 100
-# rows (which fit in its 16 kB queue), then waits on a lock before sending
-# 99900 more (about 1.5 MB, which do not fit), then inserts.
+# (b) Cancel a launcher in the middle of a result set.  The job inserts,
+# sends 100 rows (which fit in its 16 kB queue), then waits on a lock before
+# sending 99900 more (about 1.5 MB, which do not fit), then commits.
 # ---------------------------------------------------------------------------
 $locker->query_safe('SELECT pg_advisory_lock(78)');
 ($wpid, $err) = run_query(
 	$launcher, q{SELECT pg_background_launch($job$
+INSERT INTO t VALUES (2);
 SELECT g FROM generate_series(1, 100) g
 UNION ALL
-SELECT g FROM generate_series(101, 100000) g, pg_advisory_xact_lock(78);
-INSERT INTO t VALUES (2)
+SELECT g FROM generate_series(101, 100000) g, pg_advisory_xact_lock(78)
 $job$, 16384)});
 is($err, '', '(b) launch');
 ok( $node->poll_query_until(
@@ -159,7 +159,7 @@ like($err, qr/${E}42704: results for PID $wpid have already been consumed$/m,
 # queue.
 # ---------------------------------------------------------------------------
 ($wpid, $err) = run_query($launcher,
-	q{SELECT pg_background_launch('SELECT g FROM generate_series(1, 100000) g; INSERT INTO t VALUES (3)', 64)});
+	q{SELECT pg_background_launch('INSERT INTO t VALUES (3); SELECT g FROM generate_series(1, 100000) g', 64)});
 is($err, '', '(c) launch');
 ok( $node->poll_query_until(
 		'postgres',

@@ -156,10 +156,11 @@ is($out, 'INSERT 0 1', '(c) the job committed');
 # ---------------------------------------------------------------------------
 # (d) A sibling job holds the lock while blocked on its full queue.
 # ---------------------------------------------------------------------------
-# Job A takes ACCESS EXCLUSIVE on dl_tab (its "BEGIN" and "LOCK TABLE" tags
-# fit into a 4 kB queue), then blocks writing 100,000 rows nobody reads.
+# Job A takes ACCESS EXCLUSIVE on dl_tab (its "LOCK TABLE" tag fits into a
+# 4 kB queue), then blocks writing 100,000 rows nobody reads, in the same
+# transaction.
 ($out, $err) = run_query($launcher,
-	q{SELECT pg_background_launch('BEGIN; LOCK TABLE dl_tab IN ACCESS EXCLUSIVE MODE; SELECT g FROM generate_series(1, 100000) g; COMMIT', 4096)});
+	q{SELECT pg_background_launch('LOCK TABLE dl_tab IN ACCESS EXCLUSIVE MODE; SELECT g FROM generate_series(1, 100000) g', 4096)});
 is($err, '', '(d) launch of the lock-holding job');
 my $apid = $out;
 ok( $node->poll_query_until(

@@ -458,18 +458,18 @@ SKIP:
 	is(mapped_segments(), $maps_before, 'no job segment stays mapped in the launcher');
 }
 
-# The same with reads that fail while the job still runs (the first result
-# set does not match the column definition list; the job then sleeps a
-# little): each read counts as consumed, the job goes on, and its segment
-# must not stay mapped for ever.  1100 such reads in a row: every one must
-# fail with 42804, none with 53000 ("too many dynamic shared memory
-# segments", which a segment kept per job would cause well before 1024
-# jobs, and which would then hit every session of the server).
+# The same with reads that fail while the job still runs (the description
+# of its result set, sent before the job sleeps a little, does not match
+# the column definition list): each read counts as consumed, the job goes
+# on, and its segment must not stay mapped for ever.  1100 such reads in a
+# row: every one must fail with 42804, none with 53000 ("too many dynamic
+# shared memory segments", which a segment kept per job would cause well
+# before 1024 jobs, and which would then hit every session of the server).
 $leaker->query_safe(q{
 CREATE TEMP TABLE failed_reads (code text);
 DO $$ BEGIN FOR i IN 1..1100 LOOP
   BEGIN
-    PERFORM * FROM pg_background_result(pg_background_launch('SELECT 1; SELECT pg_sleep(0.02)')) AS (x text);
+    PERFORM * FROM pg_background_result(pg_background_launch('SELECT 1 FROM pg_sleep(0.02)')) AS (x text);
     INSERT INTO failed_reads VALUES ('ok');
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO failed_reads VALUES (SQLSTATE);

@@ -573,7 +573,7 @@ like(try($s, 'SELECT * FROM pg_background_result_v2(:q2_pid, :q2_cookie) AS (x t
 # rows have nobody to go to); one whose launcher exited is canceled from
 # another session.
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
-SELECT pg_background_launch('SELECT g FROM generate_series(1, 10000) g; INSERT INTO t6 VALUES (''launcher exited'')') < 0;
+SELECT pg_background_launch('INSERT INTO t6 VALUES (''launcher exited''); SELECT g FROM generate_series(1, 10000) g') < 0;
 });
 is($stdout, 't', '(6) a session queued a job and exited without detaching');
 is($stderr, '', '(6) and saw no error');
