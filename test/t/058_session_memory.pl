@@ -144,9 +144,9 @@ like($err,
 	qr/ERROR:  42704: background job with PID $last_pid and cookie $last_cookie is not attached to this session$/m,
 	'the detached job is forgotten');
 
-# A job that fails, read with the wrong column types: the read fails and
-# consumes it; once its worker has exited the next launch compacts it.
-my ($bad) = run(q{SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT 1; SELECT 1/0', label => 'bad')});
+# A job that fails (at run time, after its row description went out), read
+# with the wrong column types: the read fails and consumes it; once its worker has exited the next launch compacts it.
+my ($bad) = run(q{SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT 1/(g - 1) FROM generate_series(1, 1) g', label => 'bad')});
 my ($bad_pid, $bad_cookie) = split /,/, $bad;
 (undef, $err) = run(qq{SELECT * FROM pg_background_result_v2($bad_pid, $bad_cookie) AS (x int, y int)});
 like($err, qr/ERROR:  42804: /, 'a read with the wrong column definition list fails with 42804');
