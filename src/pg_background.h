@@ -41,16 +41,28 @@
  *	 decode.c	Turns a job's message stream into the rows (or command
  *				tags) of pg_background_result, checked against the caller's
  *				column definition list.
- *	 directory.c With shared_preload_libraries: the shared job directory
- *				(every job of the cluster, its owner, state and outcome,
- *				kept after its launcher left and across restarts) and
- *				admission control (limits, the FIFO queue).  Defines the
- *				GUCs.  Lookups apply the visibility rule: only members of
- *				the owner role see a job.
+ *	 preload.c	_PG_init: every module's settings; with
+ *				shared_preload_libraries, the shared memory of the directory
+ *				and the pool, and the dispatcher's registration.
+ *	 directory.c With shared_preload_libraries: the storage of the shared
+ *				job directory (every job of the cluster, its owner, state
+ *				and outcome, kept after its launcher left and across
+ *				restarts): the table, its lock, the lists of free, queued,
+ *				active and finished entries kept in step at unlock, the
+ *				file, and the lookups, which apply the visibility rule (only
+ *				members of the owner role see a job).  It changes nothing
+ *				on its own.
+ *	 lifecycle.c The only module that changes a directory job's state: the
+ *				named transitions (submit, requeue, hand to pool, abandon,
+ *				cancel, dispatch, undispatch, vanished, attached, publish,
+ *				worker done), each doing its own bookkeeping (the pin, the
+ *				wake-ups), and admission control (limits, the queue and each
+ *				role's share of it).
  *	 dispatcher.c The background worker that starts queued jobs when the
  *				limits and a free worker slot allow.
- *	 pool.c		The warm pool: workers that finished a job park, connected,
- *				and take the next job of the same database and user.
+ *	 pool.c		The warm pool's slots: workers that finished a job park,
+ *				connected, and take the next job of the same database and
+ *				user.
  *
  *-------------------------------------------------------------------------
  */

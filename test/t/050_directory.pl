@@ -149,25 +149,6 @@ sub try
 	return "ok:$out";
 }
 
-# ALTER SYSTEM SET (or RESET, if $value is undef), reload, and wait until a
-# new session shows the value (by then the postmaster has signaled every
-# running process, so their next command sees it too).
-sub set_guc
-{
-	my ($name, $value, $shown) = @_;
-	if (defined $value)
-	{
-		$node->safe_psql('postgres', "ALTER SYSTEM SET $name = $value");
-	}
-	else
-	{
-		$node->safe_psql('postgres', "ALTER SYSTEM RESET $name");
-	}
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	ok($node->poll_query_until('postgres', "SHOW $name", $shown),
-		"$name is now $shown");
-}
-
 # Nothing of the previous part still runs or waits.
 sub all_settled
 {
@@ -252,7 +233,7 @@ cmp_ok($queued1, '>', 0,
 # ---------------------------------------------------------------------------
 # 2. Per-role limit under load.
 # ---------------------------------------------------------------------------
-set_guc('pg_background.max_workers_per_role', 2, '2');
+set_guc($node, 'pg_background.max_workers_per_role', 2, '2');
 is( $node->safe_psql(
 		'postgres', 'SELECT max_workers_per_role FROM pg_background_admission()'),
 	'2', '(2) pg_background_admission shows the per-role limit');
@@ -314,7 +295,7 @@ SELECT count(*) FROM pg_background_jobs
 WHERE user_id = 'regress_limited'::regrole AND pid < 0}),
 	'>', 0,
 	'(2) some of the role\'s jobs were queued');
-set_guc('pg_background.max_workers_per_role', undef, '-1');
+set_guc($node, 'pg_background.max_workers_per_role', undef, '-1');
 
 # ---------------------------------------------------------------------------
 # 3. Another session of the same role reads the outcome of a job whose
@@ -501,7 +482,7 @@ all_settled('(3-5)');
 # ---------------------------------------------------------------------------
 # 6. Queued jobs: cancel, max_queued, result of a queued job.
 # ---------------------------------------------------------------------------
-set_guc('pg_background.max_workers', 1, '1');
+set_guc($node, 'pg_background.max_workers', 1, '1');
 my $s = launcher_session($node);
 is(try($s, 'SHOW pg_background.max_workers'), 'ok:1',
 	'(6) the launching session sees max_workers = 1');
@@ -610,7 +591,7 @@ is($node->safe_psql('postgres', 'SELECT queued FROM pg_background_admission()'),
 	'1', '(6) only the job of the exited launcher is still queued');
 
 # max_queued: the job of the exited launcher and one more fill the queue.
-set_guc('pg_background.max_queued', 2, '2');
+set_guc($node, 'pg_background.max_queued', 2, '2');
 is(try($s, 'SHOW pg_background.max_queued'), 'ok:2',
 	'(6) the launching session sees max_queued = 2');
 is( try($s, q{
@@ -660,8 +641,8 @@ is($node->safe_psql('postgres', q{SELECT string_agg(what, ',' ORDER BY what) FRO
 	'launcher exited', '(6) only the queued INSERT that was not canceled ran');
 $s->quit;
 $locker->quit;
-set_guc('pg_background.max_queued', undef, '1000');
-set_guc('pg_background.max_workers', undef, '-1');
+set_guc($node, 'pg_background.max_queued', undef, '1000');
+set_guc($node, 'pg_background.max_workers', undef, '-1');
 
 note('runtime: ' . (time - $start_time) . ' s');
 
