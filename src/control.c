@@ -1,12 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * control.c
- *		Observe, wait for and cancel the jobs of this session.
+ *		Wait for, receive from and cancel the jobs of this session.
  *
- * A job's state as users see it is derived, never stored twice: from the
- * outcome its worker publishes in shared memory (or the copy taken when
- * the segment was detached), from whether a cancel stopped it, and from
- * the postmaster's knowledge of whether its worker still runs.
+ * A job's state as users see it is derived in session.c, from the outcome
+ * its worker publishes and from whether its worker still runs; this file
+ * is where the launcher waits for it to change, the one place that sleeps.
  *
  * Waiting never polls: the worker sets our latch when it publishes a final
  * state and whenever it writes into the queue, and the postmaster signals
@@ -39,57 +38,13 @@
 #include "pg_background.h"
 
 static pid_t control_worker_pid(pgbg_job *job);
+static void control_drain_unread(pgbg_job *job);
 static void control_signal(pgbg_job *job, int signo);
 static bool control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms);
 static long control_remaining(TimestampTz start, long timeout_ms);
 static void control_check_deadlock(pgbg_job **jobs, int njobs);
 static bool control_blocked_by_us(int32 pid);
 static char *control_awaited_lock(int32 pid);
-
-/*
- * Copy the job's latest outcome.
- */
-void
-pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome)
-{
-	pgbg_dir_entry entry;
-
-	if (job->remote)
-	{
-		/* Another session's job: the directory has all there is. */
-		if (pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
-			job->final = entry.outcome;
-		*outcome = job->final;
-	}
-	else if (job->status != NULL)
-	{
-		SpinLockAcquire(&job->status->mutex);
-		*outcome = job->status->outcome;
-		SpinLockRelease(&job->status->mutex);
-	}
-	else
-		*outcome = job->final;
-}
-
-/*
- * Has the job's worker exited (as far as the postmaster knows)?
- */
-bool
-pgbg_control_worker_stopped(pgbg_job *job)
-{
-	pid_t		pid;
-	BgwHandleStatus status;
-
-	if (job->handle == NULL)
-	{
-		/* Queued, or started by the dispatcher, or another session's. */
-		if (job->dir_slot >= 0)
-			return pgbg_dir_finished(job->dir_slot, job->dir_seq);
-		return true;
-	}
-	status = GetBackgroundWorkerPid(job->handle, &pid);
-	return status != BGWH_STARTED && status != BGWH_NOT_YET_STARTED;
-}
 
 /*
  * The PID of the job's worker while it runs; 0 if it has none (yet).
@@ -110,6 +65,48 @@ control_worker_pid(pgbg_job *job)
 }
 
 /*
+ * Wait for the next message from the job's worker and point msg at it (see
+ * pgbg_wire_next).  Returns false if the worker has detached (exited) and no
+ * message is left.  The wait goes through pgbg_control_sleep rather than
+ * shm_mq, so that a worker stuck on a lock this session holds is reported
+ * instead of waited for.  A worker that vanished without detaching (the
+ * queue cannot tell) is noticed through its handle, after one last look at
+ * the queue.
+ */
+bool
+pgbg_control_receive(pgbg_job *job, StringInfo msg)
+{
+	pgbg_wait	wait;
+	bool		waiting = false;
+	bool		stopped = false;
+
+	for (;;)
+	{
+		switch (pgbg_wire_next(job, msg))
+		{
+			case PGBG_WIRE_MESSAGE:
+				return true;
+			case PGBG_WIRE_END:
+				return false;
+			case PGBG_WIRE_EMPTY:
+				break;
+		}
+		if (stopped)
+			return false;
+		stopped = pgbg_session_worker_stopped(job);
+		if (stopped)
+			continue;
+		/* Only now is this a wait (a message at hand costs no clock read). */
+		if (!waiting)
+		{
+			pgbg_control_wait_begin(&wait);
+			waiting = true;
+		}
+		pgbg_control_sleep(&job, 1, &wait, -1);
+	}
+}
+
+/*
  * Is the job over?  Drains its queue first, so that the answer cannot
  * depend on whether anybody read its output.
  */
@@ -120,45 +117,10 @@ pgbg_control_finished(pgbg_job *job)
 
 	if (pgbg_wire_drain(job) && job->mqh != NULL)
 		return true;
-	pgbg_control_outcome(job, &outcome);
+	pgbg_session_outcome(job, &outcome);
 	if (outcome.state >= PGBG_STATE_DONE)
 		return true;
-	return pgbg_control_worker_stopped(job);
-}
-
-/*
- * The state shown to users: running, stopped (finished), canceled, error.
- */
-pgbg_view_state
-pgbg_control_state(pgbg_job *job)
-{
-	pgbg_outcome outcome;
-	pgbg_dir_entry entry;
-
-	/* What only the directory knows: queued, canceled there, lost. */
-	if (job->dir_slot >= 0 &&
-		pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
-	{
-		if (entry.state == PGBG_DIR_QUEUED)
-			return PGBG_VIEW_QUEUED;
-		if (entry.state == PGBG_DIR_LOST)
-			return PGBG_VIEW_LOST;
-		if (entry.canceled)
-			job->canceled = true;
-	}
-
-	pgbg_session_settle(job);
-	pgbg_control_outcome(job, &outcome);
-	if (outcome.state == PGBG_STATE_DONE)
-		return PGBG_VIEW_STOPPED;
-	if (outcome.state == PGBG_STATE_ERROR)
-		return job->canceled ? PGBG_VIEW_CANCELED : PGBG_VIEW_ERROR;
-	if (!pgbg_control_worker_stopped(job))
-		return PGBG_VIEW_RUNNING;
-	if (job->canceled)
-		return PGBG_VIEW_CANCELED;
-	/* Gone without a word (its exit callback never ran). */
-	return PGBG_VIEW_ERROR;
+	return pgbg_session_worker_stopped(job);
 }
 
 /*
@@ -168,68 +130,10 @@ pgbg_control_state(pgbg_job *job)
 void
 pgbg_control_check_canceled(pgbg_job *job)
 {
-	if (pgbg_control_state(job) == PGBG_VIEW_CANCELED)
+	if (pgbg_session_state(job) == PGBG_VIEW_CANCELED)
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("background job with PID %d was canceled", job->pid)));
-}
-
-/*
- * Name of a state, as pg_background_list_v2 shows it.
- */
-const char *
-pgbg_control_state_name(pgbg_view_state state)
-{
-	switch (state)
-	{
-		case PGBG_VIEW_RUNNING:
-			return "running";
-		case PGBG_VIEW_STOPPED:
-			return "stopped";
-		case PGBG_VIEW_CANCELED:
-			return "canceled";
-		case PGBG_VIEW_ERROR:
-			return "error";
-		case PGBG_VIEW_QUEUED:
-			return "queued";
-		case PGBG_VIEW_LOST:
-			return "lost_on_restart";
-	}
-	return "unknown";
-}
-
-/*
- * Count a finished job in the session's statistics, once.
- */
-void
-pgbg_control_observe(pgbg_job *job)
-{
-	pgbg_stats *stats = pgbg_session_stats();
-	pgbg_outcome outcome;
-
-	if (job->counted)
-		return;
-	switch (pgbg_control_state(job))
-	{
-		case PGBG_VIEW_RUNNING:
-		case PGBG_VIEW_QUEUED:
-			return;
-		case PGBG_VIEW_STOPPED:
-			stats->completed++;
-			pgbg_control_outcome(job, &outcome);
-			if (outcome.started_at != 0 && outcome.finished_at >= outcome.started_at)
-				stats->total_exec_ms +=
-					(double) (outcome.finished_at - outcome.started_at) / 1000.0;
-			break;
-		case PGBG_VIEW_CANCELED:
-			stats->canceled++;
-			break;
-		case PGBG_VIEW_ERROR:
-		case PGBG_VIEW_LOST:
-			stats->failed++;
-			break;
-	}
-	job->counted = true;
 }
 
 /*
@@ -275,7 +179,7 @@ control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms)
 		int			i;
 
 		for (i = 0; i < njobs; i++)
-			if (!pgbg_control_worker_stopped(jobs[i]))
+			if (!pgbg_session_worker_stopped(jobs[i]))
 				all = false;
 		if (all)
 			return true;
@@ -317,7 +221,7 @@ pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms)
 	{
 		for (i = 0; i < ncanceled; i++)
 		{
-			if (!pgbg_control_worker_stopped(canceled[i]))
+			if (!pgbg_session_worker_stopped(canceled[i]))
 				control_signal(canceled[i], SIGTERM);
 		}
 		(void) control_wait_exited(canceled, ncanceled, -1);
@@ -371,6 +275,28 @@ pgbg_control_wait_begin(pgbg_wait *wait)
 }
 
 /*
+ * Drain the queues of the session's jobs that nobody is reading (reading
+ * marks a job consumed) into their spools, without waiting.  Called by
+ * every wait: one of our workers blocked on a full queue may hold a lock
+ * that the awaited worker needs.
+ */
+void
+pgbg_control_drain_all(void)
+{
+	pgbg_session_foreach_queue(control_drain_unread);
+}
+
+/*
+ * Drain a job's queue if nobody is reading it (see pgbg_control_drain_all).
+ */
+static void
+control_drain_unread(pgbg_job *job)
+{
+	if (!job->consumed)
+		(void) pgbg_wire_drain(job);
+}
+
+/*
  * Sleep on our latch for at most timeout_ms (-1: until set), on behalf of
  * a wait for the given jobs.
  *
@@ -394,7 +320,7 @@ pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 	TimestampTz now = GetCurrentTimestamp();
 	long		until_check;
 
-	pgbg_session_drain_all();
+	pgbg_control_drain_all();
 
 	if (njobs > 0 &&
 		TimestampDifferenceExceeds(wait->checked, now, DeadlockTimeout) &&
@@ -440,7 +366,7 @@ control_check_deadlock(pgbg_job **jobs, int njobs)
 
 		if (pid == 0)
 		{
-			if (!pgbg_control_worker_stopped(jobs[i]))
+			if (!pgbg_session_worker_stopped(jobs[i]))
 				return;			/* queued or starting: it can still run */
 			continue;
 		}

@@ -146,7 +146,7 @@ decode_messages(pgbg_job *job, decode_state *state, MemoryContext msg_context)
 		StringInfoData msg;
 		char		msgtype;
 
-		if (!pgbg_wire_receive(job, &msg))
+		if (!pgbg_control_receive(job, &msg))
 		{
 			/* Canceled (maybe by another session) before it could answer? */
 			pgbg_control_check_canceled(job);

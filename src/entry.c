@@ -477,8 +477,8 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 	{
 		pgbg_job   *job = lfirst(lc);
 
-		pgbg_control_observe(job);
-		if (pgbg_control_state(job) == PGBG_VIEW_RUNNING)
+		pgbg_session_observe(job);
+		if (pgbg_session_state(job) == PGBG_VIEW_RUNNING)
 			active++;
 	}
 
@@ -536,7 +536,7 @@ pg_background_get_progress_v2(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	pgbg_control_outcome(job, &outcome);
+	pgbg_session_outcome(job, &outcome);
 	if (outcome.progress_pct < 0)
 		nulls[0] = nulls[1] = true;
 	else
@@ -568,9 +568,9 @@ pg_background_outcome(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	(void) pgbg_control_finished(job);	/* drains the queue if need be */
-	pgbg_control_outcome(job, &outcome);
+	pgbg_session_outcome(job, &outcome);
 
-	values[0] = CStringGetTextDatum(pgbg_control_state_name(pgbg_control_state(job)));
+	values[0] = CStringGetTextDatum(pgbg_session_state_name(pgbg_session_state(job)));
 	values[1] = entry_text_or_null(outcome.command_tag, &nulls[1]);
 	values[2] = Int64GetDatum((int64) outcome.row_count);
 	nulls[2] = (outcome.command_tag[0] == '\0');
@@ -795,13 +795,13 @@ entry_job_row(pgbg_job *job, Datum *values, bool *nulls)
 	pgbg_outcome outcome;
 
 	(void) pgbg_control_finished(job);	/* drains the queue if need be */
-	pgbg_control_outcome(job, &outcome);
+	pgbg_session_outcome(job, &outcome);
 	memset(nulls, 0, sizeof(bool) * LIST_NATTS);
 
 	values[0] = Int32GetDatum(job->pid);
 	values[1] = Int64GetDatum(job->cookie);
 	values[2] = entry_text_or_null(job->label, &nulls[2]);
-	values[3] = CStringGetTextDatum(pgbg_control_state_name(pgbg_control_state(job)));
+	values[3] = CStringGetTextDatum(pgbg_session_state_name(pgbg_session_state(job)));
 	values[4] = TimestampTzGetDatum(job->launched_at);
 	values[5] = TimestampTzGetDatum(outcome.started_at);
 	nulls[5] = (outcome.started_at == 0);

@@ -360,7 +360,7 @@ launch_wait_for_connect(pgbg_job *job)
 	pgbg_control_wait_begin(&wait);
 	for (;;)
 	{
-		pgbg_control_outcome(job, &outcome);
+		pgbg_session_outcome(job, &outcome);
 		if (outcome.state != PGBG_STATE_STARTING || pgbg_control_finished(job))
 			break;
 		pgbg_control_sleep(&job, 1, &wait, -1);

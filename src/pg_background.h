@@ -154,7 +154,7 @@ typedef struct pgbg_status
 	pgbg_outcome outcome;
 } pgbg_status;
 
-/* What the job list shows for a job (see pgbg_control_state). */
+/* What the job list shows for a job (see pgbg_session_state). */
 typedef enum pgbg_view_state
 {
 	PGBG_VIEW_RUNNING,
@@ -284,7 +284,13 @@ extern void pgbg_session_release(pgbg_job *job, bool force);
 extern void pgbg_session_settle(pgbg_job *job);
 extern void pgbg_session_settle_all(void);
 extern void pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh);
-extern void pgbg_session_drain_all(void);
+extern void pgbg_session_foreach_queue(void (*fn) (pgbg_job *job));
+extern void pgbg_session_discard_spool(pgbg_job *job);
+extern void pgbg_session_outcome(pgbg_job *job, pgbg_outcome *outcome);
+extern bool pgbg_session_worker_stopped(pgbg_job *job);
+extern pgbg_view_state pgbg_session_state(pgbg_job *job);
+extern const char *pgbg_session_state_name(pgbg_view_state state);
+extern void pgbg_session_observe(pgbg_job *job);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(bool with_remembered);
 extern bool pgbg_session_used(void);
@@ -330,21 +336,23 @@ extern void pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh,
 extern DestReceiver *pgbg_send_receiver(Portal portal);
 
 /* wire.c */
-extern bool pgbg_wire_receive(pgbg_job *job, StringInfo msg);
+typedef enum pgbg_wire_result
+{
+	PGBG_WIRE_MESSAGE,			/* msg points at the next message */
+	PGBG_WIRE_EMPTY,			/* nothing yet */
+	PGBG_WIRE_END				/* the worker detached, nothing is left */
+} pgbg_wire_result;
+extern pgbg_wire_result pgbg_wire_next(pgbg_job *job, StringInfo msg);
 extern bool pgbg_wire_drain(pgbg_job *job);
-extern void pgbg_wire_discard_spool(pgbg_job *job);
 extern void pgbg_wire_report(StringInfo msg, char msgtype, int32 pid);
 
 /* control.c */
-extern void pgbg_control_outcome(pgbg_job *job, pgbg_outcome *outcome);
+extern bool pgbg_control_receive(pgbg_job *job, StringInfo msg);
 extern bool pgbg_control_finished(pgbg_job *job);
-extern bool pgbg_control_worker_stopped(pgbg_job *job);
-extern pgbg_view_state pgbg_control_state(pgbg_job *job);
-extern const char *pgbg_control_state_name(pgbg_view_state state);
 extern void pgbg_control_check_canceled(pgbg_job *job);
 extern int	pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms);
 extern void pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms);
-extern void pgbg_control_observe(pgbg_job *job);
+extern void pgbg_control_drain_all(void);
 extern void pgbg_control_wait_begin(pgbg_wait *wait);
 extern void pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 							   long timeout_ms);

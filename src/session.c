@@ -18,6 +18,13 @@
  * some 3 kB with its outcome's fixed-size text fields).  Lookups turn a
  * record back into a transient pgbg_job in the caller's memory context.
  *
+ * This file also says what state a job is in (pgbg_session_state): derived,
+ * never stored twice, from the outcome its worker publishes in shared
+ * memory (or the copy taken when the segment was detached), from whether a
+ * cancel stopped it, from the postmaster's knowledge of whether its worker
+ * still runs, and in directory mode from its entry.  The session's
+ * statistics count each job once it is over (pgbg_session_observe).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -120,7 +127,7 @@ pgbg_session_context(void)
 void
 pgbg_session_release(pgbg_job *job, bool force)
 {
-	pgbg_wire_discard_spool(job);
+	pgbg_session_discard_spool(job);
 	if (job->mqh != NULL)
 	{
 		/* Frees the handle and its receive buffer, which dsm_detach won't. */
@@ -175,26 +182,6 @@ pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh)
 }
 
 /*
- * Drain the queues of the session's jobs that nobody is reading (reading
- * marks a job consumed) into their spools, without waiting.  Called by
- * every wait: one of our workers blocked on a full queue may hold a lock
- * that the awaited worker needs.
- */
-void
-pgbg_session_drain_all(void)
-{
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &queue_jobs)
-	{
-		pgbg_job   *job = dlist_container(pgbg_job, queue_node, iter.cur);
-
-		if (!job->consumed)
-			(void) pgbg_wire_drain(job);
-	}
-}
-
-/*
  * For a released job whose worker is done: keep a copy of its outcome and
  * detach its segment.
  */
@@ -205,8 +192,8 @@ pgbg_session_settle(pgbg_job *job)
 
 	if (!job->released || job->seg == NULL)
 		return;
-	pgbg_control_outcome(job, &outcome);
-	if (outcome.state >= PGBG_STATE_DONE || pgbg_control_worker_stopped(job))
+	pgbg_session_outcome(job, &outcome);
+	if (outcome.state >= PGBG_STATE_DONE || pgbg_session_worker_stopped(job))
 		session_detach_segment(job);
 }
 
@@ -218,7 +205,7 @@ session_detach_segment(pgbg_job *job)
 {
 	if (job->status != NULL)
 	{
-		pgbg_control_outcome(job, &job->final);
+		pgbg_session_outcome(job, &job->final);
 		job->status = NULL;
 	}
 	if (job->seg != NULL)
@@ -249,7 +236,7 @@ session_remove(pgbg_job *job)
 			session_forget_remembered(i);
 		return;
 	}
-	pgbg_control_observe(job);
+	pgbg_session_observe(job);
 	pgbg_session_release(job, true);
 	if (job->handle != NULL)
 		pfree(job->handle);
@@ -513,7 +500,7 @@ session_remember(pgbg_job *job)
 	int			i;
 
 	Assert(job->consumed && job->released && job->seg == NULL);
-	pgbg_control_observe(job);
+	pgbg_session_observe(job);
 	texts = session_pack(job);
 
 	/* Grow the array if it is full (it never holds more than the limit). */
@@ -657,4 +644,169 @@ session_forget_remembered(int i)
 		}
 	}
 	remembered_count--;
+}
+
+/*
+ * Copy the job's latest outcome.
+ */
+void
+pgbg_session_outcome(pgbg_job *job, pgbg_outcome *outcome)
+{
+	pgbg_dir_entry entry;
+
+	if (job->remote)
+	{
+		/* Another session's job: the directory has all there is. */
+		if (pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
+			job->final = entry.outcome;
+		*outcome = job->final;
+	}
+	else if (job->status != NULL)
+	{
+		SpinLockAcquire(&job->status->mutex);
+		*outcome = job->status->outcome;
+		SpinLockRelease(&job->status->mutex);
+	}
+	else
+		*outcome = job->final;
+}
+
+/*
+ * Has the job's worker exited (as far as the postmaster knows)?
+ */
+bool
+pgbg_session_worker_stopped(pgbg_job *job)
+{
+	pid_t		pid;
+	BgwHandleStatus status;
+
+	if (job->handle == NULL)
+	{
+		/* Queued, or started by the dispatcher, or another session's. */
+		if (job->dir_slot >= 0)
+			return pgbg_dir_finished(job->dir_slot, job->dir_seq);
+		return true;
+	}
+	status = GetBackgroundWorkerPid(job->handle, &pid);
+	return status != BGWH_STARTED && status != BGWH_NOT_YET_STARTED;
+}
+
+/*
+ * The state shown to users: running, stopped (finished), canceled, error.
+ */
+pgbg_view_state
+pgbg_session_state(pgbg_job *job)
+{
+	pgbg_outcome outcome;
+	pgbg_dir_entry entry;
+
+	/* What only the directory knows: queued, canceled there, lost. */
+	if (job->dir_slot >= 0 &&
+		pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
+	{
+		if (entry.state == PGBG_DIR_QUEUED)
+			return PGBG_VIEW_QUEUED;
+		if (entry.state == PGBG_DIR_LOST)
+			return PGBG_VIEW_LOST;
+		if (entry.canceled)
+			job->canceled = true;
+	}
+
+	pgbg_session_settle(job);
+	pgbg_session_outcome(job, &outcome);
+	if (outcome.state == PGBG_STATE_DONE)
+		return PGBG_VIEW_STOPPED;
+	if (outcome.state == PGBG_STATE_ERROR)
+		return job->canceled ? PGBG_VIEW_CANCELED : PGBG_VIEW_ERROR;
+	if (!pgbg_session_worker_stopped(job))
+		return PGBG_VIEW_RUNNING;
+	if (job->canceled)
+		return PGBG_VIEW_CANCELED;
+	/* Gone without a word (its exit callback never ran). */
+	return PGBG_VIEW_ERROR;
+}
+
+/*
+ * Name of a state, as pg_background_list_v2 shows it.
+ */
+const char *
+pgbg_session_state_name(pgbg_view_state state)
+{
+	switch (state)
+	{
+		case PGBG_VIEW_RUNNING:
+			return "running";
+		case PGBG_VIEW_STOPPED:
+			return "stopped";
+		case PGBG_VIEW_CANCELED:
+			return "canceled";
+		case PGBG_VIEW_ERROR:
+			return "error";
+		case PGBG_VIEW_QUEUED:
+			return "queued";
+		case PGBG_VIEW_LOST:
+			return "lost_on_restart";
+	}
+	return "unknown";
+}
+
+/*
+ * Count a finished job in the session's statistics, once.
+ */
+void
+pgbg_session_observe(pgbg_job *job)
+{
+	pgbg_stats *stats = pgbg_session_stats();
+	pgbg_outcome outcome;
+
+	if (job->counted)
+		return;
+	switch (pgbg_session_state(job))
+	{
+		case PGBG_VIEW_RUNNING:
+		case PGBG_VIEW_QUEUED:
+			return;
+		case PGBG_VIEW_STOPPED:
+			stats->completed++;
+			pgbg_session_outcome(job, &outcome);
+			if (outcome.started_at != 0 && outcome.finished_at >= outcome.started_at)
+				stats->total_exec_ms +=
+					(double) (outcome.finished_at - outcome.started_at) / 1000.0;
+			break;
+		case PGBG_VIEW_CANCELED:
+			stats->canceled++;
+			break;
+		case PGBG_VIEW_ERROR:
+		case PGBG_VIEW_LOST:
+			stats->failed++;
+			break;
+	}
+	job->counted = true;
+}
+
+/*
+ * Drop whatever the job's spool still holds.
+ */
+void
+pgbg_session_discard_spool(pgbg_job *job)
+{
+	if (job->spool != NULL)
+	{
+		BufFileClose(job->spool);
+		job->spool = NULL;
+	}
+	job->spool_reading = false;
+	job->batch_left = 0;
+}
+
+/*
+ * Call fn for every job whose queue the session holds.
+ */
+void
+pgbg_session_foreach_queue(void (*fn) (pgbg_job *job))
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &queue_jobs)
+		fn(dlist_container(pgbg_job, queue_node, iter.cur));
 }

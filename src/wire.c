@@ -35,59 +35,38 @@ static bool wire_read_spool(pgbg_job *job, StringInfo msg);
 static bool wire_next_row(pgbg_job *job, StringInfo msg);
 
 /*
- * Wait for the next message from the job's worker and point msg at it.
- * The message stays valid until the next call.  Returns false if the worker
- * has detached (exited) and no message is left.
+ * Point msg at the next message from the job's worker, without waiting:
+ * PGBG_WIRE_MESSAGE, or PGBG_WIRE_EMPTY if none has arrived yet, or
+ * PGBG_WIRE_END if the worker has detached and no message is left.  The
+ * message stays valid until the next call.  Waiting is the caller's
+ * (pgbg_control_receive).
  */
-bool
-pgbg_wire_receive(pgbg_job *job, StringInfo msg)
+pgbg_wire_result
+pgbg_wire_next(pgbg_job *job, StringInfo msg)
 {
 	shm_mq_result res;
 	Size		nbytes;
 	void	   *data;
 
-	pgbg_wait	wait;
-	bool		waiting = false;
-	bool		stopped = false;
-
 	if (job->batch_left > 0)
-		return wire_next_row(job, msg);
+		return wire_next_row(job, msg) ? PGBG_WIRE_MESSAGE : PGBG_WIRE_END;
 	if (job->spool != NULL && wire_read_spool(job, msg))
-		return wire_next_row(job, msg);
+		return wire_next_row(job, msg) ? PGBG_WIRE_MESSAGE : PGBG_WIRE_END;
 	if (job->mqh == NULL)
-		return false;
+		return PGBG_WIRE_END;
 
-	/*
-	 * Wait through control.c rather than in shm_mq, so that a worker stuck on
-	 * a lock this session holds is reported instead of waited for.  A worker
-	 * that vanished without detaching (the queue cannot tell) is noticed
-	 * through its handle, after one last look at the queue.
-	 */
-	for (;;)
-	{
-		res = shm_mq_receive(job->mqh, &nbytes, &data, true);
-		if (res != SHM_MQ_WOULD_BLOCK || stopped)
-			break;
-		stopped = pgbg_control_worker_stopped(job);
-		if (stopped)
-			continue;
-		/* Only now is this a wait (a message at hand costs no clock read). */
-		if (!waiting)
-		{
-			pgbg_control_wait_begin(&wait);
-			waiting = true;
-		}
-		pgbg_control_sleep(&job, 1, &wait, -1);
-	}
+	res = shm_mq_receive(job->mqh, &nbytes, &data, true);
+	if (res == SHM_MQ_WOULD_BLOCK)
+		return PGBG_WIRE_EMPTY;
 	if (res != SHM_MQ_SUCCESS)
-		return false;
+		return PGBG_WIRE_END;
 	if (nbytes < 1 || nbytes > (Size) MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("invalid message of %zu bytes from background worker with PID %d",
 						nbytes, job->pid)));
 	pgbg_init_readonly_stringinfo(msg, data, (int) nbytes);
-	return wire_next_row(job, msg);
+	return wire_next_row(job, msg) ? PGBG_WIRE_MESSAGE : PGBG_WIRE_END;
 }
 
 /*
@@ -150,7 +129,7 @@ wire_read_spool(pgbg_job *job, StringInfo msg)
 	got = BufFileRead(job->spool, &len, sizeof(len));
 	if (got == 0)
 	{
-		pgbg_wire_discard_spool(job);
+		pgbg_session_discard_spool(job);
 		return false;
 	}
 	if (spool_buffer == NULL)
@@ -224,21 +203,6 @@ pgbg_wire_drain(pgbg_job *job)
 			job->end_seen = true;
 	}
 	return job->end_seen || job->mqh == NULL;
-}
-
-/*
- * Drop whatever the job's spool still holds.
- */
-void
-pgbg_wire_discard_spool(pgbg_job *job)
-{
-	if (job->spool != NULL)
-	{
-		BufFileClose(job->spool);
-		job->spool = NULL;
-	}
-	job->spool_reading = false;
-	job->batch_left = 0;
 }
 
 /*
