@@ -93,6 +93,7 @@ typedef struct dir_hot
 	uint64		seq;
 	int64		cookie;
 	TimestampTz finished_at;	/* outcome.finished_at */
+	int32		queue_size;
 	int32		list;			/* dir_list_id */
 	int32		prev;			/* neighbours in the list, or -1 */
 	int32		next;
@@ -116,6 +117,7 @@ typedef struct dir_shared
 int			pgbg_max_jobs = 1024;
 int			pgbg_max_queued = 1000;
 int			pgbg_max_queued_per_role = 250;
+int			pgbg_max_queued_bytes = 256 * 1024; /* kB */
 int			pgbg_max_workers = -1;
 int			pgbg_max_workers_per_database = -1;
 int			pgbg_max_workers_per_role = -1;
@@ -161,6 +163,11 @@ pgbg_dir_define_gucs(void)
 							"Number of jobs of one role that may wait for a worker (-1: no limit but max_queued).",
 							NULL, &pgbg_max_queued_per_role, 250, -1, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_queued_bytes",
+							"Total size of the queues that queued jobs reserve.",
+							"A queued job keeps its shared memory segment until it starts.",
+							&pgbg_max_queued_bytes, 256 * 1024, 64, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_background.max_workers",
 							"Maximum number of pg_background workers running at once (-1: no limit).",
 							NULL, &pgbg_max_workers, -1, -1, 262143,
@@ -718,6 +725,7 @@ dir_sync(pgbg_dir_entry *e)
 	h->seq = e->seq;
 	h->cookie = e->cookie;
 	h->finished_at = e->outcome.finished_at;
+	h->queue_size = e->queue_size;
 	if (list != h->list)
 	{
 		dir_list_remove(i);
@@ -927,21 +935,28 @@ pgbg_dir_count_active(Oid owner, Oid database, int *total, int *in_db,
 }
 
 /*
- * How many jobs are queued: in all, and of owner.  Caller holds the lock.
+ * How many jobs are queued: in all, and of owner; and the bytes of their
+ * queues (NULL if not wanted).  Caller holds the lock.
  */
 void
-pgbg_dir_count_queued(Oid owner, int *total, int *of_role)
+pgbg_dir_count_queued(Oid owner, int *total, int *of_role, int64 *bytes)
 {
 	int			i;
 
 	dir_sync_modified();
 	*total = dir->lists[DIR_LIST_QUEUED].count;
 	*of_role = 0;
-	if (owner == InvalidOid)
+	if (bytes != NULL)
+		*bytes = 0;
+	if (owner == InvalidOid && bytes == NULL)
 		return;
 	for (i = dir->lists[DIR_LIST_QUEUED].head; i >= 0; i = dir->hot[i].next)
+	{
 		if (dir->hot[i].owner == owner)
 			(*of_role)++;
+		if (bytes != NULL)
+			*bytes += dir->hot[i].queue_size;
+	}
 }
 
 /*

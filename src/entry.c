@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(pg_background_admission);
 
 /* pg_background.default_queue_size: the queue size queue_size 0 stands for. */
 static int	entry_default_queue_size = PGBG_DEFAULT_QUEUE_SIZE;
+static int	entry_max_queue_size = PGBG_DEFAULT_MAX_QUEUE_SIZE;
 
 /* Columns of pg_background_list_v2 (the upstream-compatible subset). */
 #define LIST_V2_NATTS	9
@@ -112,6 +113,13 @@ pgbg_entry_define_gucs(void)
 							PGBG_DEFAULT_QUEUE_SIZE, (int) shm_mq_minimum_size,
 							PGBG_MAX_QUEUE_SIZE,
 							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_queue_size",
+							"Largest queue a job may have (each job's queue is shared memory).",
+							"Only superusers can change it.",
+							&entry_max_queue_size,
+							PGBG_DEFAULT_MAX_QUEUE_SIZE, (int) shm_mq_minimum_size,
+							PGBG_MAX_QUEUE_SIZE,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 }
 
 /*
@@ -944,20 +952,28 @@ entry_remote_job(const pgbg_dir_entry *entry, int slot)
 /*
  * The queue size of a launch: queue_size 0 means
  * pg_background.default_queue_size (as in upstream pg_background);
- * otherwise it must fit a shm_mq and stay below PGBG_MAX_QUEUE_SIZE.
+ * otherwise it must fit a shm_mq and stay below PGBG_MAX_QUEUE_SIZE (22023).
+ * Either way it may not exceed pg_background.max_queue_size (54000): a
+ * queue is shared memory, which a superuser bounds.
  */
 static int32
 entry_queue_size(int32 queue_size)
 {
 	if (queue_size == 0)
-		return entry_default_queue_size;
-	if (queue_size < 0 || (Size) queue_size < shm_mq_minimum_size ||
-		queue_size > PGBG_MAX_QUEUE_SIZE)
+		queue_size = entry_default_queue_size;
+	else if (queue_size < 0 || (Size) queue_size < shm_mq_minimum_size ||
+			 queue_size > PGBG_MAX_QUEUE_SIZE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queue size must be between %zu and %d bytes",
 						shm_mq_minimum_size, PGBG_MAX_QUEUE_SIZE),
 				 errdetail("The requested queue size was %d bytes.", queue_size)));
+	if (queue_size > entry_max_queue_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("queue size %d exceeds pg_background.max_queue_size (%d bytes)",
+						queue_size, entry_max_queue_size),
+				 errhint("Use a smaller queue_size (rows larger than the queue still go through), or ask a superuser to raise pg_background.max_queue_size.")));
 	return queue_size;
 }
 

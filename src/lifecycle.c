@@ -66,7 +66,8 @@ typedef enum job_queue_limit
 {
 	JOB_QUEUE_ROOM,
 	JOB_QUEUE_FULL,				/* pg_background.max_queued */
-	JOB_QUEUE_ROLE_FULL			/* pg_background.max_queued_per_role */
+	JOB_QUEUE_ROLE_FULL,		/* pg_background.max_queued_per_role */
+	JOB_QUEUE_BYTES_FULL		/* pg_background.max_queued_bytes */
 } job_queue_limit;
 
 /* The job this process works on, if it is a worker of the directory. */
@@ -77,8 +78,9 @@ static PGPROC *job_my_launcher = NULL;
 static void job_apply(job_effects *fx);
 static void job_wake_dispatcher(job_effects *fx);
 static bool job_may_start(Oid owner, Oid database);
-static job_queue_limit job_queue_room(Oid owner, int *count);
-static void job_queue_full(job_queue_limit limit, int count, Oid owner);
+static job_queue_limit job_queue_room(Oid owner, int32 queue_size,
+									  int64 *count);
+static void job_queue_full(job_queue_limit limit, int64 count, Oid owner);
 static int32 job_pseudo_pid(uint64 seq);
 static void job_pin(pgbg_dir_entry *e, dsm_segment *seg);
 static void job_release_pin(pgbg_dir_entry *e, job_effects *fx);
@@ -114,7 +116,7 @@ job_wake_dispatcher(job_effects *fx)
 	int			nqueued;
 	int			of_role;
 
-	pgbg_dir_count_queued(InvalidOid, &nqueued, &of_role);
+	pgbg_dir_count_queued(InvalidOid, &nqueued, &of_role, NULL);
 	if (nqueued > 0)
 		fx->dispatcher = pgbg_dir_dispatcher();
 }
@@ -145,25 +147,29 @@ job_may_start(Oid owner, Oid database)
 }
 
 /*
- * May one more job of owner wait in the queue (the server's limit, and
- * the role's share of it)?  If not, returns which limit is reached and
- * fills *count with the jobs it counted, for job_queue_full.  Caller holds
- * the lock.
+ * May one more job of owner, with a queue of queue_size bytes, wait in the
+ * queue (the server's limit, the role's share of it, and the bytes queued
+ * jobs reserve)?  If not, returns which limit is reached and fills *count
+ * with what it counted, for job_queue_full.  Caller holds the lock.
  */
 static job_queue_limit
-job_queue_room(Oid owner, int *count)
+job_queue_room(Oid owner, int32 queue_size, int64 *count)
 {
 	int			nqueued;
 	int			of_role;
+	int64		bytes;
 
 	pgbg_dir_count_queued(pgbg_max_queued_per_role >= 0 ? owner : InvalidOid,
-						  &nqueued, &of_role);
+						  &nqueued, &of_role, &bytes);
 	*count = nqueued;
 	if (nqueued >= pgbg_max_queued)
 		return JOB_QUEUE_FULL;
 	*count = of_role;
 	if (pgbg_max_queued_per_role >= 0 && of_role >= pgbg_max_queued_per_role)
 		return JOB_QUEUE_ROLE_FULL;
+	*count = bytes;
+	if (bytes + queue_size > (int64) pgbg_max_queued_bytes * 1024)
+		return JOB_QUEUE_BYTES_FULL;
 	return JOB_QUEUE_ROOM;
 }
 
@@ -171,7 +177,7 @@ job_queue_room(Oid owner, int *count)
  * Raise 53000 for a launch that found the queue full (job_queue_room).
  */
 static void
-job_queue_full(job_queue_limit limit, int count, Oid owner)
+job_queue_full(job_queue_limit limit, int64 count, Oid owner)
 {
 	const char *role;
 
@@ -180,15 +186,22 @@ job_queue_full(job_queue_limit limit, int count, Oid owner)
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("too many pg_background jobs are queued"),
 				 errdetail("%d jobs are waiting for a worker, the maximum set by pg_background.max_queued.",
-						   count),
+						   (int) count),
 				 errhint("Wait for queued jobs to start, or raise pg_background.max_queued, pg_background.max_workers or max_worker_processes.")));
+	if (limit == JOB_QUEUE_BYTES_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("queued pg_background jobs reserve too much shared memory"),
+				 errdetail("The jobs waiting for a worker reserve " INT64_FORMAT " bytes of queue; one more would exceed pg_background.max_queued_bytes (%d kB).",
+						   count, pgbg_max_queued_bytes),
+				 errhint("Wait for queued jobs to start, use a smaller queue_size, or raise pg_background.max_queued_bytes.")));
 	role = GetUserNameFromId(owner, true);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 			 errmsg("too many pg_background jobs of role \"%s\" are queued",
 					role ? role : "?"),
 			 errdetail("%d jobs of this role are waiting for a worker, the maximum set by pg_background.max_queued_per_role.",
-					   count),
+					   (int) count),
 			 errhint("Wait for the role's queued jobs to start, or raise pg_background.max_queued_per_role.")));
 }
 
@@ -272,13 +285,13 @@ pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 	int			of_role;
 	bool		start;
 	job_queue_limit limit = JOB_QUEUE_ROOM;
-	int			count;
+	int64		count;
 
 	pgbg_dir_lock(LW_EXCLUSIVE);
-	pgbg_dir_count_queued(InvalidOid, &nqueued, &of_role);
+	pgbg_dir_count_queued(InvalidOid, &nqueued, &of_role, NULL);
 	start = (nqueued == 0 && job_may_start(proto->owner, proto->database));
 	if (!start)
-		limit = job_queue_room(proto->owner, &count);
+		limit = job_queue_room(proto->owner, proto->queue_size, &count);
 	if (limit != JOB_QUEUE_ROOM)
 	{
 		pgbg_dir_unlock();
@@ -321,7 +334,7 @@ pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 	job_effects fx = {0};
 	pgbg_dir_entry *e;
 	job_queue_limit limit;
-	int			count;
+	int64		count;
 
 	pgbg_dir_lock(LW_EXCLUSIVE);
 	e = pgbg_dir_modify(slot, seq);
@@ -330,7 +343,7 @@ pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 		pgbg_dir_unlock();
 		elog(ERROR, "pg_background job %d:" UINT64_FORMAT " cannot be queued", slot, seq);
 	}
-	limit = job_queue_room(e->owner, &count);
+	limit = job_queue_room(e->owner, e->queue_size, &count);
 	if (limit != JOB_QUEUE_ROOM)
 	{
 		/* Forget the job: the launch fails, so nobody holds its handle. */

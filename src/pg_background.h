@@ -88,6 +88,7 @@ struct BufFile;
 /* Default and bounds for queue_size, in bytes. */
 #define PGBG_DEFAULT_QUEUE_SIZE		65536
 #define PGBG_MAX_QUEUE_SIZE			(1024 * 1024 * 1024)	/* 1 GB */
+#define PGBG_DEFAULT_MAX_QUEUE_SIZE	(16 * 1024 * 1024)	/* 16 MB */
 
 /* bgw_type of our workers, as shown in pg_stat_activity.backend_type. */
 #define PGBG_WORKER_TYPE			"pg_background"
@@ -363,6 +364,7 @@ extern void pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 extern int	pgbg_max_jobs;
 extern int	pgbg_max_queued;
 extern int	pgbg_max_queued_per_role;
+extern int	pgbg_max_queued_bytes;
 extern int	pgbg_max_workers;
 extern int	pgbg_max_workers_per_database;
 extern int	pgbg_max_workers_per_role;
@@ -384,7 +386,8 @@ extern pgbg_dir_entry *pgbg_dir_allocate(int *slot);
 extern bool pgbg_dir_peek(int slot, uint64 seq, pgbg_dir_entry *copy);
 extern void pgbg_dir_count_active(Oid owner, Oid database, int *total,
 								  int *in_db, int *of_role);
-extern void pgbg_dir_count_queued(Oid owner, int *total, int *of_role);
+extern void pgbg_dir_count_queued(Oid owner, int *total, int *of_role,
+								  int64 *bytes);
 extern int	pgbg_dir_next_queued(int slot);
 extern void pgbg_dir_queued_job(int slot, Oid *owner, Oid *database,
 								uint64 *seq);

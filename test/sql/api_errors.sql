@@ -300,6 +300,28 @@ SELECT count(*) = sum(n) AS all_returned_one, count(*) = (SELECT count(*) FROM a
 FROM api_jobs j, LATERAL pg_background_result(j.pid) AS (n int);
 DROP TABLE api_jobs;
 
+--
+-- pg_background.max_queue_size (default 16 MB, superusers only) caps every
+-- queue, pg_background.default_queue_size too: 54000 beyond it (the v2
+-- functions' SQL default queue_size is 65536, not the setting).
+--
+SHOW pg_background.max_queue_size;
+SELECT pg_temp.try('SELECT pg_background_launch(''SELECT 1'', 16 * 1024 * 1024 + 1)');
+SET pg_background.default_queue_size = '32MB';
+SELECT pg_temp.try('SELECT pg_background_launch(''SELECT 1'', 0)');
+SELECT pg_temp.try('SELECT pg_background_launch_v2(''SELECT 1'')');
+RESET pg_background.default_queue_size;
+SET pg_background.max_queue_size = '32MB';
+SELECT * FROM pg_background_result(
+    pg_background_launch('SELECT 7 AS n', 32 * 1024 * 1024)
+) AS (n int);
+RESET pg_background.max_queue_size;
+CREATE ROLE regress_cap_role;
+SET ROLE regress_cap_role;
+SELECT pg_temp.try('SET pg_background.max_queue_size = ''1GB''');
+RESET ROLE;
+DROP ROLE regress_cap_role;
+
 -- Clean up.
 DROP FUNCTION pg_temp.try(text, int);
 DROP PROCEDURE pg_temp.wait_until(text);

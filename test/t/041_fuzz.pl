@@ -402,7 +402,9 @@ for my $i (1 .. $count)
 	push @script, 'SELECT count(*) FROM (SELECT pg_background_detach_v2(pid, cookie) FROM pg_background_list()) s;'
 	  if $i % 100 == 0;
 }
-# The largest allowed queue, once (a 1 GB segment).
+# The largest allowed queue, once (a 1 GB segment; a superuser raises the
+# cap first).
+push @script, q{SET pg_background.max_queue_size = '1GB';};
 push @script, q{SELECT pg_background_detach(pg_background_launch('SELECT 1', 1073741824));};
 
 my $dir = $node->basedir;    # kept when the test fails

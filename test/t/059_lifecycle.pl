@@ -28,6 +28,7 @@
 # 4. A role's share of the queue: max_workers = 1 and max_queued_per_role
 #    = 2: a third queued job of the same role fails with 53000 ("too many
 #    pg_background jobs of role"), while another role can still queue.
+# 5. The bytes queued jobs reserve (max_queued_bytes): 53000 beyond them.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -296,6 +297,44 @@ settled($node, '(4)', 1);
 $a->quit;
 $b->quit;
 $locker->quit;
+set_guc($node, 'pg_background.max_queued_per_role', undef, '250');
+
+# ---------------------------------------------------------------------
+# 5. The bytes queued jobs reserve: max_workers = 1 (a job holds the
+#    place) and max_queued_bytes = 1 MB: two jobs with 512 kB queues wait;
+#    a third, even with a 64 kB queue, fails with 53000 (the 1 MB are
+#    taken); the two queued ones run once the place is free.
+# ---------------------------------------------------------------------
+set_guc($node, 'pg_background.max_queued_bytes', q{'1MB'}, '1MB');
+$locker = $node->background_psql('postgres');
+$locker->query_safe('SELECT pg_advisory_lock(4244)');
+$node->safe_psql('postgres', q{
+SELECT pg_background_detach_v2(pid, cookie)
+FROM pg_background_launch_v2('SELECT pg_advisory_lock_shared(4244)')});
+ok( $node->poll_query_until(
+		'postgres', 'SELECT active FROM pg_background_admission()', '1'),
+	'(5) a job holds the only worker place');
+$s = launcher_session($node);
+for my $k (1 .. 2)
+{
+	($out, $err) = run_query($s,
+		qq{SELECT pid < 0 FROM pg_background_submit_v2('INSERT INTO pub VALUES (50$k)', 524288)});
+	is("$out$err", 't', "(5) queued job $k with a 512 kB queue");
+}
+($out, $err) = run_query($s,
+	q{SELECT pid FROM pg_background_submit_v2('INSERT INTO pub VALUES (503)', 65536)});
+like(
+	$err,
+	qr/ERROR:  53000: queued pg_background jobs reserve too much shared memory\nDETAIL:  The jobs waiting for a worker reserve 1048576 bytes of queue; one more would exceed pg_background.max_queued_bytes \(1024 kB\)\./,
+	'(5) a third queued job fails with 53000');
+$locker->query_safe('SELECT pg_advisory_unlock(4244)');
+settled($node, '(5)', 1);
+is($node->safe_psql('postgres',
+		'SELECT string_agg(a::text, \',\' ORDER BY a) FROM pub WHERE a > 500'),
+	'501,502', '(5) the two queued jobs ran, the refused one did not');
+$s->quit;
+$locker->quit;
+set_guc($node, 'pg_background.max_queued_bytes', undef, '256MB');
 
 my $log = slurp_file($node->logfile);
 unlike($log, qr/TRAP:|PANIC:|terminated by signal/,
