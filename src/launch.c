@@ -222,8 +222,13 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 		if (!queued && slot >= 0 && may_pool &&
 			pgbg_pool_has_idle(MyDatabaseId, fixed->authenticated_user_id))
 		{
-			/* A parked worker of ours takes the job (see pool.c). */
-			pid = pgbg_job_hand_to_pool(slot, seq, seg);
+			/*
+			 * A parked worker of ours takes the job (see pool.c); its PID
+			 * becomes the job's, so not one that still names an unread job
+			 * of this session.
+			 */
+			pid = pgbg_job_hand_to_pool(slot, seq, seg,
+										pgbg_session_holds_unread);
 			pooled = (pid != 0);
 		}
 		if (!queued && !pooled)

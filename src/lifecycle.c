@@ -363,11 +363,13 @@ pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 
 /*
  * hand to pool: give a job admitted to start to a parked worker of its
- * database and session user.  Returns the handle's pseudo-PID (a pooled
- * worker's PID serves job after job), or 0 if no parked worker took it.
+ * database and session user, other than those skip rejects (see
+ * pgbg_pool_claim).  Returns the worker's PID, which becomes the handle's,
+ * or 0 if no parked worker took the job.
  */
 int32
-pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg)
+pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg,
+					  bool (*skip) (int32 pid))
 {
 	job_effects fx = {0};
 	pgbg_dir_entry *e;
@@ -380,9 +382,10 @@ pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg)
 	{
 		/* Pinned first: the launcher may leave before the worker maps it. */
 		job_pin(e, seg);
-		if (pgbg_pool_claim(e->database, e->session_user, e->seg, slot, seq,
-							e->launcher_pid) != 0)
-			e->handle_pid = pid = job_pseudo_pid(seq);
+		pid = pgbg_pool_claim(e->database, e->session_user, e->seg, slot,
+							  seq, e->launcher_pid, skip);
+		if (pid != 0)
+			e->handle_pid = pid;
 		else
 			job_release_pin(e, &fx);
 	}
@@ -519,7 +522,7 @@ pgbg_job_dispatch(pgbg_dir_entry *job, int *slot)
 			e->state = PGBG_DIR_ACTIVE;
 			pooled = OidIsValid(e->session_user) &&
 				pgbg_pool_claim(e->database, e->session_user, e->seg, i,
-								e->seq, e->launcher_pid) != 0;
+								e->seq, e->launcher_pid, NULL) != 0;
 			*job = *e;
 			*slot = i;
 		}

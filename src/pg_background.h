@@ -295,6 +295,7 @@ extern void pgbg_session_observe(pgbg_job *job);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(bool with_remembered);
 extern bool pgbg_session_used(void);
+extern bool pgbg_session_holds_unread(int32 pid);
 extern pgbg_stats *pgbg_session_stats(void);
 
 /* entry.c */
@@ -414,7 +415,8 @@ extern bool pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq);
 extern bool pgbg_pool_leave(int *dir_slot, uint64 *dir_seq);
 extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
 extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
-							 int dir_slot, uint64 dir_seq, int32 launcher);
+							 int dir_slot, uint64 dir_seq, int32 launcher,
+							 bool (*skip) (int32 pid));
 extern pid_t pgbg_pool_evict(void);
 extern int	pgbg_pool_idle_count(void);
 
@@ -439,7 +441,8 @@ extern bool pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg,
 							int *slot, uint64 *seq, int32 *handle_pid);
 extern void pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg,
 							 int32 *handle_pid);
-extern int32 pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg);
+extern int32 pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg,
+								   bool (*skip) (int32 pid));
 extern void pgbg_job_abandon(int slot, uint64 seq);
 extern bool pgbg_job_cancel(int slot, uint64 seq);
 extern bool pgbg_job_signal(int slot, uint64 seq, int signo);

@@ -316,40 +316,67 @@ pgbg_pool_has_idle(Oid database, Oid session_user)
  * Hand the job (segment seg, directory entry dir_slot/dir_seq) to a parked
  * worker of database and session_user, other than the process launcher
  * (a worker that launched the job must not receive it: it still has the
- * segment mapped).  Returns its PID, or 0 if there is none.  The segment
- * must be pinned: the launcher may leave before the worker maps it.
+ * segment mapped) and other than those for which skip (if not NULL) says
+ * so; skip is called without the spinlock held.  Returns the worker's PID,
+ * or 0 if there is none.  The segment must be pinned: the launcher may
+ * leave before the worker maps it.
  */
 int32
 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
-				int dir_slot, uint64 dir_seq, int32 launcher)
+				int dir_slot, uint64 dir_seq, int32 launcher,
+				bool (*skip) (int32 pid))
 {
-	PGPROC	   *proc = NULL;
-	int32		pid = 0;
+	bool		skipped[PGBG_POOL_MAX] = {0};
 	int			i;
 
 	if (pool == NULL)
 		return 0;
-	SpinLockAcquire(&pool->mutex);
-	for (i = 0; i < PGBG_POOL_MAX; i++)
+	for (;;)
 	{
-		pool_slot  *s = &pool->slots[i];
+		int			candidate = -1;
+		int32		pid = 0;
+		PGPROC	   *proc = NULL;
 
-		if (s->state == POOL_IDLE && s->database == database &&
-			s->session_user == session_user && s->pid != launcher)
+		SpinLockAcquire(&pool->mutex);
+		for (i = 0; i < PGBG_POOL_MAX && candidate < 0; i++)
 		{
+			pool_slot  *s = &pool->slots[i];
+
+			if (!skipped[i] && s->state == POOL_IDLE &&
+				s->database == database && s->session_user == session_user &&
+				s->pid != launcher)
+			{
+				candidate = i;
+				pid = s->pid;
+			}
+		}
+		SpinLockRelease(&pool->mutex);
+		if (candidate < 0)
+			return 0;
+		skipped[candidate] = true;
+		if (skip != NULL && skip(pid))
+			continue;
+
+		/* Claim it, unless another launcher was quicker. */
+		SpinLockAcquire(&pool->mutex);
+		if (pool->slots[candidate].state == POOL_IDLE &&
+			pool->slots[candidate].pid == pid)
+		{
+			pool_slot  *s = &pool->slots[candidate];
+
 			s->state = POOL_ASSIGNED;
 			s->seg = seg;
 			s->dir_slot = dir_slot;
 			s->dir_seq = dir_seq;
 			proc = s->proc;
-			pid = s->pid;
-			break;
+		}
+		SpinLockRelease(&pool->mutex);
+		if (proc != NULL)
+		{
+			SetLatch(&proc->procLatch);
+			return pid;
 		}
 	}
-	SpinLockRelease(&pool->mutex);
-	if (proc != NULL)
-		SetLatch(&proc->procLatch);
-	return pid;
 }
 
 /*

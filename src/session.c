@@ -408,6 +408,22 @@ pgbg_session_used(void)
 }
 
 /*
+ * Does the session hold a job under this PID whose results are still to be
+ * read?  A parked worker with that PID must not take the session's next job
+ * (see pgbg_launch): the PID would then name two jobs.
+ */
+bool
+pgbg_session_holds_unread(int32 pid)
+{
+	pgbg_job   *job;
+
+	if (session_jobs == NULL)
+		return false;
+	job = hash_search(session_jobs, &pid, HASH_FIND, NULL);
+	return job != NULL && !job->consumed && !job->submitted;
+}
+
+/*
  * The session's statistics counters.
  */
 pgbg_stats *

@@ -7,7 +7,9 @@
 # 1. Reuse: job A (v1 launch + result) returns pg_backend_pid() P; once a
 #    worker is parked (and P shows in pg_stat_activity as an idle
 #    'pg_background' backend), job B returns the same P.  A v2 launch handed
-#    to the parked worker has a NEGATIVE handle pid and runs on P too.
+#    to the parked worker has P as its handle's pid and runs on P too; a
+#    job launched while the session still holds an unread job of P goes to
+#    another worker (so that P never names two of the session's jobs).
 #    Through the pooled worker: several rows come back in order; a string of
 #    utility statements gives its command tags, and pg_background_outcome
 #    shows 'stopped' with the last tag.  A job that fails on P (1/0 only if
@@ -187,7 +189,7 @@ my ($hpid, $hcookie);
 ($out, $err) = run_query($L,
 	q{SELECT pid, cookie FROM pg_background_launch_v2('SELECT pg_backend_pid()')});
 ($hpid, $hcookie) = split /\|/, $out;
-ok(defined $hpid && $hpid < 0, "(1) a v2 launch handed to the parked worker has a negative pid ($out)");
+is($hpid, $P, "(1) a v2 launch handed to the parked worker has the worker's pid");
 ($out, $err) = run_query($L,
 	"SELECT * FROM pg_background_result_v2($hpid, $hcookie) AS (p int)");
 is($out, $P, '(1) and runs on the parked worker');
@@ -199,7 +201,7 @@ wait_parked('(1) before the rows job', 1);
 	q{SELECT pid, cookie FROM pg_background_launch_v2(
 		'SELECT g, ''row '' || g, pg_backend_pid() FROM generate_series(1, 5) g')});
 ($hpid, $hcookie) = split /\|/, $out;
-ok($hpid < 0, '(1) rows job: pooled (negative pid)');
+is($hpid, $P, '(1) rows job: pooled (the parked worker\'s pid)');
 ($out, $err) = run_query($L,
 	"SELECT * FROM pg_background_result_v2($hpid, $hcookie) AS (g int, t text, p int)");
 is($out, join("\n", map { "$_|row $_|$P" } 1 .. 5),
@@ -212,7 +214,7 @@ wait_parked('(1) before the tags job', 1);
 	q{SELECT pid, cookie FROM pg_background_launch_v2(
 		'CREATE TEMP TABLE tags (i int); INSERT INTO tags VALUES (1), (2), (3); UPDATE tags SET i = i + 1')});
 ($hpid, $hcookie) = split /\|/, $out;
-ok($hpid < 0, '(1) tags job: pooled (negative pid)');
+is($hpid, $P, '(1) tags job: pooled (the parked worker\'s pid)');
 ($out, $err) = run_query($L,
 	"SELECT * FROM pg_background_result_v2($hpid, $hcookie) AS (tag text)");
 is($out, "CREATE TABLE\nINSERT 0 3\nUPDATE 3", '(1) tags job: the command tags come back');
@@ -229,7 +231,7 @@ wait_parked('(1) before the error job', 1);
 ($out, $err) = run_query($L,
 	"SELECT pid, cookie FROM pg_background_launch_v2('SELECT 1 / (pg_backend_pid() - $P)')");
 ($hpid, $hcookie) = split /\|/, $out;
-ok($hpid < 0, '(1) error job: pooled (negative pid)');
+is($hpid, $P, '(1) error job: pooled (the parked worker\'s pid)');
 ($out, $err) = run_query($L,
 	"SELECT * FROM pg_background_result_v2($hpid, $hcookie) AS (x int)");
 like($err, qr/${E}22012: division by zero$/m,
@@ -245,6 +247,26 @@ is($node->safe_psql('postgres', 'SELECT pool_idle FROM pg_background_admission()
 	'0', '(1) error job: nothing parked');
 ($out, $err) = run_query($L, q{SELECT 'alive'});
 is("$out$err", 'alive', '(1) the launcher is usable');
+
+# A launch while the session holds an unread job of the parked worker's
+# pid goes to another worker: a pid never names two jobs of a session.
+($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
+my $Q = $out;
+wait_parked('(1) before the unread job', 1);
+($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT pg_backend_pid()')});
+is("$out$err", $Q, '(1) a v1 launch handed to the parked worker returns its pid');
+wait_parked('(1) with a job of that worker unread', 1);
+($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT 1/0')});
+like($out, qr/^\d+$/, '(1) the next launch returns a pid');
+isnt($out, $Q, '(1) ... of another worker');
+my $R = $out;
+($out, $err) = run_query($L, "SELECT * FROM pg_background_result($Q) AS (p int)");
+is("$out$err", $Q, '(1) the unread job of the parked worker is read');
+($out, $err) = run_query($L, "SELECT * FROM pg_background_result($R) AS (x int)");
+like($err, qr/${E}22012: division by zero$/m, '(1) and so is the other job');
+ok( $node->poll_query_until(
+		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $R", '0'),
+	'(1) the other worker exits (its job failed)');
 
 # ---------------------------------------------------------------------------
 # 2. No leak between jobs.
