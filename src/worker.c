@@ -68,7 +68,6 @@ static pgbg_status *worker_status = NULL;
 /* Canceled while it waited for us (queued, or starting). */
 static bool worker_canceled = false;
 static pgbg_outcome worker_outcome;
-static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static bool worker_run_job(dsm_handle seg_handle);
 static void worker_reset_session(void);
@@ -80,7 +79,7 @@ static void worker_execute(const char *sql, const char *paramspace,
 static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
 static void worker_copy_clipped(char *dst, const char *src, size_t size);
-static void worker_emit_log_hook(ErrorData *edata);
+static void worker_error_callback(void *arg);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
@@ -112,8 +111,6 @@ pg_background_worker_main(Datum main_arg)
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
 
 	/* However we exit, observers learn how the job ended. */
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = worker_emit_log_hook;
 	before_shmem_exit(worker_exit_callback, (Datum) 0);
 
 	/* Our entry in the shared directory, closed however we exit. */
@@ -165,6 +162,7 @@ worker_run_job(dsm_handle seg_handle)
 	char	   *gucstate;
 	char	   *paramspace;
 	CommandDest dest;
+	ErrorContextCallback errcallback;
 
 	seg = dsm_attach(seg_handle);
 	if (seg == NULL)
@@ -175,6 +173,13 @@ worker_run_job(dsm_handle seg_handle)
 				 errdetail("The launching session exited before the worker started.")));
 		return false;
 	}
+
+	/* A FATAL error from here on is the job's (worker_error_callback). */
+	errcallback.callback = worker_error_callback;
+	errcallback.arg = NULL;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
 	worker_attach(seg, &toc);
 
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
@@ -223,6 +228,7 @@ worker_run_job(dsm_handle seg_handle)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	worker_status = NULL;
 	dsm_detach(seg);
+	error_context_stack = errcallback.previous;
 	return true;
 }
 
@@ -361,16 +367,37 @@ worker_copy_clipped(char *dst, const char *src, size_t size)
 }
 
 /*
- * A FATAL error (termination, a failed connection) does not pass through
- * our PG_CATCH; catch it on its way to the log.
+ * A FATAL error (termination, a failed connection, a timeout) ends the
+ * process without passing through worker_run_job's PG_CATCH.  This error
+ * context callback, at the bottom of the stack while a job runs, sees every
+ * report that is made at all (and a FATAL always is), before it is emitted,
+ * whatever the logging settings: emit_log_hook would not do, as core calls
+ * it only for messages that go to the server log (with log_min_messages =
+ * panic, never for a FATAL).  It adds no context line.
  */
 static void
-worker_emit_log_hook(ErrorData *edata)
+worker_error_callback(void *arg)
 {
+	int			category = ERRCODE_TO_CATEGORY(geterrcode());
+	MemoryContext oldcontext;
+	ErrorData  *edata;
+
+	/*
+	 * Notices, warnings and log lines cost no copy: a FATAL always has an
+	 * error's class (errstart gives it XX000 unless told otherwise).
+	 */
+	if (category == ERRCODE_SUCCESSFUL_COMPLETION ||
+		category == ERRCODE_WARNING ||
+		worker_outcome.state >= PGBG_STATE_DONE)
+		return;
+
+	/* Only a copy tells the level; we are in ErrorContext, not to be used. */
+	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	MemoryContextSwitchTo(oldcontext);
 	if (edata->elevel >= FATAL)
 		worker_record_error(edata);
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
+	FreeErrorData(edata);
 }
 
 /*
