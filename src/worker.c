@@ -80,6 +80,7 @@ static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
 static void worker_copy_clipped(char *dst, const char *src, size_t size);
 static void worker_error_callback(void *arg);
+static void worker_restore_guc_state(char *gucstate);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
@@ -478,7 +479,7 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 
 	StartTransactionCommand();
 	if (pooled)
-		RestoreGUCState(gucstate);
+		worker_restore_guc_state(gucstate);
 	else
 		pgbg_settings_restore(settings);
 	CommitTransactionCommand();
@@ -497,6 +498,31 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 	if (fixed->outer_user_id != GetSessionUserId())
 		SetCurrentRoleId(fixed->outer_user_id, fixed->outer_is_superuser);
 	SetUserIdAndSecContext(fixed->current_user_id, fixed->sec_context);
+}
+
+/*
+ * RestoreGUCState for a pooled worker, inside the transaction that adopts
+ * the launcher's identity.  It first resets every variable the launcher may
+ * ship to its built-in default through the variable's check hook,
+ * transaction_read_only included.  On a hot standby every transaction is
+ * read-only, and check_transaction_read_only refuses to make one read-write:
+ * "failed to initialize transaction_read_only to 0", a FATAL.  (Parallel
+ * workers pass because InitializingParallelWorker silences that check; we
+ * are not one.)  transaction_read_only, like transaction_isolation and
+ * transaction_deferrable, describes the launcher's transaction and means
+ * nothing beyond this one: each transaction of the job starts read-only
+ * again in recovery (StartTransaction), so writes still fail with 25006.
+ * So the restore runs as if this transaction, which only reads catalogs,
+ * were read-write; then it is read-only again.
+ */
+static void
+worker_restore_guc_state(char *gucstate)
+{
+	bool		read_only = XactReadOnly;
+
+	XactReadOnly = false;
+	RestoreGUCState(gucstate);
+	XactReadOnly = read_only;
 }
 
 /*
