@@ -238,7 +238,7 @@ worker_run_job(dsm_handle seg_handle)
  * in the session, as DISCARD ALL does (temporary tables, prepared
  * statements, advisory locks, LISTEN, settings, SET ROLE and SET SESSION
  * AUTHORIZATION, cached plans and sequence values), and its security
- * context.
+ * context; and report the job's statistics.
  */
 static void
 worker_reset_session(void)
@@ -256,6 +256,14 @@ worker_reset_session(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	worker_canceled = false;
+
+	/*
+	 * A backend reports its statistics when it goes idle, a fresh worker when
+	 * it exits: a parked one would keep the counts of all its jobs (rows
+	 * inserted, scans, transactions) to itself until it leaves.  Report them
+	 * now, waiting for the locks if need be, as an exiting process does.
+	 */
+	pgstat_report_stat(true);
 
 	/* Idle pooled workers should cost little memory. */
 	pgbg_release_free_memory();
