@@ -36,7 +36,11 @@
 #include "parser/analyze.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
+#include "replication/origin.h"
+#include "replication/slot.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
 #include "tcop/dest.h"
@@ -44,6 +48,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "catalog/pg_type.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -65,6 +70,16 @@ static bool worker_may_park = true;
 /* This worker's status in shared memory, and our private copy of it. */
 static pgbg_status *worker_status = NULL;
 
+/*
+ * For worker_session_clean: the number of GUC variables once connected,
+ * before any job's settings; the shared objects loaded when the job's SQL
+ * began to run.
+ */
+static bool worker_fresh_noted = false;
+static int	worker_fresh_gucs;
+static bool worker_objects_noted = false;
+static pgbg_objects worker_job_objects;
+
 /* Canceled while it waited for us (queued, or starting). */
 static bool worker_canceled = false;
 static pgbg_outcome worker_outcome;
@@ -80,6 +95,11 @@ static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
 static void worker_copy_clipped(char *dst, const char *src, size_t size);
 static void worker_error_callback(void *arg);
+static void worker_note_fresh_session(void);
+static void worker_note_job_objects(void);
+static bool worker_session_clean(void);
+static bool worker_holds_replication_slot(void);
+static void worker_reseed_random(void);
 static void worker_restore_guc_state(char *gucstate);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
@@ -130,7 +150,7 @@ pg_background_worker_main(Datum main_arg)
 		 * job's entry is closed once this process has left (and with it
 		 * pg_stat_activity), so the limits hold as that view shows them.
 		 */
-		if (!worker_may_park ||
+		if (!worker_may_park || !worker_session_clean() ||
 			!pgbg_pool_reserve(MyDatabaseId, GetAuthenticatedUserId()))
 			break;
 		pgbg_dir_worker_done();
@@ -202,6 +222,7 @@ worker_run_job(dsm_handle seg_handle)
 		worker_outcome.started_at = GetCurrentTimestamp();
 		worker_publish(true);	/* the launcher waits for this */
 
+		worker_note_job_objects();
 		worker_execute(sql, paramspace, dest);
 	}
 	PG_CATCH();
@@ -238,7 +259,9 @@ worker_run_job(dsm_handle seg_handle)
  * in the session, as DISCARD ALL does (temporary tables, prepared
  * statements, advisory locks, LISTEN, settings, SET ROLE and SET SESSION
  * AUTHORIZATION, cached plans and sequence values), and its security
- * context; and report the job's statistics.
+ * context; give random() a fresh seed; and report the job's statistics.
+ * (What this cannot reset keeps the worker from parking at all: see
+ * worker_session_clean.)
  */
 static void
 worker_reset_session(void)
@@ -256,6 +279,7 @@ worker_reset_session(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	worker_canceled = false;
+	worker_reseed_random();
 
 	/*
 	 * A backend reports its statistics when it goes idle, a fresh worker when
@@ -267,6 +291,134 @@ worker_reset_session(void)
 
 	/* Idle pooled workers should cost little memory. */
 	pgbg_release_free_memory();
+}
+
+/*
+ * Note how many GUC variables the session has right after connecting,
+ * before the first job's settings are applied (see worker_session_clean).
+ */
+static void
+worker_note_fresh_session(void)
+{
+	worker_fresh_gucs = pgbg_guc_count();
+	worker_fresh_noted = true;
+}
+
+/*
+ * Note the shared objects loaded when the job's SQL starts (see
+ * worker_session_clean).  Restoring the launcher's settings may have
+ * loaded some already: a client_encoding other than the database's loads
+ * core's conversion functions (stateless, and a fresh worker of that
+ * launcher loads them too); those are not the job's.
+ */
+static void
+worker_note_job_objects(void)
+{
+	worker_objects_noted = pgbg_loaded_objects(&worker_job_objects);
+}
+
+/*
+ * May the worker park after its job?  A pooled worker must be
+ * indistinguishable from a fresh one to the job it runs next.
+ * worker_reset_session undoes most of what a job can leave in its session;
+ * a worker whose job left something it cannot undo exits instead:
+ *
+ * - A library loaded by the job's SQL (LOAD, or the first call of a
+ *	 function of a library: dblink, a procedural language, PL/pgSQL too).
+ *	 A library may keep state of its own that no reset reaches, such as
+ *	 dblink's open connections, made as the job's user and usable by the
+ *	 next job whatever its role, or a language's global variables.  We
+ *	 cannot ask a library what it keeps, so any new shared object counts.
+ *	 Libraries loaded before the worker started (shared_preload_libraries)
+ *	 do not.
+ * - A GUC variable created during the job: a placeholder (SET x.y, or one
+ *	 that the launcher's settings brought) survives RESET ALL with an empty
+ *	 value where a fresh worker has none (current_setting('x.y', true) is
+ *	 NULL there), and core has no way to remove one.
+ * - Temporary tables used: the local buffer pool is then sized for good, so
+ *	 temp_buffers can no longer change (a job's SET would fail, and so
+ *	 would restoring a launcher's value).
+ * - A replication origin set up for the session, or a replication slot
+ *	 held (a temporary slot lives as long as the session that made it).
+ *
+ * Where the platform gives no list of loaded objects, the worker cannot
+ * tell, and never parks.
+ */
+static bool
+worker_session_clean(void)
+{
+	pgbg_objects objects;
+	const char *why = NULL;
+
+	if (!worker_fresh_noted || !worker_objects_noted ||
+		!pgbg_loaded_objects(&objects))
+		why = "its loaded libraries cannot be checked";
+	else if (objects.count != worker_job_objects.count ||
+			 objects.addr_sum != worker_job_objects.addr_sum)
+		why = "a library was loaded";
+	else if (pgbg_guc_count() != worker_fresh_gucs)
+		why = "a configuration parameter was created";
+	else if (NLocBuffer != 0)
+		why = "temporary tables were used";
+	else if (replorigin_session_origin != InvalidRepOriginId)
+		why = "a replication origin is set up for the session";
+	else if (worker_holds_replication_slot())
+		why = "it holds a replication slot";
+
+	if (why == NULL)
+		return true;
+	ereport(DEBUG1,
+			(errmsg_internal("pg_background worker exits instead of parking: %s",
+							 why)));
+	return false;
+}
+
+/*
+ * Does this process hold a replication slot (acquired, or a temporary one
+ * it created)?
+ */
+static bool
+worker_holds_replication_slot(void)
+{
+	bool		held = false;
+	int			i;
+
+	if (MyReplicationSlot != NULL)
+		return true;
+	if (max_replication_slots <= 0 || ReplicationSlotCtl == NULL)
+		return false;
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (i = 0; i < max_replication_slots && !held; i++)
+	{
+		ReplicationSlot *slot = &ReplicationSlotCtl->replication_slots[i];
+
+		if (!slot->in_use)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		held = (slot->active_pid == MyProcPid);
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	return held;
+}
+
+/*
+ * Give random() a new, unpredictable seed, so that a job's setseed() (or
+ * SET seed) does not decide the numbers the next job draws.  A fresh
+ * process seeds it from pg_strong_random on first use; setseed() takes a
+ * value in [-1, 1], into which 53 strong random bits go.  If no strong
+ * random source answers, fall back on the time and PID, as core does.
+ */
+static void
+worker_reseed_random(void)
+{
+	uint64		bits;
+	float8		seed;
+
+	if (!pg_strong_random(&bits, sizeof(bits)))
+		bits = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	seed = (float8) (bits >> 11) / (float8) (UINT64CONST(1) << 53) * 2.0 - 1.0;
+	(void) DirectFunctionCall1(setseed, Float8GetDatum(seed));
 }
 
 /*
@@ -476,6 +628,7 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 												  PGBG_BGW_BYPASS_ROLELOGIN : 0);
 		connected = true;
 		worker_may_park = !fixed->as_current_user;
+		worker_note_fresh_session();
 	}
 	else if (fixed->as_current_user)
 		elog(ERROR, "pooled pg_background worker got a job to run as another user");
