@@ -184,6 +184,89 @@ pgbg_can_connect_as(Oid roleid)
 }
 
 /*
+ * How many GUC variables this process knows (built-in, defined by loaded
+ * libraries, and placeholders).  From 16 on only get_guc_variables counts
+ * them, into an array it allocates.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "utils/guc_tables.h"
+
+static inline int
+pgbg_guc_count(void)
+{
+	int			n;
+
+	pfree(get_guc_variables(&n));
+	return n;
+}
+#else
+#include "utils/guc.h"
+#define pgbg_guc_count() GetNumConfigOptions()
+#endif
+
+/*
+ * A fingerprint of the shared objects loaded into this process: how many
+ * there are (the executable, its libraries, and every library loaded since
+ * and what it pulled in) and the sum of their load addresses.  Loading one
+ * more (LOAD, or the first call of a function of a library) changes it;
+ * PostgreSQL never unloads a library.  pgbg_loaded_objects returns false
+ * where the platform gives no list (a pooled worker then never parks, see
+ * worker.c).  This is an operating system difference, not a version one.
+ */
+typedef struct pgbg_objects
+{
+	int			count;
+	uintptr_t	addr_sum;
+} pgbg_objects;
+
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+	defined(__OpenBSD__) || defined(__DragonFly__) || defined(__sun)
+#include <link.h>
+
+static inline int
+pgbg_objects_add(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	pgbg_objects *objects = (pgbg_objects *) arg;
+
+	objects->count++;
+	objects->addr_sum += (uintptr_t) info->dlpi_addr;
+	return 0;
+}
+
+static inline bool
+pgbg_loaded_objects(pgbg_objects *objects)
+{
+	objects->count = 0;
+	objects->addr_sum = 0;
+	(void) dl_iterate_phdr(pgbg_objects_add, objects);
+	return true;
+}
+#elif defined(__APPLE__)
+#include <mach-o/dyld.h>
+
+static inline bool
+pgbg_loaded_objects(pgbg_objects *objects)
+{
+	uint32_t	n = _dyld_image_count();
+	uint32_t	i;
+
+	objects->count = (int) n;
+	objects->addr_sum = 0;
+	for (i = 0; i < n; i++)
+		objects->addr_sum += (uintptr_t) _dyld_get_image_header(i);
+	return true;
+}
+#else
+static inline bool
+pgbg_loaded_objects(pgbg_objects *objects)
+{
+	objects->count = 0;
+	objects->addr_sum = 0;
+	return false;
+}
+#endif
+
+/*
  * Give memory that malloc keeps after free back to the operating system
  * (glibc only; elsewhere a no-op).  A pooled worker does this before it
  * parks, to stay small while idle.

@@ -37,7 +37,11 @@
 #include "parser/analyze.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
+#include "replication/origin.h"
+#include "replication/slot.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shm_toc.h"
 #include "tcop/dest.h"
@@ -45,6 +49,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "catalog/pg_type.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -74,10 +79,19 @@ static bool worker_may_park = true;
 /* This worker's status in shared memory, and our private copy of it. */
 static pgbg_status *worker_status = NULL;
 
+/*
+ * For worker_session_clean: the number of GUC variables once connected,
+ * before any job's settings; the shared objects loaded when the job's SQL
+ * began to run.
+ */
+static bool worker_fresh_noted = false;
+static int	worker_fresh_gucs;
+static bool worker_objects_noted = false;
+static pgbg_objects worker_job_objects;
+
 /* Canceled while it waited for us (queued, or starting). */
 static bool worker_canceled = false;
 static pgbg_outcome worker_outcome;
-static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* pg_background.worker_timeout: time limit of each job, in ms (0: none). */
 int			pgbg_worker_timeout = 0;
@@ -98,7 +112,13 @@ static void worker_execute(const char *sql, const char *paramspace,
 static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
 static void worker_copy_clipped(char *dst, const char *src, size_t size);
-static void worker_emit_log_hook(ErrorData *edata);
+static void worker_error_callback(void *arg);
+static void worker_note_fresh_session(void);
+static void worker_note_job_objects(void);
+static bool worker_session_clean(void);
+static bool worker_holds_replication_slot(void);
+static void worker_reseed_random(void);
+static void worker_restore_guc_state(char *gucstate);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
@@ -151,8 +171,6 @@ pg_background_worker_main(Datum main_arg)
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background");
 
 	/* However we exit, observers learn how the job ended. */
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = worker_emit_log_hook;
 	before_shmem_exit(worker_exit_callback, (Datum) 0);
 
 	/* Our entry in the shared directory, closed however we exit. */
@@ -175,7 +193,7 @@ pg_background_worker_main(Datum main_arg)
 		 * the next job must not see.
 		 */
 		if (!worker_may_park || pgbg_session_used() ||
-			!pgbg_job_pool_reserve())
+			!worker_session_clean() || !pgbg_job_pool_reserve())
 			break;
 		pgbg_job_worker_done();
 
@@ -207,6 +225,7 @@ worker_run_job(dsm_handle seg_handle)
 	char	   *gucstate;
 	char	   *paramspace;
 	CommandDest dest;
+	ErrorContextCallback errcallback;
 
 	seg = dsm_attach(seg_handle);
 	if (seg == NULL)
@@ -217,9 +236,17 @@ worker_run_job(dsm_handle seg_handle)
 				 errdetail("The launching session exited before the worker started.")));
 		return false;
 	}
+
+	/* A FATAL error from here on is the job's (worker_error_callback). */
+	errcallback.callback = worker_error_callback;
+	errcallback.arg = NULL;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
 	if (!worker_attach(seg, &toc))
 	{
 		/* The job is over already (its launch was abandoned): run nothing. */
+		error_context_stack = errcallback.previous;
 		worker_status = NULL;
 		dsm_detach(seg);
 		return false;
@@ -245,6 +272,7 @@ worker_run_job(dsm_handle seg_handle)
 		worker_publish(true);	/* the launcher waits for this */
 		worker_wait_for_go();
 
+		worker_note_job_objects();
 		worker_limit_job(true);
 		worker_execute(sql, paramspace, dest);
 		worker_limit_job(false);
@@ -275,6 +303,7 @@ worker_run_job(dsm_handle seg_handle)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	worker_status = NULL;
 	dsm_detach(seg);
+	error_context_stack = errcallback.previous;
 	return true;
 }
 
@@ -313,7 +342,9 @@ worker_wait_for_go(void)
  * in the session, as DISCARD ALL does (temporary tables, prepared
  * statements, advisory locks, LISTEN, settings, SET ROLE and SET SESSION
  * AUTHORIZATION, cached plans and sequence values), and its security
- * context.
+ * context; give random() a fresh seed; and report the job's statistics.
+ * (What this cannot reset keeps the worker from parking at all: see
+ * worker_session_clean.)
  */
 static void
 worker_reset_session(void)
@@ -331,9 +362,146 @@ worker_reset_session(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	worker_canceled = false;
+	worker_reseed_random();
+
+	/*
+	 * A backend reports its statistics when it goes idle, a fresh worker when
+	 * it exits: a parked one would keep the counts of all its jobs (rows
+	 * inserted, scans, transactions) to itself until it leaves.  Report them
+	 * now, waiting for the locks if need be, as an exiting process does.
+	 */
+	pgstat_report_stat(true);
 
 	/* Idle pooled workers should cost little memory. */
 	pgbg_release_free_memory();
+}
+
+/*
+ * Note how many GUC variables the session has right after connecting,
+ * before the first job's settings are applied (see worker_session_clean).
+ */
+static void
+worker_note_fresh_session(void)
+{
+	worker_fresh_gucs = pgbg_guc_count();
+	worker_fresh_noted = true;
+}
+
+/*
+ * Note the shared objects loaded when the job's SQL starts (see
+ * worker_session_clean).  Restoring the launcher's settings may have
+ * loaded some already: a client_encoding other than the database's loads
+ * core's conversion functions (stateless, and a fresh worker of that
+ * launcher loads them too); those are not the job's.
+ */
+static void
+worker_note_job_objects(void)
+{
+	worker_objects_noted = pgbg_loaded_objects(&worker_job_objects);
+}
+
+/*
+ * May the worker park after its job?  A pooled worker must be
+ * indistinguishable from a fresh one to the job it runs next.
+ * worker_reset_session undoes most of what a job can leave in its session;
+ * a worker whose job left something it cannot undo exits instead:
+ *
+ * - A library loaded by the job's SQL (LOAD, or the first call of a
+ *	 function of a library: dblink, a procedural language, PL/pgSQL too).
+ *	 A library may keep state of its own that no reset reaches, such as
+ *	 dblink's open connections, made as the job's user and usable by the
+ *	 next job whatever its role, or a language's global variables.  We
+ *	 cannot ask a library what it keeps, so any new shared object counts.
+ *	 Libraries loaded before the worker started (shared_preload_libraries)
+ *	 do not.
+ * - A GUC variable created during the job: a placeholder (SET x.y, or one
+ *	 that the launcher's settings brought) survives RESET ALL with an empty
+ *	 value where a fresh worker has none (current_setting('x.y', true) is
+ *	 NULL there), and core has no way to remove one.
+ * - Temporary tables used: the local buffer pool is then sized for good, so
+ *	 temp_buffers can no longer change (a job's SET would fail, and so
+ *	 would restoring a launcher's value).
+ * - A replication origin set up for the session, or a replication slot
+ *	 held (a temporary slot lives as long as the session that made it).
+ *
+ * Where the platform gives no list of loaded objects, the worker cannot
+ * tell, and never parks.
+ */
+static bool
+worker_session_clean(void)
+{
+	pgbg_objects objects;
+	const char *why = NULL;
+
+	if (!worker_fresh_noted || !worker_objects_noted ||
+		!pgbg_loaded_objects(&objects))
+		why = "its loaded libraries cannot be checked";
+	else if (objects.count != worker_job_objects.count ||
+			 objects.addr_sum != worker_job_objects.addr_sum)
+		why = "a library was loaded";
+	else if (pgbg_guc_count() != worker_fresh_gucs)
+		why = "a configuration parameter was created";
+	else if (NLocBuffer != 0)
+		why = "temporary tables were used";
+	else if (replorigin_session_origin != InvalidRepOriginId)
+		why = "a replication origin is set up for the session";
+	else if (worker_holds_replication_slot())
+		why = "it holds a replication slot";
+
+	if (why == NULL)
+		return true;
+	ereport(DEBUG1,
+			(errmsg_internal("pg_background worker exits instead of parking: %s",
+							 why)));
+	return false;
+}
+
+/*
+ * Does this process hold a replication slot (acquired, or a temporary one
+ * it created)?
+ */
+static bool
+worker_holds_replication_slot(void)
+{
+	bool		held = false;
+	int			i;
+
+	if (MyReplicationSlot != NULL)
+		return true;
+	if (max_replication_slots <= 0 || ReplicationSlotCtl == NULL)
+		return false;
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (i = 0; i < max_replication_slots && !held; i++)
+	{
+		ReplicationSlot *slot = &ReplicationSlotCtl->replication_slots[i];
+
+		if (!slot->in_use)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		held = (slot->active_pid == MyProcPid);
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	return held;
+}
+
+/*
+ * Give random() a new, unpredictable seed, so that a job's setseed() (or
+ * SET seed) does not decide the numbers the next job draws.  A fresh
+ * process seeds it from pg_strong_random on first use; setseed() takes a
+ * value in [-1, 1], into which 53 strong random bits go.  If no strong
+ * random source answers, fall back on the time and PID, as core does.
+ */
+static void
+worker_reseed_random(void)
+{
+	uint64		bits;
+	float8		seed;
+
+	if (!pg_strong_random(&bits, sizeof(bits)))
+		bits = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	seed = (float8) (bits >> 11) / (float8) (UINT64CONST(1) << 53) * 2.0 - 1.0;
+	(void) DirectFunctionCall1(setseed, Float8GetDatum(seed));
 }
 
 /*
@@ -453,16 +621,37 @@ worker_copy_clipped(char *dst, const char *src, size_t size)
 }
 
 /*
- * A FATAL error (termination, a failed connection) does not pass through
- * our PG_CATCH; catch it on its way to the log.
+ * A FATAL error (termination, a failed connection, a timeout) ends the
+ * process without passing through worker_run_job's PG_CATCH.  This error
+ * context callback, at the bottom of the stack while a job runs, sees every
+ * report that is made at all (and a FATAL always is), before it is emitted,
+ * whatever the logging settings: emit_log_hook would not do, as core calls
+ * it only for messages that go to the server log (with log_min_messages =
+ * panic, never for a FATAL).  It adds no context line.
  */
 static void
-worker_emit_log_hook(ErrorData *edata)
+worker_error_callback(void *arg)
 {
+	int			category = ERRCODE_TO_CATEGORY(geterrcode());
+	MemoryContext oldcontext;
+	ErrorData  *edata;
+
+	/*
+	 * Notices, warnings and log lines cost no copy: a FATAL always has an
+	 * error's class (errstart gives it XX000 unless told otherwise).
+	 */
+	if (category == ERRCODE_SUCCESSFUL_COMPLETION ||
+		category == ERRCODE_WARNING ||
+		worker_outcome.state >= PGBG_STATE_DONE)
+		return;
+
+	/* Only a copy tells the level; we are in ErrorContext, not to be used. */
+	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	MemoryContextSwitchTo(oldcontext);
 	if (edata->elevel >= FATAL)
 		worker_record_error(edata);
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
+	FreeErrorData(edata);
 }
 
 /*
@@ -532,6 +721,7 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 												  PGBG_BGW_BYPASS_ROLELOGIN : 0);
 		connected = true;
 		worker_may_park = !fixed->as_current_user;
+		worker_note_fresh_session();
 	}
 	else if (fixed->as_current_user)
 		elog(ERROR, "pooled pg_background worker got a job to run as another user");
@@ -543,7 +733,7 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 
 	StartTransactionCommand();
 	if (pooled)
-		RestoreGUCState(gucstate);
+		worker_restore_guc_state(gucstate);
 	else
 		pgbg_settings_restore(settings);
 	CommitTransactionCommand();
@@ -562,6 +752,31 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 	if (fixed->outer_user_id != GetSessionUserId())
 		SetCurrentRoleId(fixed->outer_user_id, fixed->outer_is_superuser);
 	SetUserIdAndSecContext(fixed->current_user_id, fixed->sec_context);
+}
+
+/*
+ * RestoreGUCState for a pooled worker, inside the transaction that adopts
+ * the launcher's identity.  It first resets every variable the launcher may
+ * ship to its built-in default through the variable's check hook,
+ * transaction_read_only included.  On a hot standby every transaction is
+ * read-only, and check_transaction_read_only refuses to make one read-write:
+ * "failed to initialize transaction_read_only to 0", a FATAL.  (Parallel
+ * workers pass because InitializingParallelWorker silences that check; we
+ * are not one.)  transaction_read_only, like transaction_isolation and
+ * transaction_deferrable, describes the launcher's transaction and means
+ * nothing beyond this one: each transaction of the job starts read-only
+ * again in recovery (StartTransaction), so writes still fail with 25006.
+ * So the restore runs as if this transaction, which only reads catalogs,
+ * were read-write; then it is read-only again.
+ */
+static void
+worker_restore_guc_state(char *gucstate)
+{
+	bool		read_only = XactReadOnly;
+
+	XactReadOnly = false;
+	RestoreGUCState(gucstate);
+	XactReadOnly = read_only;
 }
 
 /*

@@ -8,8 +8,12 @@ package PgbgTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use Test::More ();
+use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(run_query launcher_session set_guc);
+# For the warm pool's tests (055, 056); import them by name.
+our @EXPORT_OK = qw(pool_session pool_job wait_parked poll_until);
 
 # Run a query in a background psql session; return its stdout and whatever
 # it wrote to stderr (which is then cleared for the next query).
@@ -49,6 +53,54 @@ sub set_guc
 	Test::More::ok($node->poll_query_until('postgres', "SHOW $name", $shown),
 		"$name is now $shown");
 	return;
+}
+
+# A background psql session as $user (default: the bootstrap superuser) on
+# $db (default: postgres) that goes on after errors and reports SQLSTATEs.
+sub pool_session
+{
+	my ($node, $user, $db) = @_;
+	my $s = $node->background_psql(
+		$db // 'postgres',
+		on_error_stop => 0,
+		extra_params =>
+		  [ (defined $user ? ('-U', $user) : ()), '-v', 'VERBOSITY=verbose' ]);
+	$s->set_query_timer_restart;
+	return $s;
+}
+
+# Run $sql as a job (v1 launch, then its result) from session $s, with the
+# column definition list $coldef; returns (stdout, stderr).
+sub pool_job
+{
+	my ($s, $sql, $coldef) = @_;
+	(my $lit = $sql) =~ s/'/''/g;
+	return run_query($s,
+		"SELECT * FROM pg_background_result(pg_background_launch('$lit')) AS ($coldef)");
+}
+
+# Wait until at least $n workers are parked on $node (the pool counts them).
+sub wait_parked
+{
+	my ($node, $what, $n) = @_;
+	Test::More::ok(
+		$node->poll_query_until(
+			'postgres', "SELECT pool_idle >= $n FROM pg_background_admission()"),
+		"$what: $n worker(s) parked");
+}
+
+# Poll $sql on $node (a new session each time) until it returns $expected
+# or $seconds have passed; true if it did.
+sub poll_until
+{
+	my ($node, $sql, $expected, $seconds) = @_;
+	my $deadline = time + $seconds;
+	while (1)
+	{
+		return 1 if $node->safe_psql('postgres', $sql) eq $expected;
+		return 0 if time > $deadline;
+		usleep(100_000);
+	}
 }
 
 1;
