@@ -42,7 +42,7 @@
 # 3. FATAL errors reach the launcher whatever the logging settings: with
 #    log_min_messages = panic (ALTER SYSTEM + reload), a job waiting on an
 #    advisory lock held by the test is ended with pg_terminate_backend of
-#    its worker: (a) a job handed to a parked worker (negative pid): the
+#    its worker: (a) a job handed to a parked worker (its pid): the
 #    launcher's pg_background_result_v2 raises 57P01, and
 #    pg_background_outcome shows error, 57P01 and the message, from the
 #    launcher and from another session (the directory); (b) the same for a
@@ -316,7 +316,7 @@ wait_parked($node, '(3a) before the job', 1);
 ($out, $err) = run_query($L,
 	q{SELECT pid, cookie FROM pg_background_launch_v2('SELECT 1 FROM pg_advisory_xact_lock_shared(9001)')});
 my ($hpid, $hcookie) = split /\|/, $out;
-ok($hpid < 0, '(3a) the job was handed to the parked worker (negative pid)');
+is($hpid, $W, '(3a) the job was handed to the parked worker (its pid)');
 ok($node->poll_query_until('postgres', $waiting_sql, $W),
 	'(3a) it waits on the advisory lock, on the parked worker');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($W)");

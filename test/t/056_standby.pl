@@ -104,10 +104,12 @@ is($pooled, $fresh, "(2) with the fresh worker's isolation and read-only state (
 my $insert_err =
   qr/${E}25006: cannot execute INSERT in a read-only transaction$/m;
 wait_parked($standby, '(3) before the pooled write', 2);
+my %parked = map { $_ => 1 } split /\n/, $standby->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_background' AND state = 'idle'});
 ($out, $err) = run_query($L,
 	q{SELECT pid, cookie FROM pg_background_launch_v2('INSERT INTO t VALUES (1)')});
 my ($hpid, $hcookie) = split /\|/, $out;
-ok($hpid < 0, '(3) the write job went to the parked worker (negative pid)');
+ok($parked{$hpid}, "(3) the write job went to a parked worker (its pid $hpid)");
 ($out, $err) = run_query($L,
 	"SELECT * FROM pg_background_result_v2($hpid, $hcookie) AS (tag text)");
 like($err, $insert_err, '(3) the pooled write fails with 25006');
