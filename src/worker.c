@@ -65,6 +65,9 @@ static bool worker_xact_started = false;
  * tests of what each exit path leaves behind (not for production use).
  *	 "after_map"	FATAL once the segment is mapped, before the job's entry
  *					of the directory learns that the worker has it
+ * and, outside the workers (pgbg_worker_test_fault):
+ *	 "slow_undispatch"	the dispatcher waits 200 ms before it puts back a job
+ *					it could not start for want of a worker slot
  */
 static char *worker_test_fault = NULL;
 
@@ -126,6 +129,15 @@ pgbg_worker_define_gucs(void)
 							   NULL, &worker_test_fault, "",
 							   PGC_SIGHUP, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							   NULL, NULL, NULL);
+}
+
+/*
+ * Is pg_background.test_fault set to this fault point (see above)?
+ */
+bool
+pgbg_worker_test_fault(const char *name)
+{
+	return worker_test_fault != NULL && strcmp(worker_test_fault, name) == 0;
 }
 
 /*
