@@ -678,6 +678,13 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 			if (use_implicit_block)
 				EndImplicitTransactionBlock();
 			worker_finish_xact();
+
+			/*
+			 * The SQL is done (committed): the time limit ends here, before
+			 * the last CommandComplete, which waits in a full queue until the
+			 * launcher reads.
+			 */
+			worker_limit_job(false);
 		}
 		else if (IsA(parsetree->stmt, TransactionStmt))
 			worker_finish_xact();
@@ -889,9 +896,11 @@ worker_finish_xact(void)
 
 /*
  * pg_background.worker_timeout: arm the job's time limit before its SQL
- * runs (start), disarm it once the SQL is done.  The limit in effect is the
- * launcher's setting, restored by then; SET in the job's SQL cannot change
- * it.  A limit reached just after the SQL was done does not fail the job.
+ * runs (start), disarm it once the SQL is done: once its last statement
+ * has committed (worker_execute), and again once worker_execute returns.
+ * The limit in effect is the launcher's setting, restored by then; SET in
+ * the job's SQL cannot change it.  A limit reached just after the SQL was
+ * done does not fail the job.
  */
 static void
 worker_limit_job(bool start)
