@@ -158,6 +158,8 @@ dispatcher_start_queued(void)
 			 */
 			if (dispatcher_evicted == 0 || kill(dispatcher_evicted, 0) != 0)
 				dispatcher_evicted = pgbg_pool_evict();
+			if (pgbg_worker_test_fault("slow_undispatch"))
+				pg_usleep(200 * 1000L);
 			pgbg_job_undispatch(slot, job.seq);
 			return false;
 		}

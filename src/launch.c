@@ -304,6 +304,16 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 
 	/* Nothing can fail after this: the job may run. */
 	launch_go(seg, fixed);
+
+	/*
+	 * A submitted job keeps no results: release it now, like a job whose
+	 * results were read, so that its segment goes once its worker is done
+	 * (pgbg_session_settle_all) and a flood of submissions cannot hold the
+	 * server's segments.  Not before launch_go, which still needs the
+	 * segment.
+	 */
+	if (submitted)
+		pgbg_session_release(job, false);
 	return job;
 }
 

@@ -538,19 +538,32 @@ pgbg_job_dispatch(pgbg_dir_entry *job, int *slot)
 /*
  * undispatch: the dispatcher could not register a worker for a job it
  * took from the queue: put it back at its place (it keeps its sequence
- * number).
+ * number).  A job canceled meanwhile (pgbg_job_cancel found it out of the
+ * queue, with no worker to signal) ends here instead, as a cancel of a
+ * queued job does: back in the queue it would wait for a worker slot, and
+ * so would the canceling session.
  */
 void
 pgbg_job_undispatch(int slot, uint64 seq)
 {
+	job_effects fx = {0};
 	pgbg_dir_entry *e;
 
 	pgbg_dir_lock(LW_EXCLUSIVE);
 	e = pgbg_dir_modify(slot, seq);
 	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
 		e->worker_pid == 0)
-		e->state = PGBG_DIR_QUEUED;
+	{
+		if (e->canceled)
+		{
+			e->state = PGBG_DIR_CANCELED;
+			job_end(e, "57014", "canceling job while it was queued", &fx);
+		}
+		else
+			e->state = PGBG_DIR_QUEUED;
+	}
 	pgbg_dir_unlock();
+	job_apply(&fx);
 }
 
 /*

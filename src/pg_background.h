@@ -322,6 +322,7 @@ extern void pgbg_settings_restore(const char *src);
 /* worker.c */
 extern int	pgbg_worker_timeout;
 extern void pgbg_worker_define_gucs(void);
+extern bool pgbg_worker_test_fault(const char *name);
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
 

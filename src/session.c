@@ -682,6 +682,16 @@ pgbg_session_outcome(pgbg_job *job, pgbg_outcome *outcome)
 		SpinLockAcquire(&job->status->mutex);
 		*outcome = job->status->outcome;
 		SpinLockRelease(&job->status->mutex);
+
+		/*
+		 * A job that ended without a word from a worker (canceled while
+		 * queued, its worker gone before it started) has its ending in the
+		 * directory only: show what other sessions see.
+		 */
+		if (outcome->state < PGBG_STATE_DONE && job->dir_slot >= 0 &&
+			pgbg_dir_get(job->dir_slot, job->dir_seq, &entry) &&
+			entry.exited && entry.outcome.state >= PGBG_STATE_DONE)
+			*outcome = entry.outcome;
 	}
 	else
 		*outcome = job->final;

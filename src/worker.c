@@ -70,6 +70,9 @@ static bool worker_xact_started = false;
  * tests of what each exit path leaves behind (not for production use).
  *	 "after_map"	FATAL once the segment is mapped, before the job's entry
  *					of the directory learns that the worker has it
+ * and, outside the workers (pgbg_worker_test_fault):
+ *	 "slow_undispatch"	the dispatcher waits 200 ms before it puts back a job
+ *					it could not start for want of a worker slot
  */
 static char *worker_test_fault = NULL;
 
@@ -146,6 +149,15 @@ pgbg_worker_define_gucs(void)
 							   NULL, &worker_test_fault, "",
 							   PGC_SIGHUP, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							   NULL, NULL, NULL);
+}
+
+/*
+ * Is pg_background.test_fault set to this fault point (see above)?
+ */
+bool
+pgbg_worker_test_fault(const char *name)
+{
+	return worker_test_fault != NULL && strcmp(worker_test_fault, name) == 0;
 }
 
 /*
@@ -881,6 +893,13 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 			if (use_implicit_block)
 				EndImplicitTransactionBlock();
 			worker_finish_xact();
+
+			/*
+			 * The SQL is done (committed): the time limit ends here, before
+			 * the last CommandComplete, which waits in a full queue until the
+			 * launcher reads.
+			 */
+			worker_limit_job(false);
 		}
 		else if (IsA(parsetree->stmt, TransactionStmt))
 			worker_finish_xact();
@@ -1092,9 +1111,11 @@ worker_finish_xact(void)
 
 /*
  * pg_background.worker_timeout: arm the job's time limit before its SQL
- * runs (start), disarm it once the SQL is done.  The limit in effect is the
- * launcher's setting, restored by then; SET in the job's SQL cannot change
- * it.  A limit reached just after the SQL was done does not fail the job.
+ * runs (start), disarm it once the SQL is done: once its last statement
+ * has committed (worker_execute), and again once worker_execute returns.
+ * The limit in effect is the launcher's setting, restored by then; SET in
+ * the job's SQL cannot change it.  A limit reached just after the SQL was
+ * done does not fail the job.
  */
 static void
 worker_limit_job(bool start)
