@@ -37,7 +37,7 @@ set -euo pipefail
 . "$(dirname "$0")/pgsrc.sh"
 
 pgsrc_ensure_built 18 sid "--enable-tap-tests --enable-debug --enable-cassert" \
-	"libicu-dev libipc-run-perl" "src/test/isolation src/test/perl"
+	"libicu-dev libipc-run-perl" "src/test/isolation src/test/perl contrib/dblink"
 PREFIX=$PGSRC_PREFIX
 
 if [ -z "$PGBG_SUDO" ]; then

@@ -139,12 +139,8 @@ pgsrc_build() {
 	(cd "$build" && pgsrc_run configure "$SRC/configure" --prefix="$PGSRC_PREFIX" $PGSRC_CONFIGURE)
 	pgsrc_run make make -C "$build" -j"$PGSRC_JOBS"
 	pgsrc_run install make -C "$build" install
-	for d in $PGSRC_INSTALL_DIRS; do
-		pgsrc_run "install-${d//\//-}" make -C "$build/$d" -j"$PGSRC_JOBS" install
-	done
 	printf '%s\n' "$PGSRC_CONFIGURE" >"$PGSRC_STAMP"
-	# The cluster and the tests may run as another user: let it read everything.
-	chmod -R a+rX "$PGSRC_CACHE"
+	pgsrc_install_dirs
 	log "built $("$PGSRC_PREFIX/bin/pg_config" --version) in $((SECONDS - start)) s"
 }
 
@@ -165,7 +161,23 @@ pgsrc_ensure_built() {
 		pgsrc_build
 	else
 		log "using $("$PGSRC_PREFIX/bin/pg_config" --version) from $PGSRC_PREFIX"
+		pgsrc_install_dirs
 	fi
+}
+
+# pgsrc_install_dirs: build and install each of PGSRC_INSTALL_DIRS (in the
+# cached build tree) that the cached installation does not have yet, so that
+# adding one does not rebuild everything.
+pgsrc_install_dirs() {
+	local d mark
+	for d in $PGSRC_INSTALL_DIRS; do
+		mark=$PGSRC_PREFIX/.pgbg-installed-${d//\//-}
+		[ -f "$mark" ] && continue
+		pgsrc_run "install-${d//\//-}" make -C "$PGSRC_CACHE/build/$d" -j"$PGSRC_JOBS" install
+		touch "$mark"
+	done
+	# The cluster and the tests may run as another user: let it read everything.
+	chmod -R a+rX "$PGSRC_CACHE"
 }
 
 # pgsrc_env NAME DEFAULT: the value of PGNN_NAME, or DEFAULT.
