@@ -885,7 +885,11 @@ pgbg_dir_allocate(int *slot)
 	while (finished->count > 0)
 	{
 		i = finished->head;
-		/* In microseconds: the setting, in milliseconds, overflows an int. */
+
+		/*
+		 * Compared in microseconds (int64): the TTL in milliseconds would
+		 * overflow an int.
+		 */
 		if (finished->count < pgbg_max_finished &&
 			dir->lists[DIR_LIST_FREE].count > 0 &&
 			now - dir->hot[i].finished_at <
