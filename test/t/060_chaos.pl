@@ -62,10 +62,12 @@
 #
 # At the end, once nothing is active or queued and no worker is busy:
 #   - every job has exactly one directory entry and it is over; a job whose
-#     launch raised an error has none, or one recorded 'canceled' (57014 if
-#     its worker found the launch abandoned, 57P01 if the failing launch
-#     terminated its worker first); a job whose launch returned (and the
-#     child of a parent that committed) is not recorded as abandoned;
+#     launch raised an error has none, or one recorded 'canceled' (the
+#     launch marked it canceled first: 57014, or 57P01 if the launch
+#     terminated its worker) or 'error' (its worker ended it first, having
+#     found the launch abandoned: 57014, or dying); a job whose launch
+#     returned (and the child of a parent that committed) is not recorded
+#     as abandoned;
 #   - 'stopped' <=> its row is in chaos_r, exactly once; 'error',
 #     'canceled', 'lost_on_restart' => no row (the SQL is one transaction);
 #   - no job lost: every job whose launch returned has its entry, and so
@@ -450,7 +452,7 @@ my $unexpected = 0;
 
 # Errors each kind of line may raise.
 my %allowed = (
-	tlaunch => { '57014' => 1 },
+	tlaunch => { '57014' => 1, '53000' => 1 },
 	launch => { '53000' => 1 },
 	# The launch failed: its entry (if any) is another session's job for
 	# detach_v2 (55000), or no longer has the handle the list showed (42704:
@@ -775,12 +777,13 @@ for my $id (sort { $a <=> $b } keys %job)
 	}
 	if ($launch_failed)
 	{
-		# 57014 if the worker found the launch abandoned, 57P01 if the
-		# launch terminated it first.
-		$failed_launch{ $r->{sqlstate} }++;
+		# 'canceled' if the launch marked the job canceled before it ended,
+		# 'error' if its worker, finding the launch abandoned (57014), or
+		# dying, ended it first: either way it ran nothing.
+		$failed_launch{"$r->{state}/$r->{sqlstate}"}++;
 		$check->($id, "its launch failed, but its row is there") if $rows;
 		$check->($id, "its launch failed, recorded as $desc")
-		  unless $r->{state} eq 'canceled';
+		  unless $r->{state} eq 'canceled' || $r->{state} eq 'error';
 	}
 	# A launch that returned was not abandoned (nor was the launch of the
 	# child of a parent that committed).
@@ -821,7 +824,7 @@ diag("recorded states: " . join(', ', map { "$_=$states{$_}" } sort keys %states
 	  . '; timeout launches: '
 	  . join(', ', map { my $k = $_; "$k=" . scalar(grep { $tlaunch{$_} eq $k } keys %tlaunch) }
 		  qw(returned returned_late failed))
-	  . '; SQLSTATEs of the failed launches: '
+	  . '; records of the failed launches: '
 	  . join(', ', map { "$_=$failed_launch{$_}" } sort keys %failed_launch));
 diag($_ . " $tag") for @bad[0 .. min(scalar(@bad), 40) - 1];
 is(scalar(@bad), 0,
