@@ -893,10 +893,15 @@ pgbg_dir_allocate(int *slot)
 	while (finished->count > 0)
 	{
 		i = finished->head;
+
+		/*
+		 * Compared in microseconds (int64): the TTL in milliseconds would
+		 * overflow an int.
+		 */
 		if (finished->count < pgbg_max_finished &&
 			dir->lists[DIR_LIST_FREE].count > 0 &&
-			!TimestampDifferenceExceeds(dir->hot[i].finished_at, now,
-										pgbg_finished_ttl * 1000))
+			now - dir->hot[i].finished_at <
+			(int64) pgbg_finished_ttl * USECS_PER_SEC)
 			break;
 		/* Straight to the free list: the loop reads the lists. */
 		dir->entries[i].state = PGBG_DIR_FREE;

@@ -35,7 +35,8 @@
 #    sees exactly the three newest finished jobs; launching one more evicts
 #    the oldest of them.  With pg_background.finished_ttl = 1 (second), once
 #    every finished entry is older than that, the next launch evicts them
-#    all.
+#    all; with finished_ttl = 30 days (more than 2^31 milliseconds), the
+#    next launch evicts nothing.
 # 4. The job directory file is never left behind while the server runs;
 #    the log shows no TRAP, no PANIC, no failure to read or write the file,
 #    and no process killed by a signal other than the backends killed in 2.
@@ -468,6 +469,20 @@ SELECT string_agg(label || ':' || state, ',' ORDER BY label) FROM pg_background_
 wait_idle('(3) k8');
 is($node->safe_psql('postgres', q{SELECT directory_used FROM pg_background_admission()}),
 	'1', '(3) one directory entry in use');
+
+# A finished_ttl of more than 2^31 milliseconds (24.8 days) keeps entries
+# too: 30 days, and the next launch evicts nothing.
+$node->safe_psql('postgres', q{
+ALTER SYSTEM SET pg_background.finished_ttl = '30d';
+SELECT pg_reload_conf();});
+ok($node->poll_query_until('postgres', 'SHOW pg_background.finished_ttl', '30d'),
+	'(3) finished_ttl = 30 days in effect');
+$node->safe_psql('postgres', q{
+SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT 9', label => 'k9')});
+is( $node->safe_psql('postgres', q{
+SELECT string_agg(label || ':' || state, ',' ORDER BY label) FROM pg_background_jobs}),
+	'k8:stopped,k9:stopped', '(3) with finished_ttl = 30 days, the next launch evicted nothing');
+wait_idle('(3) k9');
 
 # ===========================================================================
 # 4. Log.
