@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/chaos.sh: the large chaos run.
 #
-# Runs test/t/060_chaos.pl (a random mix of launches, nested launches,
+# Runs test/t/065_chaos.pl (a random mix of launches, nested launches,
 # cancels, launcher timeouts, worker terminations, pool evictions and a
 # restart, on a node with the shared job directory and the warm pool; then
 # exact checks of every job's recorded state against its effect) with
@@ -29,10 +29,10 @@ if [ -n "${PGBG_CHAOS_SEED:-}" ]; then export PGBG_CHAOS_SEED; fi
 
 start=$(date +%s.%N)
 status=0
-bash "$root/scripts/test.sh" REGRESS= ISOLATION= PROVE_TESTS=test/t/060_chaos.pl || status=$?
+bash "$root/scripts/test.sh" REGRESS= ISOLATION= PROVE_TESTS=test/t/065_chaos.pl || status=$?
 end=$(date +%s.%N)
 
-log=$TEST_DIR/src/tmp_check/log/regress_log_060_chaos
+log=$TEST_DIR/src/tmp_check/log/regress_log_065_chaos
 if [ -f "$log" ]; then
 	# The test's own figures: seed, phases, operation mix, client errors,
 	# recorded states, and what failed.
