@@ -1090,7 +1090,10 @@ dir_visible(const pgbg_dir_entry *e)
 
 /*
  * Find the job with this handle that the current role may see; copies it
- * and returns its slot, or -1.  Walks the entries in use only.
+ * and returns its slot, or -1.  Walks the entries in use only.  A handle
+ * with PID 0 (what the list shows while a job's launch waits for its
+ * worker) matches on the cookie alone, so that it still names the job once
+ * the worker's PID is known.
  */
 int
 pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy)
@@ -1104,7 +1107,8 @@ pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy)
 	LWLockAcquire(dir->lock, LW_SHARED);
 	for (l = DIR_LIST_QUEUED; l < DIR_NLISTS && slot < 0; l++)
 		for (i = dir->lists[l].head; i >= 0; i = dir->hot[i].next)
-			if (dir->hot[i].handle_pid == pid && dir->hot[i].cookie == cookie)
+			if ((dir->hot[i].handle_pid == pid || pid == 0) &&
+				dir->hot[i].cookie == cookie)
 			{
 				dir_copy(i, copy);
 				slot = i;

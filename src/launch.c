@@ -224,11 +224,11 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 		{
 			/*
 			 * A parked worker of ours takes the job (see pool.c); its PID
-			 * becomes the job's, so not one that still names an unread job
-			 * of this session.
+			 * becomes the job's, so not one that still names a job of this
+			 * session that is not consumed.
 			 */
 			pid = pgbg_job_hand_to_pool(slot, seq, seg,
-										pgbg_session_holds_unread);
+										pgbg_session_holds_job);
 			pooled = (pid != 0);
 		}
 		if (!queued && !pooled)
@@ -281,6 +281,13 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 		 */
 		if (!queued && !pooled)
 			launch_wait_for_connect(job);
+
+		/*
+		 * An interrupt that is pending (a timeout that expired meanwhile)
+		 * fails the launch now, while it can still stop the job, rather than
+		 * the statement just after the launch returned.
+		 */
+		CHECK_FOR_INTERRUPTS();
 	}
 	PG_CATCH();
 	{

@@ -295,7 +295,7 @@ extern void pgbg_session_observe(pgbg_job *job);
 extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(bool with_remembered);
 extern bool pgbg_session_used(void);
-extern bool pgbg_session_holds_unread(int32 pid);
+extern bool pgbg_session_holds_job(int32 pid);
 extern pgbg_stats *pgbg_session_stats(void);
 
 /* entry.c */

@@ -408,19 +408,22 @@ pgbg_session_used(void)
 }
 
 /*
- * Does the session hold a job under this PID whose results are still to be
- * read?  A parked worker with that PID must not take the session's next job
- * (see pgbg_launch): the PID would then name two jobs.
+ * Does the session hold a job under this PID that it may still name by it:
+ * one not consumed (unread, or submitted and not detached)?  A parked worker
+ * with that PID must not take the session's next job (see pgbg_launch): the
+ * PID would then name two jobs, and the registry, keyed by PID, would have
+ * to forget the earlier one.  (A consumed job is forgotten then, as when
+ * the operating system reuses a PID.)
  */
 bool
-pgbg_session_holds_unread(int32 pid)
+pgbg_session_holds_job(int32 pid)
 {
 	pgbg_job   *job;
 
 	if (session_jobs == NULL)
 		return false;
 	job = hash_search(session_jobs, &pid, HASH_FIND, NULL);
-	return job != NULL && !job->consumed && !job->submitted;
+	return job != NULL && !job->consumed;
 }
 
 /*

@@ -212,9 +212,11 @@ pg_background_worker_main(Datum main_arg)
 		/*
 		 * A cancel of the job that is over is pending by now, if any was sent
 		 * (the directory signals only while the entry is open): it must not
-		 * interrupt the reset or the next job.
+		 * interrupt the reset or the next job.  A termination sent for that
+		 * job ends the process here, before it can take another one.
 		 */
 		QueryCancelPending = false;
+		CHECK_FOR_INTERRUPTS();
 		worker_reset_session();
 		if (!pgbg_pool_park(&seg_handle, &dir_slot, &dir_seq))
 			break;
