@@ -70,14 +70,14 @@ typedef enum dir_list_id
 	DIR_LIST_ACTIVE,			/* worker admitted, not gone */
 	DIR_LIST_FINISHED,			/* in the order they ended */
 	DIR_NLISTS
-}			dir_list_id;
+} dir_list_id;
 
 typedef struct dir_list
 {
 	int32		head;			/* slot, or -1 */
 	int32		tail;
 	int32		count;
-}			dir_list;
+} dir_list;
 
 /*
  * What the scans read, copied from each entry into a dense array, and the

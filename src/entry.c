@@ -472,7 +472,9 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	pgbg_stats *stats = pgbg_session_stats();
-	List	   *jobs = pgbg_session_jobs(false);	/* remembered: counted, over */
+
+	/* Remembered (consumed) jobs are over and counted already. */
+	List	   *jobs = pgbg_session_jobs(false);
 	ListCell   *lc;
 	int32		active = 0;
 	Datum		values[7];

@@ -194,8 +194,8 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	/*
 	 * Until the job is told to go (launch_go), a failure of this launch must
 	 * stop it: if our mapping goes away first (an error unwinds the resource
-	 * owner, or the process exits), the worker finds the launch abandoned
-	 * and runs nothing.
+	 * owner, or the process exits), the worker finds the launch abandoned and
+	 * runs nothing.
 	 */
 	on_dsm_detach(seg, launch_abandon_callback, PointerGetDatum(fixed));
 

@@ -85,7 +85,7 @@ static int32 job_pseudo_pid(uint64 seq);
 static void job_pin(pgbg_dir_entry *e, dsm_segment *seg);
 static void job_release_pin(pgbg_dir_entry *e, job_effects *fx);
 static void job_end(pgbg_dir_entry *e, const char *sqlstate,
-				   const char *message, job_effects *fx);
+					const char *message, job_effects *fx);
 static void job_worker_exit(int code, Datum arg);
 static void job_pool_exit(int code, Datum arg);
 

@@ -159,8 +159,8 @@ pgbg_session_settle_all(void)
 
 	/*
 	 * Consumed jobs whose read is over and whose segment is detached leave
-	 * the table for a compact record.  Nothing holds a pointer to a job
-	 * here (a launch begins, or a read has ended).
+	 * the table for a compact record.  Nothing holds a pointer to a job here
+	 * (a launch begins, or a read has ended).
 	 */
 	dlist_foreach_modify(iter, &consumed_jobs)
 	{

@@ -874,6 +874,7 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 		PortalStart(portal, params, 0, InvalidSnapshot);
 		formats = worker_result_formats(portal->tupDesc, &nformats);
 		PortalSetResultFormat(portal, nformats, formats);
+
 		/*
 		 * Only the last statement's rows are sent, as upstream pg_background
 		 * always did: the rows of earlier statements are discarded (their
