@@ -173,7 +173,9 @@ pgsrc_install_dirs() {
 	for d in $PGSRC_INSTALL_DIRS; do
 		mark=$PGSRC_PREFIX/.pgbg-installed-${d//\//-}
 		[ -f "$mark" ] && continue
-		pgsrc_run "install-${d//\//-}" make -C "$PGSRC_CACHE/build/$d" -j"$PGSRC_JOBS" install
+		# PostgreSQL's own code is built without the extension's PG_CFLAGS
+		# (CI's -Werror -Wextra would fail on core headers).
+		pgsrc_run "install-${d//\//-}" make -C "$PGSRC_CACHE/build/$d" -j"$PGSRC_JOBS" PG_CFLAGS= install
 		touch "$mark"
 	done
 	# The cluster and the tests may run as another user: let it read everything.

@@ -11,7 +11,7 @@ use Exporter 'import';
 use Test::More ();
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(run_query launcher_session set_guc);
+our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
 # For the warm pool's tests (055, 056); import them by name.
 our @EXPORT_OK = qw(pool_session pool_job wait_parked poll_until);
 
@@ -52,6 +52,33 @@ sub set_guc
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 	Test::More::ok($node->poll_query_until('postgres', "SHOW $name", $shown),
 		"$name is now $shown");
+	return;
+}
+
+# The dynamic shared memory segments of $node, whose
+# dynamic_shared_memory_type must be mmap: the files of its pg_dynshmem.
+sub dsm_count
+{
+	my ($node) = @_;
+	opendir(my $dh, $node->data_dir . '/pg_dynshmem') or die "opendir: $!";
+	my $n = grep { /^mmap\./ } readdir($dh);
+	closedir $dh;
+	return $n;
+}
+
+# Wait (with a deadline) until $node's segment count is back to $baseline,
+# and say so as a test named "$what: ...".
+sub dsm_back_to
+{
+	my ($node, $baseline, $what) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	my $n;
+	while (($n = dsm_count($node)) != $baseline && time() < $deadline)
+	{
+		select(undef, undef, undef, 0.05);
+	}
+	Test::More::is($n, $baseline,
+		"$what: DSM segments back to the baseline ($baseline)");
 	return;
 }
 

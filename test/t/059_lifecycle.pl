@@ -82,28 +82,6 @@ sub settled
 	}
 }
 
-# The node's dynamic shared memory segments (files of pg_dynshmem).
-sub dsm_count
-{
-	opendir(my $dh, $node->data_dir . '/pg_dynshmem') or die "opendir: $!";
-	my $n = grep { /^mmap\./ } readdir($dh);
-	closedir $dh;
-	return $n;
-}
-
-# Wait (with a deadline) until the segment count is back to $baseline.
-sub dsm_back_to
-{
-	my ($baseline, $what) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	my $n;
-	while (($n = dsm_count()) != $baseline && time() < $deadline)
-	{
-		select(undef, undef, undef, 0.05);
-	}
-	is($n, $baseline, "$what: DSM segments back to the baseline ($baseline)");
-}
-
 # ---------------------------------------------------------------------
 # 1. A queued child is never handed to its parent's worker.
 # ---------------------------------------------------------------------
@@ -195,7 +173,7 @@ set_guc($node, 'pg_background.pool_size', '0', '0');
 ok( $node->poll_query_until(
 		'postgres', 'SELECT pool_idle FROM pg_background_admission()', '0'),
 	'(3) no worker is parked');
-my $baseline = dsm_count();
+my $baseline = dsm_count($node);
 note("(3) baseline: $baseline DSM segments");
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(4242)');
@@ -223,7 +201,7 @@ ok( $node->poll_query_until(
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pub WHERE a = 100'),
 	'0', '(3a) it ran nothing');
 settled($node, '(3a)', 1);
-dsm_back_to($baseline, '(3a)');
+dsm_back_to($node, $baseline, '(3a)');
 
 my $s = launcher_session($node);
 my ($out, $err) = run_query($s,
@@ -231,7 +209,7 @@ my ($out, $err) = run_query($s,
 like($err, qr/ERROR:  53000: could not start background process/,
 	'(3b) a launch whose worker dies after mapping fails with 53000');
 settled($node, '(3b)', 1);
-dsm_back_to($baseline, '(3b)');
+dsm_back_to($node, $baseline, '(3b)');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pub WHERE a = 101'),
 	'0', '(3b) it ran nothing');
 
@@ -244,7 +222,7 @@ is($err, '', '(3c) a job ran');
 ok( $node->poll_query_until(
 		'postgres', 'SELECT pool_idle FROM pg_background_admission()', '1'),
 	'(3c) its worker is parked');
-$baseline = dsm_count();
+$baseline = dsm_count($node);
 set_guc($node, 'pg_background.test_fault', q{'after_map'}, 'after_map');
 ($out, $err) = run_query($s,
 	q{SELECT pid, cookie FROM pg_background_launch_v2('INSERT INTO pub VALUES (102)')});
@@ -258,7 +236,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pub WHERE a = 102'),
 	'0', '(3c) it ran nothing');
 ($out, $err) = run_query($s, "SELECT pg_background_detach_v2($ppid, $pcookie)");
 settled($node, '(3c)', 1);
-dsm_back_to($baseline, '(3c)');
+dsm_back_to($node, $baseline, '(3c)');
 set_guc($node, 'pg_background.test_fault', undef, '');
 $s->quit;
 

@@ -95,6 +95,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgbgTest qw(dsm_count dsm_back_to);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time);
 use List::Util qw(sum);
@@ -145,29 +148,6 @@ GRANT SELECT, INSERT ON chaos_r TO PUBLIC;
 # ---------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------
-
-# The node's DSM segments (files of pg_dynshmem).
-sub dsm_count
-{
-	opendir(my $dh, $node->data_dir . '/pg_dynshmem') or die "opendir: $!";
-	my $n = grep { /^mmap\./ } readdir($dh);
-	closedir $dh;
-	return $n;
-}
-
-# Wait (with a deadline) until the segment count is back to $baseline.
-sub dsm_back_to
-{
-	my ($baseline, $what) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	my $n;
-	while (($n = dsm_count()) != $baseline && time() < $deadline)
-	{
-		select(undef, undef, undef, 0.05);
-	}
-	is($n, $baseline,
-		"$what: DSM segments back to the baseline ($baseline) $tag");
-}
 
 # Mappings of /dev/shm files by the node's processes (the postmaster and
 # its children).
@@ -644,14 +624,14 @@ SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (
 # ---------------------------------------------------------------------
 # Phase 1, the restart, phase 2
 # ---------------------------------------------------------------------
-my $baseline1 = dsm_count();
+my $baseline1 = dsm_count($node);
 my $shm_baseline = devshm_maps();
 note("DSM segments at the start: $baseline1; /dev/shm mappings: $shm_baseline");
 
 gen_phase(1, int($njobs / 2));
 run_phase(1);
 settle('phase 1');
-dsm_back_to($baseline1, 'phase 1');
+dsm_back_to($node, $baseline1, "phase 1 $tag");
 
 # Three jobs of chaos_a running (blocked on a lock), three queued.
 my $locker = $node->background_psql('postgres');
@@ -684,13 +664,13 @@ note('before the restart: ' . join(', ', map { "$_=$bait_before{$_}" } sort keys
 $node->restart;
 $bs->quit;
 $locker->quit;
-my $baseline2 = dsm_count();
+my $baseline2 = dsm_count($node);
 note("DSM segments after the restart: $baseline2");
 
 gen_phase(2, $njobs);
 run_phase(2);
 settle('phase 2');
-dsm_back_to($baseline2, 'the end');
+dsm_back_to($node, $baseline2, "the end $tag");
 is(devshm_maps(), $shm_baseline,
 	"the node's processes map no more /dev/shm segments than at the start $tag");
 
