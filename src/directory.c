@@ -138,6 +138,7 @@ static dir_list_id dir_list_of(pgbg_dir_state state, bool exited);
 static void dir_list_remove(int i);
 static void dir_list_insert(int i, dir_list_id id);
 static void dir_sync(pgbg_dir_entry *e);
+static void dir_sync_modified(void);
 static void dir_check_hot(void);
 static pgbg_dir_entry *dir_note_modified(int i);
 static pgbg_dir_entry *dir_entry(int slot, uint64 seq);
@@ -774,9 +775,18 @@ dir_check_hot(void)
 void
 pgbg_dir_lock(LWLockMode mode)
 {
-	Assert(dir_nmodified == 0);
-	dir_nmodified = 0;			/* after an error that skipped the unlock */
+	/*
+	 * Entries noted under a lock that an error released without
+	 * pgbg_dir_unlock (no transition raises one while it holds the lock) are
+	 * synced as soon as the lock is held again.
+	 */
 	LWLockAcquire(dir->lock, mode);
+	if (dir_nmodified > 0)
+	{
+		if (mode == LW_EXCLUSIVE)
+			dir_sync_modified();
+		dir_nmodified = 0;
+	}
 }
 
 /*

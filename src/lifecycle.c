@@ -698,6 +698,8 @@ pgbg_job_worker_done(void)
 static void
 job_worker_exit(int code, Datum arg)
 {
+	/* An error that skipped a transition's unlock must not hang us here. */
+	LWLockReleaseAll();
 	pgbg_job_worker_done();
 }
 
@@ -731,6 +733,7 @@ job_pool_exit(int code, Datum arg)
 	int			slot;
 	uint64		seq;
 
+	LWLockReleaseAll();			/* as in job_worker_exit */
 	if (pgbg_pool_leave(&slot, &seq))
 		pgbg_job_vanished(slot, seq);
 }
