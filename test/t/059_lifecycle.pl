@@ -140,6 +140,8 @@ for my $run (
 	# detached), whether or not its statement then failed.  In the
 	# directory, a launch that failed is listed too, 'canceled' (or
 	# 'error', if its worker had mapped the segment), never having run.
+	# (The last RESET may itself have been interrupted on a busy machine.)
+	push @script, ('RESET statement_timeout;') x 5;
 	push @script, q{\echo LIST},
 	  q{SELECT substring(sql_preview FROM '\((\d+)\)') FROM pg_background_list()
 	    WHERE sql_preview LIKE 'INSERT INTO t2 %' AND state NOT IN ('error', 'canceled');};

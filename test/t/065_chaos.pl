@@ -228,17 +228,19 @@ sub job_sql
 }
 
 # RESET statement_timeout, which the (short) timeout itself may interrupt
-# on a busy machine: then again, up to three times.
+# on a busy machine (CI once saw three attempts in a row fail): then again,
+# up to ten times.
 sub add_reset
 {
 	my ($s) = @_;
+	my $attempts = 10;
 	add($s, 'RESET statement_timeout;', 'reset');
-	add($s, '\\if :ERROR');
-	add($s, 'RESET statement_timeout;', 'reset');
-	add($s, '\\if :ERROR');
-	add($s, 'RESET statement_timeout;', 'reset');
-	add($s, '\\endif');
-	add($s, '\\endif');
+	for (2 .. $attempts)
+	{
+		add($s, '\\if :ERROR');
+		add($s, 'RESET statement_timeout;', 'reset');
+	}
+	add($s, '\\endif') for (2 .. $attempts);
 	return;
 }
 
