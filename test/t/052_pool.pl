@@ -80,7 +80,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest;
+use PgbgTest qw(:DEFAULT pool_session);
 
 my $start_time = time;
 my $E = qr/^(?:psql:\S+: )?ERROR:  /m;
@@ -109,20 +109,6 @@ $node->safe_psql('pool_db2', 'CREATE EXTENSION pg_background');
 
 my $workers_sql =
   q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'};
-
-# A background psql session as $user (default: the bootstrap superuser) on
-# $db (default: postgres) that goes on after errors.
-sub session
-{
-	my ($n, $user, $db) = @_;
-	my $s = $n->background_psql(
-		$db // 'postgres',
-		on_error_stop => 0,
-		extra_params =>
-		  [ (defined $user ? ('-U', $user) : ()), '-v', 'VERBOSITY=verbose' ]);
-	$s->set_query_timer_restart;
-	return $s;
-}
 
 # SQL string literal.
 sub lit
@@ -165,7 +151,7 @@ sub poll_for
 	}
 }
 
-my $L = session($node);
+my $L = pool_session($node);
 my ($me) = run_query($L, 'SELECT current_user');
 my ($out, $err);
 
@@ -430,7 +416,7 @@ wait_parked('(3) before', 1);
 $P = $W;
 my $parked_sql =
   "SELECT backend_type, state FROM pg_stat_activity WHERE pid = $P";
-my $bob = session($node, 'regress_bob');
+my $bob = pool_session($node, 'regress_bob');
 ($out, $err) = job($bob, 'SELECT pg_backend_pid(), current_user::text', 'p int, u text');
 is($err, '', "(3) regress_bob's job ran");
 my ($Q, $bob_user) = split /\|/, $out;
@@ -443,7 +429,7 @@ is( $node->safe_psql('postgres',
 		"SELECT usename, state FROM pg_stat_activity WHERE pid = $Q"),
 	'regress_bob|idle', "(3) regress_bob's worker is parked as regress_bob");
 
-my $db2 = session($node, undef, 'pool_db2');
+my $db2 = pool_session($node, undef, 'pool_db2');
 ($out, $err) = job($db2, 'SELECT pg_backend_pid(), current_database()::text', 'p int, d text');
 is($err, '', '(3) the pool_db2 job ran');
 my ($R, $dbname) = split /\|/, $out;
@@ -530,7 +516,7 @@ if (!$drained)
 		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_background'});
 	$node->poll_query_until('postgres', $workers_sql, '0');
 }
-$L = session($node);
+$L = pool_session($node);
 ($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
 is($err, '', '(4b) a job after the reload ran');
 like($out, qr/^\d+$/, '(4b) and returned its pid');
@@ -569,7 +555,7 @@ is( $node2->safe_psql('postgres',
 
 my $locker = $node2->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(7001)');
-my $A = session($node2, 'regress_a');
+my $A = pool_session($node2, 'regress_a');
 my @handles;
 for (1 .. 2)
 {
@@ -597,7 +583,7 @@ for my $h (@handles)
 isnt($apids[0], $apids[1], '(5) on two different workers');
 wait_parked('(5) both regress_a workers', 2, $node2);
 
-my $B = session($node2, 'regress_b');
+my $B = pool_session($node2, 'regress_b');
 ($out, $err) = run_query($B,
 	q{SELECT pid, cookie FROM pg_background_launch_v2('SELECT pg_backend_pid(), current_user::text')});
 is($err, '', '(5) regress_b launched a job with no worker slot free');
