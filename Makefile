@@ -28,6 +28,8 @@ OBJS = \
 	src/send.o \
 	src/pool.o \
 	src/lifecycle.o \
+	src/segment.o \
+	src/specstore.o \
 	src/preload.o
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))

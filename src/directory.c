@@ -69,6 +69,7 @@ typedef enum dir_list_id
 	DIR_LIST_QUEUED,			/* in order of seq */
 	DIR_LIST_ACTIVE,			/* worker admitted, not gone */
 	DIR_LIST_FINISHED,			/* in the order they ended */
+	DIR_LIST_HELD,				/* ended, results held for the launcher */
 	DIR_NLISTS
 } dir_list_id;
 
@@ -93,7 +94,7 @@ typedef struct dir_hot
 	uint64		seq;
 	int64		cookie;
 	TimestampTz finished_at;	/* outcome.finished_at */
-	int32		queue_size;
+	int64		spec_len;		/* bytes of a queued job's description */
 	int32		list;			/* dir_list_id */
 	int32		prev;			/* neighbours in the list, or -1 */
 	int32		next;
@@ -134,7 +135,8 @@ static Size dir_size(void);
 static void dir_save(int code, Datum arg);
 static void dir_load(void);
 static int	dir_newest_first(const void *a, const void *b);
-static dir_list_id dir_list_of(pgbg_dir_state state, bool exited);
+static dir_list_id dir_list_of(pgbg_dir_state state, bool exited,
+							   bool held);
 static void dir_list_remove(int i);
 static void dir_list_insert(int i, dir_list_id id);
 static void dir_sync(pgbg_dir_entry *e);
@@ -603,7 +605,12 @@ dir_load(void)
 					sizeof(e->outcome.message));
 		}
 		e->exited = true;
-		e->seg_pinned = false;	/* segments do not survive a restart */
+		/* Segments and stored descriptions do not survive a restart. */
+		e->seg_pinned = false;
+		e->results_held = false;
+		e->reader_gone = false;
+		e->spec = InvalidDsaPointer;
+		e->spec_len = 0;
 		e->worker_pid = 0;
 		if (e->seq >= dir->next_seq)
 			dir->next_seq = e->seq + 1;
@@ -637,7 +644,7 @@ dir_newest_first(const void *a, const void *b)
  * Which of the directory's lists an entry with this state belongs to.
  */
 static dir_list_id
-dir_list_of(pgbg_dir_state state, bool exited)
+dir_list_of(pgbg_dir_state state, bool exited, bool held)
 {
 	switch (state)
 	{
@@ -646,7 +653,9 @@ dir_list_of(pgbg_dir_state state, bool exited)
 		case PGBG_DIR_QUEUED:
 			return DIR_LIST_QUEUED;
 		case PGBG_DIR_ACTIVE:
-			return exited ? DIR_LIST_FINISHED : DIR_LIST_ACTIVE;
+			if (!exited)
+				return DIR_LIST_ACTIVE;
+			return held ? DIR_LIST_HELD : DIR_LIST_FINISHED;
 		case PGBG_DIR_CANCELED:
 		case PGBG_DIR_LOST:
 			return DIR_LIST_FINISHED;
@@ -716,7 +725,7 @@ dir_sync(pgbg_dir_entry *e)
 {
 	int			i = e - dir->entries;
 	dir_hot    *h = &dir->hot[i];
-	dir_list_id list = dir_list_of(e->state, e->exited);
+	dir_list_id list = dir_list_of(e->state, e->exited, e->results_held);
 
 	h->state = e->state;
 	h->exited = e->exited;
@@ -726,7 +735,7 @@ dir_sync(pgbg_dir_entry *e)
 	h->seq = e->seq;
 	h->cookie = e->cookie;
 	h->finished_at = e->outcome.finished_at;
-	h->queue_size = e->queue_size;
+	h->spec_len = e->spec_len;
 	if (list != h->list)
 	{
 		dir_list_remove(i);
@@ -752,7 +761,7 @@ dir_check_hot(void)
 		dir_hot    *h = &dir->hot[i];
 
 		Assert(h->state == (int32) e->state);
-		Assert(h->list == dir_list_of(e->state, e->exited));
+		Assert(h->list == dir_list_of(e->state, e->exited, e->results_held));
 		counts[h->list]++;
 		if (e->state == PGBG_DIR_FREE)
 			continue;
@@ -873,8 +882,8 @@ pgbg_dir_modify(int slot, uint64 seq)
 static bool
 dir_finished(pgbg_dir_state state, bool exited)
 {
-	return dir_list_of(state, exited) != DIR_LIST_ACTIVE &&
-		dir_list_of(state, exited) != DIR_LIST_QUEUED;
+	return dir_list_of(state, exited, false) != DIR_LIST_ACTIVE &&
+		dir_list_of(state, exited, false) != DIR_LIST_QUEUED;
 }
 
 static bool
@@ -970,7 +979,7 @@ pgbg_dir_count_queued(Oid owner, int *total, int *of_role, int64 *bytes)
 		if (dir->hot[i].owner == owner)
 			(*of_role)++;
 		if (bytes != NULL)
-			*bytes += dir->hot[i].queue_size;
+			*bytes += dir->hot[i].spec_len;
 	}
 }
 
@@ -989,14 +998,16 @@ pgbg_dir_next_queued(int slot)
 
 /*
  * The owner, database and sequence number of the job in slot (a queued
- * one, found with pgbg_dir_next_queued).  Caller holds the lock.
+ * one, found with pgbg_dir_next_queued), and whether it may be dispatched
+ * (its launch has stored its description).  Caller holds the lock.
  */
-void
+bool
 pgbg_dir_queued_job(int slot, Oid *owner, Oid *database, uint64 *seq)
 {
 	*owner = dir->hot[slot].owner;
 	*database = dir->hot[slot].database;
 	*seq = dir->hot[slot].seq;
+	return DsaPointerIsValid(dir->entries[slot].spec);
 }
 
 /*

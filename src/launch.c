@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * launch.c
- *		Build a job's shared memory segment and start its worker.
+ *		Describe a job, admit it, and start its worker (or queue it).
  *
- * pgbg_launch() returns only once the worker has attached to the segment.
+ * pgbg_launch() returns only once the worker has attached to the segment,
+ * unless the job is queued (preload mode): then it returns at once, and
+ * the job holds no segment until its worker builds one (segment.c).
  * From then on the segment lives as long as either side keeps it mapped, so
  * a launcher that detaches or exits right away can no longer take the job
  * down with it (the original pg_background returned as soon as the worker
@@ -20,8 +22,8 @@
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/proc.h"
-#include "storage/shm_toc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -38,6 +40,17 @@ static int32 launch_wait_for_attach(pgbg_fixed *fixed, shm_mq_handle *mqh);
 static void launch_abandon(pgbg_fixed *fixed);
 static void launch_abandon_callback(dsm_segment *seg, Datum arg);
 static void launch_go(dsm_segment *seg, pgbg_fixed *fixed);
+static void launch_drop_segment(dsm_segment *seg, pgbg_fixed *fixed);
+static void launch_track(int slot, uint64 seq);
+static void launch_exit(int code, Datum arg);
+
+/*
+ * The directory entry of the launch under way, if any: a process that
+ * exits in the middle of a launch (a FATAL error, a termination) abandons
+ * it (launch_exit), as an error does in pgbg_launch's PG_CATCH.
+ */
+static int	launch_inflight_slot = -1;
+static uint64 launch_inflight_seq = 0;
 static int32 launch_worker_pid(pgbg_fixed *fixed);
 
 /*
@@ -45,38 +58,35 @@ static int32 launch_worker_pid(pgbg_fixed *fixed);
  * register the job in this session.  queue_size must already be validated.
  * A submitted job keeps no results: its worker discards rows and leaves the
  * queue once it has attached, and only its outcome is observable.
+ *
+ * With the directory, a job that must wait for a worker holds no segment:
+ * its description is stored as the launch's last step (pgbg_job_enqueue),
+ * the segment is built by its worker, and this session maps it when it
+ * reads the results (pgbg_session_map).
  */
 pgbg_job *
 pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 			const char *label, const pgbg_params *params)
 {
-	Size		sql_len = strlen(sql) + 1;
-	Size		guc_len;
 	Size		settings_len;
-	Size		params_len = pgbg_params_size(params);
-	Size		segsize;
-	shm_toc_estimator e;
-	dsm_segment *seg;
-	shm_toc    *toc;
-	pgbg_fixed *fixed;
-	char	   *sqlspace;
-	char	   *gucspace;
 	char	   *settings;
-	char	   *settingsspace;
+	pgbg_fixed	proto_fixed;
+	pgbg_spec  *spec;
+	dsm_segment *volatile seg = NULL;
+	pgbg_fixed *volatile fixed = NULL;
+	shm_mq	   *mq = NULL;
 	bool		may_pool;
 	Oid			current_user_id;
 	int			sec_context;
 	bool		as_current_user;
-	char	   *paramspace;
-	shm_mq	   *mq;
 	shm_mq_handle *volatile mqh = NULL;
 	BackgroundWorkerHandle *volatile handle = NULL;
 	MemoryContext oldcontext;
 	int32		pid = 0;
 	int			slot = -1;
 	uint64		seq = 0;
-	bool		queued = false;
-	bool		pooled = false;
+	volatile bool queued = false;
+	volatile bool pooled = false;
 	pgbg_job   *volatile job = NULL;
 
 	/*
@@ -109,8 +119,34 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	as_current_user = (sec_context & SECURITY_LOCAL_USERID_CHANGE) != 0 &&
 		pgbg_can_connect_as(current_user_id);
 
+	/* Who is launching, and as what. */
+	memset(&proto_fixed, 0, sizeof(pgbg_fixed));
+	proto_fixed.status.launcher = MyProc;
+	proto_fixed.status.outcome.state = PGBG_STATE_STARTING;
+	proto_fixed.status.outcome.progress_pct = -1;
+	proto_fixed.database_id = MyDatabaseId;
+	proto_fixed.as_current_user = as_current_user;
+	proto_fixed.current_user_id = current_user_id;
+	if (as_current_user)
+	{
+		proto_fixed.authenticated_user_id = current_user_id;
+		proto_fixed.outer_user_id = current_user_id;
+		proto_fixed.sec_context = 0;
+	}
+	else
+	{
+		proto_fixed.authenticated_user_id = GetAuthenticatedUserId();
+		proto_fixed.outer_user_id = GetOuterUserId();
+		proto_fixed.sec_context = sec_context;
+	}
+	proto_fixed.outer_is_superuser = superuser_arg(proto_fixed.outer_user_id);
+	proto_fixed.launcher_pid = MyProcPid;
+	proto_fixed.cookie = launch_cookie();
+	proto_fixed.submitted = submitted;
+	proto_fixed.queue_size = queue_size;
+
 	/*
-	 * Size the segment.  A fresh worker needs only the settings this session
+	 * Describe the job.  A fresh worker needs only the settings this session
 	 * made (settings.c); a pooled one, whose previous jobs may have left
 	 * other settings behind, needs the whole GUC state.  Only with the
 	 * directory (preloaded) is there a pool, whose size may change while the
@@ -118,109 +154,53 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	 */
 	settings = pgbg_settings_serialize(&settings_len, as_current_user);
 	may_pool = pgbg_dir_enabled() && !as_current_user;
-	guc_len = may_pool ? EstimateGUCStateSpace() : 0;
-	shm_toc_initialize_estimator(&e);
-	shm_toc_estimate_chunk(&e, sizeof(pgbg_fixed));
-	shm_toc_estimate_chunk(&e, sql_len);
-	shm_toc_estimate_chunk(&e, settings_len);
-	shm_toc_estimate_chunk(&e, guc_len);
-	shm_toc_estimate_chunk(&e, params_len);
-	shm_toc_estimate_chunk(&e, (Size) queue_size);
-	shm_toc_estimate_keys(&e, PGBG_TOC_KEYS);
-	segsize = shm_toc_estimate(&e);
-
-	/*
-	 * Create the segment.  Until dsm_pin_mapping below, it belongs to the
-	 * current resource owner, so an error in between unmaps (and, with no
-	 * worker attached, destroys) it.
-	 */
-	seg = dsm_create(segsize, 0);
-	toc = shm_toc_create(PGBG_MAGIC, dsm_segment_address(seg), segsize);
-
-	/* Who is launching, and as what. */
-	fixed = shm_toc_allocate(toc, sizeof(pgbg_fixed));
-	memset(fixed, 0, sizeof(pgbg_fixed));
-	SpinLockInit(&fixed->status.mutex);
-	fixed->status.launcher = MyProc;
-	fixed->status.outcome.state = PGBG_STATE_STARTING;
-	fixed->status.outcome.progress_pct = -1;
-	fixed->database_id = MyDatabaseId;
-	fixed->as_current_user = as_current_user;
-	fixed->current_user_id = current_user_id;
-	if (as_current_user)
-	{
-		fixed->authenticated_user_id = current_user_id;
-		fixed->outer_user_id = current_user_id;
-		fixed->sec_context = 0;
-	}
-	else
-	{
-		fixed->authenticated_user_id = GetAuthenticatedUserId();
-		fixed->outer_user_id = GetOuterUserId();
-		fixed->sec_context = sec_context;
-	}
-	fixed->outer_is_superuser = superuser_arg(fixed->outer_user_id);
-	fixed->launcher_pid = MyProcPid;
-	fixed->cookie = launch_cookie();
-	fixed->submitted = submitted;
-	fixed->queue_size = queue_size;
-	shm_toc_insert(toc, PGBG_KEY_FIXED, fixed);
-
-	sqlspace = shm_toc_allocate(toc, sql_len);
-	memcpy(sqlspace, sql, sql_len);
-	shm_toc_insert(toc, PGBG_KEY_SQL, sqlspace);
-
-	settingsspace = shm_toc_allocate(toc, settings_len);
-	memcpy(settingsspace, settings, settings_len);
-	shm_toc_insert(toc, PGBG_KEY_SETTINGS, settingsspace);
+	spec = pgbg_spec_create(&proto_fixed, sql, settings, settings_len,
+							may_pool, params);
 	pfree(settings);
-
-	if (may_pool)
-	{
-		gucspace = shm_toc_allocate(toc, guc_len);
-		SerializeGUCState(guc_len, gucspace);
-		shm_toc_insert(toc, PGBG_KEY_GUC, gucspace);
-	}
-
-	paramspace = shm_toc_allocate(toc, params_len);
-	pgbg_params_serialize(params, paramspace);
-	shm_toc_insert(toc, PGBG_KEY_PARAMS, paramspace);
-
-	mq = shm_mq_create(shm_toc_allocate(toc, (Size) queue_size),
-					   (Size) queue_size);
-	shm_toc_insert(toc, PGBG_KEY_QUEUE, mq);
-	shm_mq_set_receiver(mq, MyProc);
-
-	/*
-	 * Until the job is told to go (launch_go), a failure of this launch must
-	 * stop it: if our mapping goes away first (an error unwinds the resource
-	 * owner, or the process exits), the worker finds the launch abandoned and
-	 * runs nothing.
-	 */
-	on_dsm_detach(seg, launch_abandon_callback, PointerGetDatum(fixed));
 
 	/*
 	 * With the shared directory, admission control decides whether the job
-	 * starts now or waits in the queue (its segment then pinned, and its
-	 * handle carrying a pseudo-PID).
+	 * starts now or waits in the queue (its handle then carrying a
+	 * pseudo-PID).
 	 */
 	if (pgbg_dir_enabled())
 	{
 		pgbg_dir_entry proto;
 
-		pgbg_dir_proto(&proto, fixed->cookie, fixed->current_user_id,
+		pgbg_dir_proto(&proto, proto_fixed.cookie, current_user_id,
 					   submitted, queue_size, label, sql);
+		proto.spec_len = (int64) pgbg_spec_size(spec);
 		if (as_current_user)
 			proto.session_user = InvalidOid;
-		queued = !pgbg_job_submit(&proto, seg, &slot, &seq, &pid);
+		queued = !pgbg_job_submit(&proto, &slot, &seq, &pid);
+		launch_track(slot, seq);
 	}
 
 	PG_TRY();
 	{
+		if (!queued)
+		{
+			/*
+			 * Build the segment.  Until dsm_pin_mapping below, it belongs to
+			 * the current resource owner, so an error in between unmaps
+			 * (and, with no worker attached, destroys) it.  Until the job is
+			 * told to go (launch_go), a failure of this launch must stop it:
+			 * if our mapping goes away first (an error unwinds the resource
+			 * owner, or the process exits), the worker finds the launch
+			 * abandoned and runs nothing.
+			 */
+			pgbg_fixed *f;
+
+			seg = pgbg_segment_create(spec, &f, &mq);
+			fixed = f;
+			shm_mq_set_receiver(mq, MyProc);
+			on_dsm_detach(seg, launch_abandon_callback, PointerGetDatum(f));
+		}
+
 		/* Everything that outlives this call goes to the session context. */
 		oldcontext = MemoryContextSwitchTo(pgbg_session_context());
 		if (!queued && slot >= 0 && may_pool &&
-			pgbg_pool_has_idle(MyDatabaseId, fixed->authenticated_user_id))
+			pgbg_pool_has_idle(MyDatabaseId, proto_fixed.authenticated_user_id))
 		{
 			/*
 			 * A parked worker of ours takes the job (see pool.c); its PID
@@ -236,25 +216,32 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 			handle = launch_register(seg, slot, seq);
 			if (handle == NULL)
 			{
+				/* No worker slot: the job waits in the queue instead. */
 				if (slot < 0)
 					launch_no_slot();
-				pgbg_job_requeue(slot, seq, seg, &pid);
+				pgbg_job_requeue(slot, seq, &pid);
 				queued = true;
+				launch_drop_segment(seg, fixed);
+				seg = NULL;
+				fixed = NULL;
 			}
 		}
-		mqh = shm_mq_attach(mq, seg, handle);
+		if (!queued)
+			mqh = shm_mq_attach(mq, seg, handle);
 		MemoryContextSwitchTo(oldcontext);
 
-		if (!queued && !pooled)
-			pid = launch_wait_for_attach(fixed, mqh);
-
-		/* The mapping now lives until the job is released. */
-		dsm_pin_mapping(seg);
+		if (!queued)
+		{
+			if (!pooled)
+				pid = launch_wait_for_attach(fixed, mqh);
+			/* The mapping now lives until the job is released. */
+			dsm_pin_mapping(seg);
+		}
 
 		job = pgbg_session_add(pid);
 		oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-		job->cookie = fixed->cookie;
-		job->user_id = fixed->current_user_id;
+		job->cookie = proto_fixed.cookie;
+		job->user_id = proto_fixed.current_user_id;
 		job->queue_size = queue_size;
 		job->launched_at = GetCurrentTimestamp();
 		job->label = label != NULL ? pstrdup(label) : NULL;
@@ -262,11 +249,19 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 														  PGBG_PREVIEW_CHARS));
 		job->submitted = submitted;
 		job->seg = seg;
-		job->status = &fixed->status;
+		job->status = queued ? NULL : &fixed->status;
 		job->handle = handle;
 		job->dir_slot = slot;
 		job->dir_seq = seq;
-		if (submitted)
+		if (queued)
+		{
+			/* Its segment comes with its worker (pgbg_session_map). */
+			job->unmapped = true;
+			job->awaiting = !submitted;
+			if (job->awaiting)
+				pgbg_session_hold_queue(job, NULL);
+		}
+		else if (submitted)
 			shm_mq_detach(mqh); /* nothing will come: the worker left */
 		else
 			pgbg_session_hold_queue(job, mqh);
@@ -288,17 +283,29 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 		 * the statement just after the launch returned.
 		 */
 		CHECK_FOR_INTERRUPTS();
+
+		/* A queued job may be dispatched once its description is stored. */
+		if (queued)
+		{
+			pgbg_spec_set_go(spec);
+			pgbg_job_enqueue(slot, seq, spec);
+		}
 	}
 	PG_CATCH();
 	{
 		/*
 		 * The launch fails: whatever worker there is must run nothing.  It
 		 * waits for the word to go, which it now never gets; it may also be
-		 * terminated (it is harmless either way).
+		 * terminated (it is harmless either way).  A queued job leaves the
+		 * queue before its description was stored.
 		 */
-		launch_abandon(fixed);
+		if (fixed != NULL)
+			launch_abandon(fixed);
 		if (slot >= 0)
+		{
 			pgbg_job_abandon(slot, seq);
+			launch_inflight_slot = -1;
+		}
 		if (handle != NULL)
 			TerminateBackgroundWorker(handle);
 		if (job != NULL)
@@ -310,7 +317,10 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	PG_END_TRY();
 
 	/* Nothing can fail after this: the job may run. */
-	launch_go(seg, fixed);
+	launch_inflight_slot = -1;
+	if (seg != NULL)
+		launch_go(seg, fixed);
+	pfree(spec);
 
 	/*
 	 * A submitted job keeps no results: release it now, like a job whose
@@ -322,6 +332,51 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	if (submitted)
 		pgbg_session_release(job, false);
 	return job;
+}
+
+/*
+ * Note the directory entry of the launch that begins, for launch_exit.
+ */
+static void
+launch_track(int slot, uint64 seq)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		before_shmem_exit(launch_exit, (Datum) 0);
+		registered = true;
+	}
+	launch_inflight_seq = seq;
+	launch_inflight_slot = slot;
+}
+
+/*
+ * before_shmem_exit: a launch under way when the process exits fails, so
+ * its job must not run (a queued one would otherwise wait for a
+ * description that never comes).
+ */
+static void
+launch_exit(int code, Datum arg)
+{
+	if (launch_inflight_slot < 0)
+		return;
+	/* An error that skipped an unlock must not hang us here. */
+	LWLockReleaseAll();
+	pgbg_job_abandon(launch_inflight_slot, launch_inflight_seq);
+	launch_inflight_slot = -1;
+}
+
+/*
+ * A job that was to start at once is queued instead (no worker slot was
+ * free): let go of the segment built for it, which no worker has seen
+ * (the queued job's worker builds its own).
+ */
+static void
+launch_drop_segment(dsm_segment *seg, pgbg_fixed *fixed)
+{
+	cancel_on_dsm_detach(seg, launch_abandon_callback, PointerGetDatum(fixed));
+	dsm_detach(seg);
 }
 
 /*

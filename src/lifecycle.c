@@ -7,24 +7,30 @@
  *	  submit ──start now──────────────────► ACTIVE ──attached──► (runs)
  *		 │                                    ▲  │
  *		 └─queue─► QUEUED ──dispatch──────────┘  ├─end─► finished (ACTIVE,
- *					  │  ▲                       │        exited)
- *					  │  └──undispatch / requeue─┘
+ *				 (enqueue) │  ▲                │        exited; "held"
+ *					  │  └──undispatch / requeue─┘        until results taken)
  *					  └──cancel──► CANCELED (finished)
  *	  restart: QUEUED or ACTIVE, not exited ──► LOST (directory.c, at load)
  *
  * A job starts at submit (pgbg_job_submit) when nothing is queued and the
- * limits allow it, and otherwise waits in the queue, its segment pinned so
- * that it outlives its launcher; the dispatcher (pgbg_job_dispatch) starts
- * queued jobs in FIFO order.  Either way the job may go to a parked pool
- * worker instead of a new process (pgbg_job_hand_to_pool, and inside
- * pgbg_job_dispatch).  The worker then maps the segment
- * (pgbg_job_attached: it takes over the pin), publishes its outcome as it
- * goes (pgbg_job_publish), and ends the job when it is done or leaves
- * (pgbg_job_worker_done, or its on_shmem_exit callback).  A job whose
- * worker never reached it ends through pgbg_job_vanished (the dispatcher
- * reaped the worker, or a parked worker left with a job handed over), one
- * whose launch failed through pgbg_job_abandon, and a queued one through
- * pgbg_job_cancel.
+ * limits allow it: its launcher builds its segment and starts (or hands
+ * to the pool) its worker.  Otherwise it waits in the queue, holding no
+ * segment: its launch stores the job's description (pgbg_job_enqueue, the
+ * last step of the launch, before which the dispatcher passes the job
+ * over), and the dispatcher (pgbg_job_dispatch) starts queued jobs in FIFO
+ * order, a parked pool worker taking one where it can.  The worker of a
+ * queued job builds the segment from the description (pgbg_job_spec), and
+ * pgbg_job_attached frees the description and pins the segment until the
+ * launcher maps it to read the results (pgbg_job_results,
+ * pgbg_job_results_taken), or gives them up.  The worker of a job that
+ * started at once maps its launcher's segment (pgbg_job_attached takes over
+ * the pin of a job handed to the pool).  Either way it publishes its
+ * outcome as it goes (pgbg_job_publish), and ends the job when it is done
+ * or leaves (pgbg_job_worker_done, or its on_shmem_exit callback).  A job
+ * whose worker never reached it ends through pgbg_job_vanished (the
+ * dispatcher reaped the worker, or a parked worker left with a job handed
+ * over), one whose launch failed through pgbg_job_abandon, and a queued
+ * one through pgbg_job_cancel.
  *
  * Each transition takes the directory's lock exclusively, checks the state
  * it starts from, changes the entry (the directory keeps its dense copy
@@ -56,6 +62,7 @@ typedef struct job_effects
 {
 	bool		unpin;			/* dsm_unpin_segment(seg) */
 	dsm_handle	seg;
+	dsa_pointer free_spec;		/* a description to free, if valid */
 	bool		ended;			/* a job ended: wake waiters */
 	PGPROC	   *dispatcher;		/* set its latch, if not NULL */
 	PGPROC	   *launcher;		/* set its latch, if not NULL */
@@ -78,7 +85,7 @@ static PGPROC *job_my_launcher = NULL;
 static void job_apply(job_effects *fx);
 static void job_wake_dispatcher(job_effects *fx);
 static bool job_may_start(Oid owner, Oid database);
-static job_queue_limit job_queue_room(Oid owner, int32 queue_size,
+static job_queue_limit job_queue_room(Oid owner, int64 spec_len,
 									  int64 *count);
 static void job_queue_full(job_queue_limit limit, int64 count, Oid owner);
 static int32 job_pseudo_pid(uint64 seq);
@@ -97,6 +104,8 @@ job_apply(job_effects *fx)
 {
 	if (fx->unpin)
 		dsm_unpin_segment(fx->seg);
+	if (DsaPointerIsValid(fx->free_spec))
+		pgbg_specstore_free(fx->free_spec);
 	if (fx->ended)
 		pgbg_dir_broadcast();
 	if (fx->dispatcher != NULL)
@@ -147,13 +156,14 @@ job_may_start(Oid owner, Oid database)
 }
 
 /*
- * May one more job of owner, with a queue of queue_size bytes, wait in the
- * queue (the server's limit, the role's share of it, and the bytes queued
- * jobs reserve)?  If not, returns which limit is reached and fills *count
- * with what it counted, for job_queue_full.  Caller holds the lock.
+ * May one more job of owner, with a description of spec_len bytes, wait in
+ * the queue (the server's limit, the role's share of it, and the bytes
+ * queued jobs' descriptions take)?  If not, returns which limit is reached
+ * and fills *count with what it counted, for job_queue_full.  Caller holds
+ * the lock.
  */
 static job_queue_limit
-job_queue_room(Oid owner, int32 queue_size, int64 *count)
+job_queue_room(Oid owner, int64 spec_len, int64 *count)
 {
 	int			nqueued;
 	int			of_role;
@@ -168,7 +178,7 @@ job_queue_room(Oid owner, int32 queue_size, int64 *count)
 	if (pgbg_max_queued_per_role >= 0 && of_role >= pgbg_max_queued_per_role)
 		return JOB_QUEUE_ROLE_FULL;
 	*count = bytes;
-	if (bytes + queue_size > (int64) pgbg_max_queued_bytes * 1024)
+	if (bytes + spec_len > (int64) pgbg_max_queued_bytes * 1024)
 		return JOB_QUEUE_BYTES_FULL;
 	return JOB_QUEUE_ROOM;
 }
@@ -192,9 +202,9 @@ job_queue_full(job_queue_limit limit, int64 count, Oid owner)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("queued pg_background jobs reserve too much shared memory"),
-				 errdetail("The jobs waiting for a worker reserve " INT64_FORMAT " bytes of queue; one more would exceed pg_background.max_queued_bytes (%d kB).",
+				 errdetail("The jobs waiting for a worker take " INT64_FORMAT " bytes (their SQL, settings and parameters); one more would exceed pg_background.max_queued_bytes (%d kB).",
 						   count, pgbg_max_queued_bytes),
-				 errhint("Wait for queued jobs to start, use a smaller queue_size, or raise pg_background.max_queued_bytes.")));
+				 errhint("Wait for queued jobs to start, or raise pg_background.max_queued_bytes.")));
 	role = GetUserNameFromId(owner, true);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
@@ -259,6 +269,12 @@ job_end(pgbg_dir_entry *e, const char *sqlstate, const char *message,
 		strlcpy(e->outcome.message, message, sizeof(e->outcome.message));
 	}
 	job_release_pin(e, fx);
+	if (DsaPointerIsValid(e->spec))
+	{
+		fx->free_spec = e->spec;
+		e->spec = InvalidDsaPointer;
+		e->spec_len = 0;
+	}
 	fx->ended = true;
 	job_wake_dispatcher(fx);
 }
@@ -272,12 +288,14 @@ job_end(pgbg_dir_entry *e, const char *sqlstate, const char *message,
  * submit: record a new job and decide whether it may start now.  Returns
  * true if the caller should start its worker (the entry counts against the
  * limits from now on), false if the job is queued: *handle_pid is then its
- * pseudo-PID, and seg is pinned.  Raises 53000 if the queue (or the
- * role's share of it) or the directory is full.
+ * pseudo-PID, and the job waits for its description (pgbg_job_enqueue)
+ * before it can be dispatched.  proto->spec_len is the size of that
+ * description.  Raises 53000 if the queue (or the role's share of it) or
+ * the directory is full.
  */
 bool
-pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
-				uint64 *seq, int32 *handle_pid)
+pgbg_job_submit(const pgbg_dir_entry *proto, int *slot, uint64 *seq,
+				int32 *handle_pid)
 {
 	job_effects fx = {0};
 	pgbg_dir_entry *e;
@@ -291,7 +309,7 @@ pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 	pgbg_dir_count_queued(InvalidOid, &nqueued, &of_role, NULL);
 	start = (nqueued == 0 && job_may_start(proto->owner, proto->database));
 	if (!start)
-		limit = job_queue_room(proto->owner, proto->queue_size, &count);
+		limit = job_queue_room(proto->owner, proto->spec_len, &count);
 	if (limit != JOB_QUEUE_ROOM)
 	{
 		pgbg_dir_unlock();
@@ -313,11 +331,6 @@ pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 	e->seq = *seq;
 	e->state = start ? PGBG_DIR_ACTIVE : PGBG_DIR_QUEUED;
 	e->handle_pid = *handle_pid = start ? 0 : job_pseudo_pid(e->seq);
-	if (!start)
-	{
-		job_pin(e, seg);
-		fx.dispatcher = pgbg_dir_dispatcher();
-	}
 	pgbg_dir_unlock();
 	job_apply(&fx);
 	return start;
@@ -325,11 +338,12 @@ pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg, int *slot,
 
 /*
  * requeue: a job admitted to start could not register its worker (no free
- * worker slot): queue it instead.  If the queue is full, forget the job and
- * raise 53000 (nothing ran).
+ * worker slot): queue it instead, as submit would have (its launcher then
+ * drops the segment it built and stores the description).  If the queue is
+ * full, forget the job and raise 53000 (nothing ran).
  */
 void
-pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
+pgbg_job_requeue(int slot, uint64 seq, int32 *handle_pid)
 {
 	job_effects fx = {0};
 	pgbg_dir_entry *e;
@@ -343,7 +357,7 @@ pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 		pgbg_dir_unlock();
 		elog(ERROR, "pg_background job %d:" UINT64_FORMAT " cannot be queued", slot, seq);
 	}
-	limit = job_queue_room(e->owner, e->queue_size, &count);
+	limit = job_queue_room(e->owner, e->spec_len, &count);
 	if (limit != JOB_QUEUE_ROOM)
 	{
 		/* Forget the job: the launch fails, so nobody holds its handle. */
@@ -355,8 +369,112 @@ pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg, int32 *handle_pid)
 	}
 	e->state = PGBG_DIR_QUEUED;
 	e->handle_pid = *handle_pid = job_pseudo_pid(seq);
-	job_pin(e, seg);
-	fx.dispatcher = pgbg_dir_dispatcher();
+	pgbg_dir_unlock();
+	job_apply(&fx);
+}
+
+/*
+ * enqueue: the launch of a queued job has done everything else that could
+ * fail: store the job's description, which lets the dispatcher start it
+ * (and wake the dispatcher).  A job canceled meanwhile keeps none.  Raises
+ * an error, the job left without description (the launch then abandons
+ * it), if the store cannot hold it.
+ */
+void
+pgbg_job_enqueue(int slot, uint64 seq, const pgbg_spec *spec)
+{
+	job_effects fx = {0};
+	pgbg_dir_entry *e;
+	dsa_pointer p;
+
+	p = pgbg_specstore_put(spec, pgbg_spec_size(spec));
+	pgbg_dir_lock(LW_EXCLUSIVE);
+	e = pgbg_dir_modify(slot, seq);
+	if (e != NULL && e->state == PGBG_DIR_QUEUED &&
+		!DsaPointerIsValid(e->spec))
+	{
+		e->spec = p;
+		fx.dispatcher = pgbg_dir_dispatcher();
+	}
+	else
+		fx.free_spec = p;
+	pgbg_dir_unlock();
+	job_apply(&fx);
+}
+
+/*
+ * May the launcher of a queued job map its results now?  READY: *seg is
+ * the segment its worker built, held for us (map it, then
+ * pgbg_job_results_taken).  WAIT: its worker has not built it yet.  NONE:
+ * there is nothing to map (the job ended without running, or the entry is
+ * gone).  With giving_up, the launcher will not wait for the results: a
+ * worker that has not built its segment yet keeps no results (READY still
+ * comes back if they are held already: the caller maps the segment to
+ * leave its queue, and lets go of it).
+ */
+pgbg_results
+pgbg_job_results(int slot, uint64 seq, bool giving_up, dsm_handle *seg)
+{
+	pgbg_dir_entry *e;
+	pgbg_dir_entry copy;
+	pgbg_results result;
+
+	if (giving_up)
+	{
+		pgbg_dir_lock(LW_EXCLUSIVE);
+		e = pgbg_dir_modify(slot, seq);
+		if (e == NULL)
+			result = PGBG_RESULTS_NONE;
+		else if (e->results_held)
+		{
+			*seg = e->seg;
+			result = PGBG_RESULTS_READY;
+		}
+		else
+		{
+			e->reader_gone = true;
+			result = PGBG_RESULTS_NONE;
+		}
+		pgbg_dir_unlock();
+		return result;
+	}
+
+	pgbg_dir_lock(LW_SHARED);
+	if (!pgbg_dir_peek(slot, seq, &copy))
+		result = PGBG_RESULTS_NONE;
+	else if (copy.results_held)
+	{
+		*seg = copy.seg;
+		result = PGBG_RESULTS_READY;
+	}
+	else if (copy.state == PGBG_DIR_QUEUED ||
+			 (copy.state == PGBG_DIR_ACTIVE && !copy.exited))
+		result = PGBG_RESULTS_WAIT;
+	else
+		result = PGBG_RESULTS_NONE;
+	pgbg_dir_unlock();
+	return result;
+}
+
+/*
+ * results taken: the launcher has mapped the segment that the worker of
+ * its queued job built (pgbg_job_results): its own mapping keeps the
+ * segment from now on, so the pin goes.
+ */
+void
+pgbg_job_results_taken(int slot, uint64 seq)
+{
+	job_effects fx = {0};
+	pgbg_dir_entry *e;
+
+	pgbg_dir_lock(LW_EXCLUSIVE);
+	e = pgbg_dir_modify(slot, seq);
+	if (e != NULL && e->results_held)
+	{
+		e->results_held = false;
+		fx.unpin = true;
+		fx.seg = e->seg;
+	}
 	pgbg_dir_unlock();
 	job_apply(&fx);
 }
@@ -510,8 +628,8 @@ pgbg_job_dispatch(pgbg_dir_entry *job, int *slot)
 			Oid			database;
 			uint64		seq;
 
-			pgbg_dir_queued_job(i, &owner, &database, &seq);
-			if (job_may_start(owner, database))
+			if (pgbg_dir_queued_job(i, &owner, &database, &seq) &&
+				job_may_start(owner, database))
 			{
 				e = pgbg_dir_modify(i, seq);
 				break;
@@ -614,16 +732,41 @@ pgbg_job_worker_begin(int slot, uint64 seq)
 }
 
 /*
- * attached: the worker has mapped the job's segment: record its PID (which
- * becomes the handle's PID for a job that started at once) and take over
- * the segment from the pin.  Returns what the worker is to do: run the job,
- * or stop because it was canceled meanwhile, or because it is over
- * already (abandoned by its launch).  The launcher's latch is set once the
- * worker has left (the postmaster tells only the process that registered
- * a worker, which for a queued job is the dispatcher).
+ * The description of this worker's job, which it builds the job's segment
+ * from (a queued job); NULL if the job has none (it is over already).
+ * Stays valid until pgbg_job_attached.
+ */
+const pgbg_spec *
+pgbg_job_spec(void)
+{
+	pgbg_dir_entry copy;
+	dsa_pointer p = InvalidDsaPointer;
+
+	if (job_my_slot < 0)
+		return NULL;
+	pgbg_dir_lock(LW_SHARED);
+	if (pgbg_dir_peek(job_my_slot, job_my_seq, &copy) &&
+		copy.state == PGBG_DIR_ACTIVE && !copy.exited)
+		p = copy.spec;
+	pgbg_dir_unlock();
+	return DsaPointerIsValid(p) ? pgbg_specstore_get(p) : NULL;
+}
+
+/*
+ * attached: the worker has mapped the job's segment (or built it, built
+ * not NULL, for a queued job): record its PID (which becomes the handle's
+ * PID for a job that started at once) and take over the segment from the
+ * pin.  A segment built here replaces the job's description, and is
+ * pinned for the launcher to map (pgbg_job_results) unless the launcher
+ * wants no results (*unread is then set: the worker sends nothing).
+ * Returns what the worker is to do: run the job, or stop because it was
+ * canceled meanwhile, or because it is over already (abandoned by its
+ * launch).  The launcher's latch is set once the worker has left (the
+ * postmaster tells only the process that registered a worker, which for a
+ * queued job is the dispatcher), and when its results can be mapped.
  */
 pgbg_attach_result
-pgbg_job_attached(PGPROC *launcher)
+pgbg_job_attached(PGPROC *launcher, dsm_segment *built, bool *unread)
 {
 	job_effects fx = {0};
 	pgbg_dir_entry *e;
@@ -644,6 +787,21 @@ pgbg_job_attached(PGPROC *launcher)
 		if (e->canceled)
 			result = PGBG_ATTACH_CANCELED;
 		job_release_pin(e, &fx);
+		if (built != NULL)
+		{
+			e->seg = dsm_segment_handle(built);
+			fx.free_spec = e->spec;
+			e->spec = InvalidDsaPointer;
+			e->spec_len = 0;
+			if (e->submitted || e->reader_gone)
+				*unread = true;
+			else
+			{
+				dsm_pin_segment(built);
+				e->results_held = true;
+				fx.launcher = launcher;
+			}
+		}
 	}
 	pgbg_dir_unlock();
 	job_apply(&fx);

@@ -11,10 +11,11 @@
  *				worker PID).  Owns the long-lived memory context that holds
  *				every job, its DSM mapping and its queue handle.  Lookups
  *				raise the user-facing errors (42704, 42501).
- *	 launch.c	Builds a job's DSM segment (SQL, GUC state, identity, queue),
- *				registers the worker and waits until the worker has attached
- *				to the queue, so a job can never be lost because its launcher
- *				went away early.  Returns a registered job.
+ *	 launch.c	Describes a job (SQL, GUC state, identity), admits it, and
+ *				either builds its DSM segment, registers the worker and waits
+ *				until the worker has attached to the queue (so a job can
+ *				never be lost because its launcher went away early), or
+ *				queues its description.  Returns a registered job.
  *	 params.c	Parameters bound to $1..$n: collected from VARIADIC "any"
  *				arguments, serialized into the segment, restored by the
  *				worker as a ParamListInfo (never spliced into the SQL).
@@ -53,11 +54,18 @@
  *				members of the owner role see a job).  It changes nothing
  *				on its own.
  *	 lifecycle.c The only module that changes a directory job's state: the
- *				named transitions (submit, requeue, hand to pool, abandon,
- *				cancel, dispatch, undispatch, vanished, attached, publish,
- *				worker done), each doing its own bookkeeping (the pin, the
- *				wake-ups), and admission control (limits, the queue and each
- *				role's share of it).
+ *				named transitions (submit, requeue, enqueue, hand to pool,
+ *				abandon, cancel, dispatch, undispatch, vanished, attached,
+ *				publish, results taken, worker done), each doing its own
+ *				bookkeeping (pins, the stored description, the wake-ups),
+ *				and admission control (limits, the queue and each role's
+ *				share of it).
+ *	 segment.c	A job's launch description (pgbg_spec) and the segment built
+ *				from it, by the launcher of a job that starts at once or by
+ *				the worker of a queued one; the launcher's late mapping of
+ *				the latter.
+ *	 specstore.c The shared area where queued jobs' descriptions wait, so
+ *				that a queued job holds no DSM segment.
  *	 dispatcher.c The background worker that starts queued jobs when the
  *				limits and a free worker slot allow.
  *	 pool.c		The warm pool's slots: workers that finished a job park,
@@ -80,10 +88,14 @@
 #include "storage/proc.h"
 #include "storage/spin.h"
 #include "tcop/dest.h"
+#include "utils/dsa.h"
 #include "utils/portal.h"
 #include "utils/timestamp.h"
 
 struct BufFile;
+
+/* A job's launch description (segment.c, pgbg_layout.h). */
+typedef struct pgbg_spec pgbg_spec;
 
 /* Default and bounds for queue_size, in bytes. */
 #define PGBG_DEFAULT_QUEUE_SIZE		65536
@@ -188,9 +200,16 @@ typedef struct pgbg_dir_entry
 	int64		cookie;
 	int32		worker_pid;		/* 0 until the worker mapped its segment */
 	bool		exited;			/* the worker process is gone (or never ran) */
-	bool		seg_pinned;		/* seg is pinned for a queued job */
+	bool		seg_pinned;		/* seg is pinned for a worker to map */
 	bool		canceled;		/* a cancel was asked for */
+	bool		results_held;	/* seg, built by the worker of a queued job,
+								 * is pinned until its launcher maps it */
+	bool		reader_gone;	/* the launcher of a queued job will not read
+								 * its results (detached, or exited) */
 	dsm_handle	seg;
+	dsa_pointer spec;			/* a queued job's description (specstore.c),
+								 * until its worker built the segment */
+	int64		spec_len;
 	Oid			owner;			/* current user at launch */
 	Oid			session_user;	/* the launcher's authenticated user, or
 								 * InvalidOid if no parked worker may take the
@@ -240,6 +259,11 @@ typedef struct pgbg_job
 	dlist_node	queue_node;		/* among jobs whose queue we hold */
 	int			dir_slot;		/* entry in the shared directory, or -1 */
 	uint64		dir_seq;
+	bool		unmapped;		/* queued at launch, its segment (built by its
+								 * worker) not mapped: the outcome is in the
+								 * directory */
+	bool		awaiting;		/* unmapped, and we will map it to read the
+								 * results (see pgbg_session_map) */
 	bool		remote;			/* another session's job, seen through the
 								 * directory: no segment, no queue */
 	bool		remembered;		/* a transient copy of a consumed job that
@@ -285,6 +309,7 @@ extern void pgbg_session_release(pgbg_job *job, bool force);
 extern void pgbg_session_settle(pgbg_job *job);
 extern void pgbg_session_settle_all(void);
 extern void pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh);
+extern bool pgbg_session_map(pgbg_job *job, bool giving_up);
 extern void pgbg_session_foreach_queue(void (*fn) (pgbg_job *job));
 extern void pgbg_session_discard_spool(pgbg_job *job);
 extern void pgbg_session_outcome(pgbg_job *job, pgbg_outcome *outcome);
@@ -307,6 +332,19 @@ extern pgbg_job *pgbg_launch(const char *sql, int32 queue_size,
 							 const pgbg_params *params);
 extern void pgbg_launch_fill_worker(BackgroundWorker *worker, dsm_handle seg,
 									int slot, uint64 seq, pid_t notify_pid);
+
+/* segment.c (more in pgbg_layout.h) */
+extern Size pgbg_spec_size(const pgbg_spec *spec);
+extern bool pgbg_segment_map_reader(dsm_handle handle, dsm_segment **seg,
+									pgbg_status **status,
+									shm_mq_handle **mqh);
+
+/* specstore.c: with shared_preload_libraries */
+extern Size pgbg_specstore_shmem_size(void);
+extern void pgbg_specstore_shmem_init(void);
+extern dsa_pointer pgbg_specstore_put(const void *data, Size len);
+extern const void *pgbg_specstore_get(dsa_pointer p);
+extern void pgbg_specstore_free(dsa_pointer p);
 
 /* params.c */
 extern pgbg_params *pgbg_params_collect(FunctionCallInfo fcinfo, int first_arg);
@@ -391,7 +429,7 @@ extern void pgbg_dir_count_active(Oid owner, Oid database, int *total,
 extern void pgbg_dir_count_queued(Oid owner, int *total, int *of_role,
 								  int64 *bytes);
 extern int	pgbg_dir_next_queued(int slot);
-extern void pgbg_dir_queued_job(int slot, Oid *owner, Oid *database,
+extern bool pgbg_dir_queued_job(int slot, Oid *owner, Oid *database,
 								uint64 *seq);
 extern void pgbg_dir_set_dispatcher(PGPROC *proc);
 extern PGPROC *pgbg_dir_dispatcher(void);
@@ -434,14 +472,25 @@ typedef enum pgbg_attach_result
 	PGBG_ATTACH_GONE			/* over already: run nothing, say nothing */
 } pgbg_attach_result;
 
+/* Whether the results of a queued job can be mapped (pgbg_job_results). */
+typedef enum pgbg_results
+{
+	PGBG_RESULTS_WAIT,			/* not yet: its worker has not built them */
+	PGBG_RESULTS_READY,			/* map the segment, then pgbg_job_results_taken */
+	PGBG_RESULTS_NONE			/* there will be none to map */
+} pgbg_results;
+
 /* How a job that its launch abandoned is recorded. */
 #define PGBG_MSG_ABANDONED \
 	"the job did not run: its launch failed before the worker started it"
 
-extern bool pgbg_job_submit(const pgbg_dir_entry *proto, dsm_segment *seg,
-							int *slot, uint64 *seq, int32 *handle_pid);
-extern void pgbg_job_requeue(int slot, uint64 seq, dsm_segment *seg,
-							 int32 *handle_pid);
+extern bool pgbg_job_submit(const pgbg_dir_entry *proto, int *slot,
+							uint64 *seq, int32 *handle_pid);
+extern void pgbg_job_requeue(int slot, uint64 seq, int32 *handle_pid);
+extern void pgbg_job_enqueue(int slot, uint64 seq, const pgbg_spec *spec);
+extern pgbg_results pgbg_job_results(int slot, uint64 seq, bool giving_up,
+									 dsm_handle *seg);
+extern void pgbg_job_results_taken(int slot, uint64 seq);
 extern int32 pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg,
 								   bool (*skip) (int32 pid));
 extern void pgbg_job_abandon(int slot, uint64 seq);
@@ -451,7 +500,9 @@ extern bool pgbg_job_dispatch(pgbg_dir_entry *job, int *slot);
 extern void pgbg_job_undispatch(int slot, uint64 seq);
 extern void pgbg_job_vanished(int slot, uint64 seq);
 extern void pgbg_job_worker_begin(int slot, uint64 seq);
-extern pgbg_attach_result pgbg_job_attached(PGPROC *launcher);
+extern const pgbg_spec *pgbg_job_spec(void);
+extern pgbg_attach_result pgbg_job_attached(PGPROC *launcher,
+											dsm_segment *built, bool *unread);
 extern void pgbg_job_publish(const pgbg_outcome *outcome);
 extern void pgbg_job_worker_done(void);
 extern bool pgbg_job_pool_reserve(void);

@@ -5,9 +5,10 @@
  *		shares with one pg_background worker.
  *
  * This header is the single place that defines the segment's magic number,
- * its table-of-contents keys and the fixed-size header both sides read.
- * Only launch.c (which builds a segment) and worker.c (which attaches to
- * one) include it.
+ * its table-of-contents keys, the fixed-size header both sides read, and
+ * the launch description (pgbg_spec) a segment is built from.  Only
+ * segment.c (which builds and maps segments), launch.c (which describes a
+ * job) and worker.c (which runs one) include it.
  *
  * A segment holds, under a shm_toc:
  *	 PGBG_KEY_FIXED	 a pgbg_fixed header: who launched the job and how
@@ -33,7 +34,7 @@
  * queue (PGBG_MSG_ROWS): a worker from a newly installed library must
  * refuse a segment built by a session still running the old one.
  */
-#define PGBG_MAGIC				0x50474706	/* "PGG", layout 6 */
+#define PGBG_MAGIC				0x50474707	/* "PGG", layout 7 */
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)
@@ -73,5 +74,31 @@ typedef struct pgbg_fixed
 	bool		submitted;		/* discard rows, detach from the queue */
 	int32		queue_size;		/* bytes of the PGBG_KEY_QUEUE chunk */
 } pgbg_fixed;
+
+/*
+ * A job's launch description: everything its segment holds except the
+ * queue, in one flat allocation that can be copied as it is (launch.c
+ * builds it; a queued job keeps it in the shared store, specstore.c,
+ * until its worker builds the segment from it).  The SQL, the settings,
+ * the GUC state (guc_len 0: none) and the parameters follow the header in
+ * this order, each at a MAXALIGNed offset.
+ */
+struct pgbg_spec
+{
+	Size		total_len;		/* of the whole description */
+	pgbg_fixed	fixed;			/* fixed.status is only a template */
+	Size		sql_len;
+	Size		settings_len;
+	Size		guc_len;
+	Size		params_len;
+};
+
+/* segment.c */
+extern pgbg_spec *pgbg_spec_create(const pgbg_fixed *fixed, const char *sql,
+								   const char *settings, Size settings_len,
+								   bool with_guc, const pgbg_params *params);
+extern void pgbg_spec_set_go(pgbg_spec *spec);
+extern dsm_segment *pgbg_segment_create(const pgbg_spec *spec,
+										pgbg_fixed **fixed, shm_mq **mq);
 
 #endif							/* PGBG_LAYOUT_H */

@@ -63,6 +63,7 @@ preload_shmem_request(void)
 #endif
 	pgbg_dir_shmem_request();
 	RequestAddinShmemSpace(pgbg_pool_shmem_size());
+	RequestAddinShmemSpace(pgbg_specstore_shmem_size());
 }
 
 /*
@@ -77,6 +78,7 @@ preload_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	pgbg_dir_shmem_init();
 	pgbg_pool_shmem_init();
+	pgbg_specstore_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 	pgbg_dir_shmem_loaded();
 }

@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "storage/buffile.h"
+#include "storage/ipc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -86,6 +87,7 @@ static dlist_head queue_jobs = DLIST_STATIC_INIT(queue_jobs);
 static pgbg_stats session_stats;
 
 static void session_detach_segment(pgbg_job *job);
+static void session_exit(int code, Datum arg);
 static void session_remove(pgbg_job *job);
 static int	session_remembered_index(int32 pid);
 static pgbg_job *session_recall(int i);
@@ -128,6 +130,8 @@ void
 pgbg_session_release(pgbg_job *job, bool force)
 {
 	pgbg_session_discard_spool(job);
+	if (job->awaiting)
+		(void) pgbg_session_map(job, true);
 	if (job->mqh != NULL)
 	{
 		/* Frees the handle and its receive buffer, which dsm_detach won't. */
@@ -172,13 +176,91 @@ pgbg_session_settle_all(void)
 }
 
 /*
- * Give the job its end of the queue, and remember that we hold it.
+ * Give the job its end of the queue, and remember that we hold it.  A
+ * queued job whose results we will read has no queue yet (mqh NULL, job
+ * awaiting): it is held all the same, and mapped when it can be
+ * (pgbg_session_map).
  */
 void
 pgbg_session_hold_queue(pgbg_job *job, shm_mq_handle *mqh)
 {
+	static bool exit_registered = false;
+
 	job->mqh = mqh;
 	dlist_push_tail(&queue_jobs, &job->queue_node);
+	if (job->awaiting && !exit_registered)
+	{
+		before_shmem_exit(session_exit, (Datum) 0);
+		exit_registered = true;
+	}
+}
+
+/*
+ * Map the segment that the worker of a queued job built, so that its
+ * results can be read (see pgbg_job_results): returns true once the job
+ * has its queue.  Returns false while its worker has not built it yet, or
+ * if there will be none (the job ended without running): the job is then
+ * no longer awaiting, and its outcome stays the directory's.  giving_up:
+ * we will not read the results (the job is released, or the session
+ * exits); a segment held for us already is mapped all the same, for the
+ * caller to leave its queue.
+ */
+bool
+pgbg_session_map(pgbg_job *job, bool giving_up)
+{
+	dsm_handle	handle = DSM_HANDLE_INVALID;
+	MemoryContext oldcontext;
+
+	if (!job->awaiting)
+		return job->mqh != NULL;
+	switch (pgbg_job_results(job->dir_slot, job->dir_seq, giving_up, &handle))
+	{
+		case PGBG_RESULTS_WAIT:
+			return false;
+		case PGBG_RESULTS_READY:
+			oldcontext = MemoryContextSwitchTo(pgbg_session_context());
+			if (pgbg_segment_map_reader(handle, &job->seg, &job->status,
+										&job->mqh))
+				job->unmapped = false;
+			MemoryContextSwitchTo(oldcontext);
+			pgbg_job_results_taken(job->dir_slot, job->dir_seq);
+			break;
+		case PGBG_RESULTS_NONE:
+			break;
+	}
+	job->awaiting = false;
+	if (job->mqh == NULL)
+	{
+		/* Nothing to read, ever: ReadyForQuery will not come. */
+		job->end_seen = true;
+		dlist_delete(&job->queue_node);
+	}
+	return job->mqh != NULL;
+}
+
+/*
+ * before_shmem_exit: the queued jobs of this session whose results nobody
+ * will read now must not keep their segments (held for us) or block their
+ * workers on a full queue.
+ */
+static void
+session_exit(int code, Datum arg)
+{
+	dlist_mutable_iter iter;
+
+	/* An error that skipped an unlock must not hang us here. */
+	LWLockReleaseAll();
+	dlist_foreach_modify(iter, &queue_jobs)
+	{
+		pgbg_job   *job = dlist_container(pgbg_job, queue_node, iter.cur);
+
+		if (job->awaiting && pgbg_session_map(job, true))
+		{
+			shm_mq_detach(job->mqh);
+			job->mqh = NULL;
+			dlist_delete(&job->queue_node);
+		}
+	}
 }
 
 /*
@@ -680,6 +762,13 @@ pgbg_session_outcome(pgbg_job *job, pgbg_outcome *outcome)
 			job->final = entry.outcome;
 		*outcome = job->final;
 	}
+	else if (job->status == NULL && job->unmapped && job->dir_slot >= 0)
+	{
+		/* Queued at launch, segment not mapped: the directory knows. */
+		if (pgbg_dir_get(job->dir_slot, job->dir_seq, &entry))
+			job->final = entry.outcome;
+		*outcome = job->final;
+	}
 	else if (job->status != NULL)
 	{
 		SpinLockAcquire(&job->status->mutex);
@@ -834,8 +923,9 @@ pgbg_session_discard_spool(pgbg_job *job)
 void
 pgbg_session_foreach_queue(void (*fn) (pgbg_job *job))
 {
-	dlist_iter	iter;
+	dlist_mutable_iter iter;
 
-	dlist_foreach(iter, &queue_jobs)
+	/* fn may map a job's segment, or find it has none, and drop it. */
+	dlist_foreach_modify(iter, &queue_jobs)
 		fn(dlist_container(pgbg_job, queue_node, iter.cur));
 }

@@ -52,6 +52,8 @@ pgbg_wire_next(pgbg_job *job, StringInfo msg)
 		return wire_next_row(job, msg) ? PGBG_WIRE_MESSAGE : PGBG_WIRE_END;
 	if (job->spool != NULL && wire_read_spool(job, msg))
 		return wire_next_row(job, msg) ? PGBG_WIRE_MESSAGE : PGBG_WIRE_END;
+	if (job->awaiting && !pgbg_session_map(job, false))
+		return job->awaiting ? PGBG_WIRE_EMPTY : PGBG_WIRE_END;
 	if (job->mqh == NULL)
 		return PGBG_WIRE_END;
 
@@ -157,7 +159,8 @@ wire_read_spool(pgbg_job *job, StringInfo msg)
 /*
  * Move every message the queue holds now into the job's spool, without
  * waiting.  Returns true once the job's stream has ended (ReadyForQuery
- * seen, or the worker left the queue), or if it has no queue.
+ * seen, or the worker left the queue), or if it has no queue (and, queued,
+ * will get none).
  */
 bool
 pgbg_wire_drain(pgbg_job *job)
@@ -168,6 +171,10 @@ pgbg_wire_drain(pgbg_job *job)
 	 */
 	if (job->batch_left > 0)
 		return job->end_seen || job->mqh == NULL;
+
+	/* A queued job's queue comes with the segment its worker builds. */
+	if (job->awaiting && !pgbg_session_map(job, false))
+		return !job->awaiting;
 
 	while (job->mqh != NULL && !job->end_seen)
 	{

@@ -106,7 +106,7 @@ static int	worker_timeout_ms = 0;
 
 static bool worker_run_job(dsm_handle seg_handle);
 static void worker_reset_session(void);
-static bool worker_attach(dsm_segment *seg, shm_toc **toc_out);
+static bool worker_attach(dsm_segment *seg, bool built, shm_toc **toc_out);
 static void worker_wait_for_go(void);
 static void worker_adopt_identity(pgbg_fixed *fixed, const char *settings,
 								  char *gucstate);
@@ -161,7 +161,8 @@ pgbg_worker_test_fault(const char *name)
 }
 
 /*
- * Worker entry point; main_arg is the handle of the job's DSM segment.
+ * Worker entry point; main_arg is the handle of the job's DSM segment
+ * (DSM_HANDLE_INVALID for a queued job: the worker builds the segment).
  * With the warm pool, the worker may then park and run further jobs of the
  * same database and user (see pool.c).
  */
@@ -226,12 +227,14 @@ pg_background_worker_main(Datum main_arg)
 /*
  * Run the job of one segment to its end.  Returns true if it succeeded
  * (an error is re-thrown, and ends the process).  Returns false if the
- * segment is gone.
+ * segment is gone.  A queued job comes without a segment (seg_handle
+ * DSM_HANDLE_INVALID): build it from the job's description.
  */
 static bool
 worker_run_job(dsm_handle seg_handle)
 {
 	dsm_segment *seg;
+	bool		built = (seg_handle == DSM_HANDLE_INVALID);
 	shm_toc    *toc;
 	pgbg_fixed *fixed;
 	char	   *sql;
@@ -241,7 +244,23 @@ worker_run_job(dsm_handle seg_handle)
 	CommandDest dest;
 	ErrorContextCallback errcallback;
 
-	seg = dsm_attach(seg_handle);
+	if (built)
+	{
+		const pgbg_spec *spec = pgbg_job_spec();
+		pgbg_fixed *unused_fixed;
+		shm_mq	   *unused_mq;
+
+		if (spec == NULL)
+		{
+			/* The job ended before we got to it (canceled, abandoned). */
+			ereport(DEBUG1,
+					(errmsg_internal("pg_background worker found its queued job over")));
+			return false;
+		}
+		seg = pgbg_segment_create(spec, &unused_fixed, &unused_mq);
+	}
+	else
+		seg = dsm_attach(seg_handle);
 	if (seg == NULL)
 	{
 		/* Our launcher is gone (it never returned a PID to anyone). */
@@ -257,7 +276,7 @@ worker_run_job(dsm_handle seg_handle)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	if (!worker_attach(seg, &toc))
+	if (!worker_attach(seg, built, &toc))
 	{
 		/* The job is over already (its launch was abandoned): run nothing. */
 		error_context_stack = errcallback.previous;
@@ -520,17 +539,20 @@ worker_reseed_random(void)
 
 /*
  * Attach to the queue as its sender and route protocol output into it (a
- * submitted job leaves the queue at once and sends nothing).  Records our
- * PID first: the launcher reads it once it sees us attached.
+ * submitted job, or one whose launcher will not read it, leaves the queue
+ * at once and sends nothing).  Records our PID first: the launcher reads it
+ * once it sees us attached.  built: we built the segment (a queued job),
+ * which the directory then holds for the launcher.
  */
 static bool
-worker_attach(dsm_segment *seg, shm_toc **toc_out)
+worker_attach(dsm_segment *seg, bool built, shm_toc **toc_out)
 {
 	shm_toc    *toc;
 	pgbg_fixed *fixed;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
 	pgbg_attach_result attach;
+	bool		unread = false;
 
 	if (worker_test_fault != NULL && strcmp(worker_test_fault, "after_map") == 0)
 		ereport(FATAL,
@@ -550,14 +572,23 @@ worker_attach(dsm_segment *seg, shm_toc **toc_out)
 	worker_outcome = worker_status->outcome;
 	SpinLockRelease(&worker_status->mutex);
 
-	attach = pgbg_job_attached(worker_status->launcher);
-	if (attach == PGBG_ATTACH_GONE)
-		return false;
-	worker_canceled = (attach == PGBG_ATTACH_CANCELED);
-
+	/* The sender is in place before a launcher can map a built segment. */
 	mq = shm_toc_lookup(toc, PGBG_KEY_QUEUE, false);
 	shm_mq_set_sender(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
+
+	attach = pgbg_job_attached(worker_status->launcher, built ? seg : NULL,
+							   &unread);
+	if (attach == PGBG_ATTACH_GONE)
+	{
+		shm_mq_detach(mqh);
+		return false;
+	}
+	worker_canceled = (attach == PGBG_ATTACH_CANCELED);
+
+	/* Nobody will read our output: behave as for a submitted job. */
+	if (unread)
+		fixed->submitted = true;
 	if (fixed->submitted)
 	{
 		shm_mq_detach(mqh);

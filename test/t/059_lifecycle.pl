@@ -28,7 +28,8 @@
 # 4. A role's share of the queue: max_workers = 1 and max_queued_per_role
 #    = 2: a third queued job of the same role fails with 53000 ("too many
 #    pg_background jobs of role"), while another role can still queue.
-# 5. The bytes queued jobs reserve (max_queued_bytes): 53000 beyond them.
+# 5. The bytes queued jobs take (max_queued_bytes, by their descriptions,
+#    not their queues): 53000 beyond them.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -280,10 +281,13 @@ $locker->quit;
 set_guc($node, 'pg_background.max_queued_per_role', undef, '250');
 
 # ---------------------------------------------------------------------
-# 5. The bytes queued jobs reserve: max_workers = 1 (a job holds the
-#    place) and max_queued_bytes = 1 MB: two jobs with 512 kB queues wait;
-#    a third, even with a 64 kB queue, fails with 53000 (the 1 MB are
-#    taken); the two queued ones run once the place is free.
+# 5. The bytes queued jobs take: max_workers = 1 (a job holds the place)
+#    and max_queued_bytes = 1 MB.  A queued job takes the bytes of its
+#    description (SQL, settings, parameters), not of its result queue:
+#    three jobs with 16 MB queues wait; two jobs of 400 kB of SQL wait
+#    beside them; a third of those fails with 53000 (it would exceed the
+#    1 MB), and so does a v1 launch of it; all the queued ones run once the
+#    place is free, the refused ones never.
 # ---------------------------------------------------------------------
 set_guc($node, 'pg_background.max_queued_bytes', q{'1MB'}, '1MB');
 $locker = $node->background_psql('postgres');
@@ -295,23 +299,35 @@ ok( $node->poll_query_until(
 		'postgres', 'SELECT active FROM pg_background_admission()', '1'),
 	'(5) a job holds the only worker place');
 $s = launcher_session($node);
+for my $k (1 .. 3)
+{
+	($out, $err) = run_query($s,
+		qq{SELECT pid < 0 FROM pg_background_submit_v2('INSERT INTO pub VALUES (51$k)', 16777216)});
+	is("$out$err", 't', "(5) queued job $k with a 16 MB queue");
+}
 for my $k (1 .. 2)
 {
 	($out, $err) = run_query($s,
-		qq{SELECT pid < 0 FROM pg_background_submit_v2('INSERT INTO pub VALUES (50$k)', 524288)});
-	is("$out$err", 't', "(5) queued job $k with a 512 kB queue");
+		qq{SELECT pid < 0 FROM pg_background_submit_v2('INSERT INTO pub VALUES (50$k) -- ' || repeat('x', 409600))});
+	is("$out$err", 't', "(5) queued job $k with 400 kB of SQL");
 }
 ($out, $err) = run_query($s,
-	q{SELECT pid FROM pg_background_submit_v2('INSERT INTO pub VALUES (503)', 65536)});
+	q{SELECT pid FROM pg_background_submit_v2('INSERT INTO pub VALUES (503) -- ' || repeat('x', 409600))});
 like(
 	$err,
-	qr/ERROR:  53000: queued pg_background jobs reserve too much shared memory\nDETAIL:  The jobs waiting for a worker reserve 1048576 bytes of queue; one more would exceed pg_background.max_queued_bytes \(1024 kB\)\./,
-	'(5) a third queued job fails with 53000');
+	qr/ERROR:  53000: queued pg_background jobs reserve too much shared memory\nDETAIL:  The jobs waiting for a worker take \d+ bytes \(their SQL, settings and parameters\); one more would exceed pg_background.max_queued_bytes \(1024 kB\)\./,
+	'(5) a third job of 400 kB fails with 53000');
+($out, $err) = run_query($s,
+	q{SELECT pg_background_launch('INSERT INTO pub VALUES (504) -- ' || repeat('x', 409600))});
+like($err, qr/ERROR:  53000: queued pg_background jobs reserve too much shared memory/,
+	'(5) so does a v1 launch of it');
+is($node->safe_psql('postgres', 'SELECT queued FROM pg_background_admission()'),
+	'5', '(5) the refused launches queued nothing');
 $locker->query_safe('SELECT pg_advisory_unlock(4244)');
 settled($node, '(5)', 1);
 is($node->safe_psql('postgres',
 		'SELECT string_agg(a::text, \',\' ORDER BY a) FROM pub WHERE a > 500'),
-	'501,502', '(5) the two queued jobs ran, the refused one did not');
+	'501,502,511,512,513', '(5) the queued jobs ran, the refused ones did not');
 $s->quit;
 $locker->quit;
 set_guc($node, 'pg_background.max_queued_bytes', undef, '256MB');
