@@ -34,7 +34,7 @@
 #    exited; the launcher still reads its job's rows.  cancel_v2 of a
 #    running job from another session of the role: canceled (57014), the
 #    worker gone when it returns, and the launcher's result_v2 raises 57014.
-# 6. Queued jobs, with pg_background.max_workers = 1 and one job blocked on
+# 6. Queued jobs, with pg_background.max_total_workers = 1 and one job blocked on
 #    an advisory lock the test holds: a new job is queued (negative PID,
 #    state 'queued' in pg_background_jobs of the launching session and of
 #    another one, and in pg_background_outcome; wait_v2_timeout(0) is
@@ -486,10 +486,10 @@ all_settled('(3-5)');
 # ---------------------------------------------------------------------------
 # 6. Queued jobs: cancel, max_queued, result of a queued job.
 # ---------------------------------------------------------------------------
-set_guc($node, 'pg_background.max_workers', 1, '1');
+set_guc($node, 'pg_background.max_total_workers', 1, '1');
 my $s = launcher_session($node);
-is(try($s, 'SHOW pg_background.max_workers'), 'ok:1',
-	'(6) the launching session sees max_workers = 1');
+is(try($s, 'SHOW pg_background.max_total_workers'), 'ok:1',
+	'(6) the launching session sees max_total_workers = 1');
 $locker->query_safe('SELECT pg_advisory_lock(6001)');
 is( try($s, q{
 SELECT (h).pid AS blk_pid, (h).cookie AS blk_cookie
@@ -646,7 +646,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(what, ',' ORDER BY what) FRO
 $s->quit;
 $locker->quit;
 set_guc($node, 'pg_background.max_queued', undef, '1000');
-set_guc($node, 'pg_background.max_workers', undef, '-1');
+set_guc($node, 'pg_background.max_total_workers', undef, '-1');
 
 note('runtime: ' . (time - $start_time) . ' s');
 

@@ -25,7 +25,7 @@
 #    with the pool on: (c) a job handed to a parked worker ends in 'error';
 #    after each (and once the launcher let go of the job), the node's DSM
 #    segment count returns to its baseline.
-# 4. A role's share of the queue: max_workers = 1 and max_queued_per_role
+# 4. A role's share of the queue: max_total_workers = 1 and max_queued_per_role
 #    = 2: a third queued job of the same role fails with 53000 ("too many
 #    pg_background jobs of role"), while another role can still queue.
 # 5. The bytes queued jobs reserve (max_queued_bytes): 53000 beyond them.
@@ -170,7 +170,7 @@ $plain->stop;
 # ---------------------------------------------------------------------
 # 3. No pinned segment outlives its job.
 # ---------------------------------------------------------------------
-set_guc($node, 'pg_background.max_workers', '1', '1');
+set_guc($node, 'pg_background.max_total_workers', '1', '1');
 set_guc($node, 'pg_background.pool_size', '0', '0');
 ok( $node->poll_query_until(
 		'postgres', 'SELECT pool_idle FROM pg_background_admission()', '0'),
@@ -280,7 +280,7 @@ $locker->quit;
 set_guc($node, 'pg_background.max_queued_per_role', undef, '250');
 
 # ---------------------------------------------------------------------
-# 5. The bytes queued jobs reserve: max_workers = 1 (a job holds the
+# 5. The bytes queued jobs reserve: max_total_workers = 1 (a job holds the
 #    place) and max_queued_bytes = 1 MB: two jobs with 512 kB queues wait;
 #    a third, even with a 64 kB queue, fails with 53000 (the 1 MB are
 #    taken); the two queued ones run once the place is free.

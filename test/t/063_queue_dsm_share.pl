@@ -20,7 +20,7 @@
 # creating (or sizing) the segment only when the job is dispatched, or
 # admitting queued jobs by the segments they hold: not a local change.
 #
-# The test: nothing may start (max_workers = 0), so every job queues.
+# The test: nothing may start (max_total_workers = 0), so every job queues.
 # regress_flood submits jobs one by one until a launch fails: that failure
 # must be its share of the queue (53000 "too many pg_background jobs of role
 # "regress_flood" are queued", after 250 jobs); regress_other can then
@@ -44,7 +44,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
 max_connections = 10
 max_worker_processes = 16
-pg_background.max_workers = 0
+pg_background.max_total_workers = 0
 log_min_messages = log
 });
 $node->start;
