@@ -20,7 +20,8 @@
 # creating (or sizing) the segment only when the job is dispatched, or
 # admitting queued jobs by the segments they hold: not a local change.
 #
-# The test: nothing may start (max_total_workers = 0), so every job queues.
+# The test: nothing may start (max_total_workers = 0), so every job queues;
+# a session may hold up to 1000 jobs (pg_background.max_workers).
 # regress_flood submits jobs one by one until a launch fails: that failure
 # must be its share of the queue (53000 "too many pg_background jobs of role
 # "regress_flood" are queued", after 250 jobs); regress_other can then
@@ -45,6 +46,7 @@ shared_preload_libraries = 'pg_background'
 max_connections = 10
 max_worker_processes = 16
 pg_background.max_total_workers = 0
+pg_background.max_workers = 1000
 log_min_messages = log
 });
 $node->start;
