@@ -119,7 +119,7 @@ int			pgbg_max_jobs = 1024;
 int			pgbg_max_queued = 1000;
 int			pgbg_max_queued_per_role = 250;
 int			pgbg_max_queued_bytes = 256 * 1024; /* kB */
-int			pgbg_max_workers = -1;
+int			pgbg_max_total_workers = -1;
 int			pgbg_max_workers_per_database = -1;
 int			pgbg_max_workers_per_role = -1;
 int			pgbg_finished_ttl = 3600;
@@ -171,9 +171,10 @@ pgbg_dir_define_gucs(void)
 							"A queued job keeps its shared memory segment until it starts.",
 							&pgbg_max_queued_bytes, 256 * 1024, 64, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_background.max_workers",
-							"Maximum number of pg_background workers running at once (-1: no limit).",
-							NULL, &pgbg_max_workers, -1, -1, 262143,
+	DefineCustomIntVariable("pg_background.max_total_workers",
+							"Maximum number of pg_background workers running at once in the whole server (-1: no limit).",
+							"Not to be confused with pg_background.max_workers, the limit of one session.",
+							&pgbg_max_total_workers, -1, -1, 262143,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_background.max_workers_per_database",
 							"Maximum number of pg_background workers running at once in one database (-1: no limit).",

@@ -56,6 +56,15 @@ PG_FUNCTION_INFO_V1(pg_background_admission);
 static int	entry_default_queue_size = PGBG_DEFAULT_QUEUE_SIZE;
 static int	entry_max_queue_size = PGBG_DEFAULT_MAX_QUEUE_SIZE;
 
+/*
+ * pg_background.max_workers: how many jobs one session may hold at once (as
+ * in upstream pg_background; see entry_check_max_workers).  Not to be
+ * confused with the server-wide pg_background.max_total_workers.
+ */
+#define ENTRY_DEFAULT_MAX_WORKERS	16
+#define ENTRY_MAX_MAX_WORKERS		1000
+static int	entry_max_workers = ENTRY_DEFAULT_MAX_WORKERS;
+
 /* Columns of pg_background_list_v2 (the upstream-compatible subset). */
 #define LIST_V2_NATTS	9
 static const Oid list_v2_types[LIST_V2_NATTS] = {
@@ -74,6 +83,7 @@ static const Oid list_types[LIST_NATTS] = {
 static void entry_check_not_null(FunctionCallInfo fcinfo, int argno,
 								 const char *argname);
 static int32 entry_queue_size(int32 queue_size);
+static void entry_check_max_workers(void);
 static int	entry_check_ms(FunctionCallInfo fcinfo, int argno,
 						   const char *argname, bool minus_one_ok);
 static pgbg_job *entry_lookup(int32 pid);
@@ -120,6 +130,12 @@ pgbg_entry_define_gucs(void)
 							PGBG_DEFAULT_MAX_QUEUE_SIZE, (int) shm_mq_minimum_size,
 							PGBG_MAX_QUEUE_SIZE,
 							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_background.max_workers",
+							"Maximum number of jobs one session holds at once.",
+							"A job counts from its launch until its results are read or it is detached; pg_background.max_total_workers limits the whole server.",
+							&entry_max_workers,
+							ENTRY_DEFAULT_MAX_WORKERS, 1, ENTRY_MAX_MAX_WORKERS,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 /*
@@ -465,7 +481,7 @@ entry_list_row(Tuplestorestate *tupstore, TupleDesc tupdesc, int natts,
  *
  * Counters of this session: launched, completed, failed, canceled, active
  * (running now), the average execution time of completed jobs, and
- * max_worker_processes.
+ * pg_background.max_workers (as in upstream pg_background).
  */
 Datum
 pg_background_stats_v2(PG_FUNCTION_ARGS)
@@ -501,7 +517,7 @@ pg_background_stats_v2(PG_FUNCTION_ARGS)
 		values[5] = Float8GetDatum(stats->total_exec_ms / stats->completed);
 	else
 		nulls[5] = true;
-	values[6] = Int32GetDatum(max_worker_processes);
+	values[6] = Int32GetDatum(entry_max_workers);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  values, nulls)));
@@ -602,7 +618,9 @@ pg_background_outcome(PG_FUNCTION_ARGS)
  *
  * (active, queued, max_queued, max_workers, max_workers_per_database,
  *	max_workers_per_role, directory_used, directory_size, pool_idle): the state of
- * admission control.  Needs the shared directory.
+ * admission control.  Needs the shared directory.  The column max_workers
+ * shows the server-wide pg_background.max_total_workers (the setting's name
+ * before it was renamed), not the per-session pg_background.max_workers.
  */
 Datum
 pg_background_admission(PG_FUNCTION_ARGS)
@@ -622,7 +640,7 @@ pg_background_admission(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(active);
 	values[1] = Int32GetDatum(queued);
 	values[2] = Int32GetDatum(pgbg_max_queued);
-	values[3] = Int32GetDatum(pgbg_max_workers);
+	values[3] = Int32GetDatum(pgbg_max_total_workers);
 	values[4] = Int32GetDatum(pgbg_max_workers_per_database);
 	values[5] = Int32GetDatum(pgbg_max_workers_per_role);
 	values[6] = Int32GetDatum(used);
@@ -652,6 +670,7 @@ entry_launch(FunctionCallInfo fcinfo, bool submitted, int first_param)
 	queue_size = entry_queue_size(PG_GETARG_INT32(1));
 	if (first_param > 2 && PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	entry_check_max_workers();
 
 	return pgbg_launch(text_to_cstring(PG_GETARG_TEXT_PP(0)), queue_size,
 					   submitted, label,
@@ -977,6 +996,29 @@ entry_queue_size(int32 queue_size)
 						queue_size, entry_max_queue_size),
 				 errhint("Use a smaller queue_size (rows larger than the queue still go through), or ask a superuser to raise pg_background.max_queue_size.")));
 	return queue_size;
+}
+
+/*
+ * Refuse a launch (53400, before anything is started) when the session
+ * holds pg_background.max_workers jobs already.  As in upstream
+ * pg_background, a job counts from its launch until its results are read
+ * (or a read of them failed) or it is detached, whether it still runs or
+ * not; a submitted job counts until it is detached.  Unlike upstream, a job
+ * this session canceled no longer counts (see pgbg_session_attached).
+ */
+static void
+entry_check_max_workers(void)
+{
+	int			held = pgbg_session_attached();
+
+	if (held >= entry_max_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many background workers"),
+				 errdetail_plural("This session holds %d job whose results are neither read nor detached, and pg_background.max_workers is %d.",
+								  "This session holds %d jobs whose results are neither read nor detached, and pg_background.max_workers is %d.",
+								  held, held, entry_max_workers),
+				 errhint("Read the results of earlier jobs or detach them (a finished job counts until then), or raise pg_background.max_workers.")));
 }
 
 /*

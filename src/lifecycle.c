@@ -141,11 +141,11 @@ job_may_start(Oid owner, Oid database)
 	int			in_db;
 	int			of_role;
 
-	if (pgbg_max_workers < 0 && pgbg_max_workers_per_database < 0 &&
+	if (pgbg_max_total_workers < 0 && pgbg_max_workers_per_database < 0 &&
 		pgbg_max_workers_per_role < 0)
 		return true;
 	pgbg_dir_count_active(owner, database, &total, &in_db, &of_role);
-	if (pgbg_max_workers >= 0 && total >= pgbg_max_workers)
+	if (pgbg_max_total_workers >= 0 && total >= pgbg_max_total_workers)
 		return false;
 	if (pgbg_max_workers_per_database >= 0 &&
 		in_db >= pgbg_max_workers_per_database)

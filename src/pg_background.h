@@ -321,6 +321,7 @@ extern void pgbg_session_forget(pgbg_job *job);
 extern List *pgbg_session_jobs(bool with_remembered);
 extern bool pgbg_session_used(void);
 extern bool pgbg_session_holds_job(int32 pid);
+extern int	pgbg_session_attached(void);
 extern pgbg_stats *pgbg_session_stats(void);
 
 /* entry.c */
@@ -405,7 +406,7 @@ extern int	pgbg_max_jobs;
 extern int	pgbg_max_queued;
 extern int	pgbg_max_queued_per_role;
 extern int	pgbg_max_queued_bytes;
-extern int	pgbg_max_workers;
+extern int	pgbg_max_total_workers;
 extern int	pgbg_max_workers_per_database;
 extern int	pgbg_max_workers_per_role;
 extern int	pgbg_finished_ttl;

@@ -509,6 +509,30 @@ pgbg_session_holds_job(int32 pid)
 }
 
 /*
+ * How many jobs the session holds that are neither consumed, nor detached,
+ * nor canceled by this session: those whose results are still to be read
+ * (running, queued or finished), and submitted jobs not detached.
+ * pg_background.max_workers bounds this number (see entry.c).  A canceled
+ * job is left out: its results can never be read (57014 each time), so
+ * only a detach would otherwise free its place.
+ */
+int
+pgbg_session_attached(void)
+{
+	HASH_SEQ_STATUS seq;
+	pgbg_job   *job;
+	int			n = 0;
+
+	if (session_jobs == NULL)
+		return 0;
+	hash_seq_init(&seq, session_jobs);
+	while ((job = hash_seq_search(&seq)) != NULL)
+		if (!job->consumed && !job->canceled)
+			n++;
+	return n;
+}
+
+/*
  * The session's statistics counters.
  */
 pgbg_stats *

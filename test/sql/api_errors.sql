@@ -268,8 +268,11 @@ SELECT * FROM pg_background_result(:pid) AS (r int);
 
 --
 -- No free worker slot: 53000 with a hint (the number in it is masked).
--- Jobs wait for a lock we hold, so that they occupy their slots.
+-- Jobs wait for a lock we hold, so that they occupy their slots.  The
+-- session's own limit (pg_background.max_workers, 16 by default) would stop
+-- the launches first: raise it above max_worker_processes.
 --
+SET pg_background.max_workers = 1000;
 SELECT pg_advisory_lock(71003);
 CREATE TEMP TABLE api_jobs (pid int);
 DO $$
@@ -299,6 +302,7 @@ SELECT pg_advisory_unlock(71003);
 SELECT count(*) = sum(n) AS all_returned_one, count(*) = (SELECT count(*) FROM api_jobs) AS all_read
 FROM api_jobs j, LATERAL pg_background_result(j.pid) AS (n int);
 DROP TABLE api_jobs;
+RESET pg_background.max_workers;
 
 --
 -- pg_background.max_queue_size (default 16 MB, superusers only) caps every

@@ -440,7 +440,7 @@ SELECT pg_background_wait_v2(:ok_pid, :ok_cookie),
        pg_background_cancel_v2(:stop_pid, :stop_cookie);
 SELECT workers_launched, workers_completed, workers_failed, workers_canceled,
        workers_active, avg_execution_ms >= 0 AS has_avg,
-       max_workers = current_setting('max_worker_processes')::int AS max_ok
+       max_workers = current_setting('pg_background.max_workers')::int AS max_ok
 FROM pg_background_stats_v2();
 SELECT pg_advisory_unlock(4242);
 SELECT pg_background_wait_v2(:busy_pid, :busy_cookie);

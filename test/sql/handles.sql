@@ -74,7 +74,7 @@ $$;
 
 SELECT workers_launched, workers_completed, workers_failed, workers_canceled,
 	workers_active, avg_execution_ms,
-	max_workers = current_setting('max_worker_processes')::int AS max_ok
+	max_workers = current_setting('pg_background.max_workers')::int AS max_ok
 FROM pg_background_stats_v2();
 
 ---------------------------------------------------------------------------
@@ -300,7 +300,7 @@ SELECT * FROM pg_background_result_v2(:j18_pid, :j18_cookie) AS (x int);
 SELECT workers_launched, workers_completed, workers_failed, workers_canceled,
 	workers_active, avg_execution_ms IS NOT NULL AS has_avg,
 	avg_execution_ms >= 0 AS avg_ok,
-	max_workers = current_setting('max_worker_processes')::int AS max_ok
+	max_workers = current_setting('pg_background.max_workers')::int AS max_ok
 FROM pg_background_stats_v2();
 SELECT state, count(*) FROM handles_list_v2() GROUP BY state ORDER BY state;
 

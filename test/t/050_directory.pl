@@ -34,7 +34,7 @@
 #    exited; the launcher still reads its job's rows.  cancel_v2 of a
 #    running job from another session of the role: canceled (57014), the
 #    worker gone when it returns, and the launcher's result_v2 raises 57014.
-# 6. Queued jobs, with pg_background.max_workers = 1 and one job blocked on
+# 6. Queued jobs, with pg_background.max_total_workers = 1 and one job blocked on
 #    an advisory lock the test holds: a new job is queued (negative PID,
 #    state 'queued' in pg_background_jobs of the launching session and of
 #    another one, and in pg_background_outcome; wait_v2_timeout(0) is
@@ -486,10 +486,10 @@ all_settled('(3-5)');
 # ---------------------------------------------------------------------------
 # 6. Queued jobs: cancel, max_queued, result of a queued job.
 # ---------------------------------------------------------------------------
-set_guc($node, 'pg_background.max_workers', 1, '1');
+set_guc($node, 'pg_background.max_total_workers', 1, '1');
 my $s = launcher_session($node);
-is(try($s, 'SHOW pg_background.max_workers'), 'ok:1',
-	'(6) the launching session sees max_workers = 1');
+is(try($s, 'SHOW pg_background.max_total_workers'), 'ok:1',
+	'(6) the launching session sees max_total_workers = 1');
 $locker->query_safe('SELECT pg_advisory_lock(6001)');
 is( try($s, q{
 SELECT (h).pid AS blk_pid, (h).cookie AS blk_cookie
@@ -532,6 +532,31 @@ is($node->safe_psql('postgres', 'SELECT queued FROM pg_background_admission()'),
 	'0', '(6) and out of the queue');
 like(try($s, 'SELECT * FROM pg_background_result_v2(:q1_pid, :q1_cookie) AS (x text)'),
 	qr/^57014 /, '(6) result_v2 of the canceled queued job: 57014, no wait');
+
+# The per-session limit (pg_background.max_workers) applies before the
+# queue: a queued job counts like any job not read or detached, and a launch
+# beyond the limit fails with 53400 and is not queued.  The session holds
+# the blocker; q1, which it canceled, no longer counts.
+is( try($s, q{
+SET pg_background.max_workers = 2;
+SELECT (h).pid AS ql_pid, (h).cookie AS ql_cookie
+FROM (SELECT pg_background_launch_v2('INSERT INTO t6 VALUES (''session limit'')') AS h) s \gset
+SELECT :ql_pid < 0}),
+	'ok:t', '(6) with max_workers = 2, a second job is queued');
+is( try($s, q{SELECT pg_background_launch_v2('INSERT INTO t6 VALUES (''refused'')')}),
+	'53400 too many background workers',
+	'(6) a third launch: 53400 (the queued job counts)');
+is($node->safe_psql('postgres', 'SELECT active, queued FROM pg_background_admission()'),
+	'1|1', '(6) the refused launch was not queued');
+is(try($s, 'SELECT pg_background_cancel_v2(:ql_pid, :ql_cookie)'),
+	'ok:', '(6) cancel the queued job');
+is(try($s, q{
+SELECT (h).pid AS ql2_pid, (h).cookie AS ql2_cookie
+FROM (SELECT pg_background_launch_v2('INSERT INTO t6 VALUES (''session limit 2'')') AS h) s \gset
+SELECT pg_background_cancel_v2(:ql2_pid, :ql2_cookie) \gset cx_
+RESET pg_background.max_workers;
+SELECT :ql2_pid < 0, queued FROM pg_background_admission()}),
+	'ok:t|0', '(6) the canceled job frees its place: the next launch is queued (then canceled)');
 
 # A queued job canceled from another session.
 is( try($s, q{
@@ -646,7 +671,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(what, ',' ORDER BY what) FRO
 $s->quit;
 $locker->quit;
 set_guc($node, 'pg_background.max_queued', undef, '1000');
-set_guc($node, 'pg_background.max_workers', undef, '-1');
+set_guc($node, 'pg_background.max_total_workers', undef, '-1');
 
 note('runtime: ' . (time - $start_time) . ' s');
 

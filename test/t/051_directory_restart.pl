@@ -1,7 +1,7 @@
 # The shared job directory across server restarts and crashes.
 #
 # Node: shared_preload_libraries = 'pg_background', max_worker_processes = 8,
-# pg_background.max_workers = 1 (so that jobs queue deterministically).
+# pg_background.max_total_workers = 1 (so that jobs queue deterministically).
 #
 # 1. Clean (fast) restart.  Before it: a finished job (stopped), a job
 #    that failed (1/0, 22012), a job running (blocked on an advisory lock
@@ -23,7 +23,7 @@
 #    running and queued jobs are 'lost_on_restart' (messages "...while the
 #    job was running" / "...queued"), the jobs finished before survive, no
 #    job is running or queued, the admission counters are 0, none of the
-#    lost jobs' INSERTs happened, the dispatcher is back (with max_workers
+#    lost jobs' INSERTs happened, the dispatcher is back (with max_total_workers
 #    = 1, a job blocked on a lock and a job queued behind it both finish).
 #    Waiting for a lost job returns at once (also after the clean restart).
 #    2b. A job that committed (state stopped) but whose worker had not exited
@@ -54,7 +54,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
 max_worker_processes = 8
-pg_background.max_workers = 1
+pg_background.max_total_workers = 1
 restart_after_crash = on
 log_min_messages = log
 });

@@ -26,7 +26,7 @@ $node->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'pg_background'
 max_worker_processes = 8
-pg_background.max_workers = 2
+pg_background.max_total_workers = 2
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_background');

@@ -25,7 +25,7 @@
 #    with the pool on: (c) a job handed to a parked worker ends in 'error';
 #    after each (and once the launcher let go of the job), the node's DSM
 #    segment count returns to its baseline.
-# 4. A role's share of the queue: max_workers = 1 and max_queued_per_role
+# 4. A role's share of the queue: max_total_workers = 1 and max_queued_per_role
 #    = 2: a third queued job of the same role fails with 53000 ("too many
 #    pg_background jobs of role"), while another role can still queue.
 # 5. The bytes queued jobs take (max_queued_bytes, by their descriptions,
@@ -171,7 +171,7 @@ $plain->stop;
 # ---------------------------------------------------------------------
 # 3. No pinned segment outlives its job.
 # ---------------------------------------------------------------------
-set_guc($node, 'pg_background.max_workers', '1', '1');
+set_guc($node, 'pg_background.max_total_workers', '1', '1');
 set_guc($node, 'pg_background.pool_size', '0', '0');
 ok( $node->poll_query_until(
 		'postgres', 'SELECT pool_idle FROM pg_background_admission()', '0'),
@@ -281,9 +281,9 @@ $locker->quit;
 set_guc($node, 'pg_background.max_queued_per_role', undef, '250');
 
 # ---------------------------------------------------------------------
-# 5. The bytes queued jobs take: max_workers = 1 (a job holds the place)
-#    and max_queued_bytes = 1 MB.  A queued job takes the bytes of its
-#    description (SQL, settings, parameters), not of its result queue:
+# 5. The bytes queued jobs take: max_total_workers = 1 (a job holds the
+#    place) and max_queued_bytes = 1 MB.  A queued job takes the bytes of
+#    its description (SQL, settings, parameters), not of its result queue:
 #    three jobs with 16 MB queues wait; two jobs of 400 kB of SQL wait
 #    beside them; a third of those fails with 53000 (it would exceed the
 #    1 MB), and so does a v1 launch of it; all the queued ones run once the

@@ -17,7 +17,9 @@
 # stayed, every other role's launches failed the same way (and parallel
 # queries got no workers).
 #
-# Node: shared_preload_libraries = 'pg_background', pool_size = 4.
+# Node: shared_preload_libraries = 'pg_background', pool_size = 4,
+# pg_background.max_workers = 1000 (a session may hold 16 jobs not detached
+# by default; the flood holds 600).
 #
 # 1. regress_flood submits 600 jobs 'SELECT 1' in one statement, in a
 #    session that stays open: the statement returns 600, without error.
@@ -43,6 +45,7 @@ max_connections = 20
 max_worker_processes = 16
 pg_background.pool_size = 4
 pg_background.pool_idle_timeout = 3600
+pg_background.max_workers = 1000
 log_min_messages = log
 });
 $node->start;

@@ -9,7 +9,7 @@
 # description waits in the shared store instead (its first 8 MB in the main
 # shared memory), and its segment is built by its worker.
 #
-# With nothing allowed to start (max_workers = 0) and the default limits:
+# With nothing allowed to start (max_total_workers = 0) and the default limits:
 # 1. Four roles each submit jobs (with 16 MB result queues) one by one until
 #    a launch fails: each stops after 250 jobs, the first three at their
 #    share of the queue (53000 "too many pg_background jobs of role ... are
@@ -37,7 +37,9 @@ shared_preload_libraries = 'pg_background'
 dynamic_shared_memory_type = mmap
 max_connections = 10
 max_worker_processes = 16
-pg_background.max_workers = 0
+pg_background.max_total_workers = 0
+# The flood session holds 250 submitted jobs (see session_max_workers).
+pg_background.max_workers = 1000
 log_min_messages = log
 });
 $node->start;
@@ -100,7 +102,7 @@ is($node->safe_psql('postgres', 'SELECT queued FROM pg_background_admission()'),
 	'1000', '(2) the refused launch queued nothing');
 
 # 3. Everything runs once workers may start.
-set_guc($node, 'pg_background.max_workers', '-1', '-1');
+set_guc($node, 'pg_background.max_total_workers', '-1', '-1');
 ok( $node->poll_query_until(
 		'postgres', 'SELECT active, queued FROM pg_background_admission()',
 		'0|0'),

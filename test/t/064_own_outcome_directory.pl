@@ -11,7 +11,7 @@
 # 'canceled' with no SQLSTATE and no message, while other sessions showed
 # 57014 and the message.
 #
-# Node: shared_preload_libraries = 'pg_background', max_workers = 0 (every
+# Node: shared_preload_libraries = 'pg_background', max_total_workers = 0 (every
 # job queues).  A session submits a job and cancels it; then, in that
 # session and in another one: state, SQLSTATE and message of
 # pg_background_outcome, and the same once the launching session has let
@@ -30,7 +30,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
 max_worker_processes = 8
-pg_background.max_workers = 0
+pg_background.max_total_workers = 0
 log_min_messages = log
 });
 $node->start;
