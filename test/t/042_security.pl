@@ -28,10 +28,14 @@
 # (6) DROP ROLE of a job's owner while the job waits on an advisory lock
 #     held by the test: (a) launcher is a superuser that launched after SET
 #     ROLE (two jobs: one inserts and then reads current_user, one only
-#     inserts); (b) launcher is the dropped role itself.  DROP ROLE succeeds
-#     (the role owns nothing; its privileges come from a group role); the job
-#     ends (with an error or not), the launcher's calls return (no hang), no
-#     worker is left, the server does not crash.  What happened is printed.
+#     inserts); (b) launcher is the dropped role itself (two jobs, the same
+#     two kinds).  DROP ROLE succeeds (the role owns nothing; its privileges
+#     come from a group role).  The job that reads current_user ends as
+#     error 42704 "invalid role OID: <oid>" and its insert rolls back; the
+#     job that only inserts ends as stopped and its row lands; the superuser
+#     launcher waits for, inspects and reads both; the dropped role's own
+#     session gets 42501 from the extension's functions, and its jobs still
+#     run to their end.  No worker is left, the server does not crash.
 #     Also: a role granted the privileges directly cannot be dropped while
 #     the grants exist (2BP01).
 use strict;
@@ -359,6 +363,7 @@ CREATE ROLE regress_dropme2 LOGIN IN ROLE regress_bg;
 
 # (6a) A superuser launches two jobs after SET ROLE regress_dropme, then
 # RESET ROLE: one inserts and then asks for current_user, one only inserts.
+my $dropme_oid = $node->safe_psql('postgres', q{SELECT oid FROM pg_roles WHERE rolname = 'regress_dropme'});
 $locker->query_safe('SELECT pg_advisory_lock(601)');
 my $su = $node->background_psql('postgres', on_error_stop => 0,
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
@@ -375,37 +380,67 @@ RESET ROLE});
 ($ret, $out, $err) = $node->psql('postgres', 'DROP ROLE regress_dropme');
 is($ret, 0, '(6a) DROP ROLE regress_dropme succeeds while its jobs run');
 $locker->query_safe('SELECT pg_advisory_unlock(601)');
+# What each job is expected to end as: its outcome (state|sqlstate|message),
+# what result_v2 says, and how many rows it left in drop_t.
+my %dj_expect = (
+	a1 => [
+		"ok:error|42704|invalid role OID: $dropme_oid",
+		"42704 invalid role OID: $dropme_oid", 0
+	],
+	a2 => [ 'ok:stopped||', 'ok:INSERT 0 1', 1 ]);
 for my $j (qw(a1 a2))
 {
 	my ($pid, $cookie) = @{ $dj{$j} };
+	my ($outcome, $result, $landed) = @{ $dj_expect{$j} };
 	is(try($su, "SELECT pg_background_wait_v2($pid, $cookie)"), 'ok:',
 		"(6a) $j: wait_v2 returns (no hang)");
-	my $outcome = try($su, "SELECT state, sqlstate, message FROM pg_background_outcome($pid, $cookie)");
-	like($outcome, qr/^ok:(stopped|error)\|/, "(6a) $j: the job ended (stopped or error)");
-	my $result = try($su, "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)");
-	like($result, qr/^(ok:|[0-9A-Z]{5} )/, "(6a) $j: reading its result returns (no hang)");
-	my $landed = $node->safe_psql('postgres', "SELECT count(*) FROM drop_t WHERE who = '$j'");
-	diag("(6a) $j observed: outcome $outcome; result_v2: $result; its insert landed: $landed");
+	is(try($su, "SELECT state, sqlstate, message FROM pg_background_outcome($pid, $cookie)"),
+		$outcome, "(6a) $j: the superuser sees its outcome ($outcome)");
+	is(try($su, "SELECT * FROM pg_background_result_v2($pid, $cookie) AS (x text)"),
+		$result, "(6a) $j: the superuser reads its result ($result)");
+	is($node->safe_psql('postgres', "SELECT count(*) FROM drop_t WHERE who = '$j'"),
+		$landed, "(6a) $j: $landed row(s) of its insert landed");
 }
 
-# (6b) The dropped role launched the job itself.
+# (6b) The dropped role launched the jobs itself: b1 inserts and then asks
+# for current_user, b2 only inserts.
+my $dropme2_oid = $node->safe_psql('postgres', q{SELECT oid FROM pg_roles WHERE rolname = 'regress_dropme2'});
 $locker->query_safe('SELECT pg_advisory_lock(602)');
 my $dropme2 = session('regress_dropme2');
-my ($e_pid, $e_cookie) = split /\|/, $dropme2->query_safe(q{
-SELECT * FROM pg_background_launch_v2($$INSERT INTO drop_t SELECT 'b' FROM pg_advisory_xact_lock(602); SELECT current_user::text$$)});
-ok($wait_lock->($e_pid), '(6b) the job of regress_dropme2 waits on the lock');
+my %bj;
+for my $j (qw(b1 b2))
+{
+	my $tail = $j eq 'b1' ? '; SELECT current_user::text' : '';
+	@{ $bj{$j} } = split /\|/, $dropme2->query_safe(qq{
+SELECT * FROM pg_background_launch_v2(\$\$INSERT INTO drop_t SELECT '$j' FROM pg_advisory_xact_lock(602)$tail\$\$)});
+	ok($wait_lock->($bj{$j}[0]), "(6b) job $j of regress_dropme2 waits on the lock");
+}
 ($ret, $out, $err) = $node->psql('postgres', 'DROP ROLE regress_dropme2');
-is($ret, 0, '(6b) DROP ROLE regress_dropme2 succeeds while it is connected and its job runs');
-my $before = try($dropme2, "SELECT state FROM pg_background_outcome($e_pid, $e_cookie)");
+is($ret, 0, '(6b) DROP ROLE regress_dropme2 succeeds while it is connected and its jobs run');
+my ($b_pid, $b_cookie) = @{ $bj{b1} };
+is( try($dropme2, "SELECT state FROM pg_background_outcome($b_pid, $b_cookie)"),
+	'42501 permission denied for function pg_background_outcome',
+	"(6b) the dropped role's session lost EXECUTE on outcome (42501)");
 $locker->query_safe('SELECT pg_advisory_unlock(602)');
-ok( $node->poll_query_until(
-		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $e_pid", '0'),
-	'(6b) the job ended');
-my $wait2 = try($dropme2, "SELECT pg_background_wait_v2($e_pid, $e_cookie)");
-my $result2 = try($dropme2, "SELECT * FROM pg_background_result_v2($e_pid, $e_cookie) AS (x text)");
-like($result2, qr/^(ok:|[0-9A-Z]{5} )/, "(6b) the dropped role's result call returns (no hang)");
-my $landed2 = $node->safe_psql('postgres', q{SELECT count(*) FROM drop_t WHERE who = 'b'});
-diag("(6b) observed: outcome before the lock was released: $before; wait_v2: $wait2; result_v2: $result2; its insert landed: $landed2");
+for my $j (qw(b1 b2))
+{
+	my $pid = $bj{$j}[0];
+	ok( $node->poll_query_until(
+			'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid", '0'),
+		"(6b) job $j ended");
+}
+is( try($dropme2, "SELECT pg_background_wait_v2($b_pid, $b_cookie)"),
+	'42501 permission denied for function pg_background_wait_v2',
+	"(6b) the dropped role's wait_v2 returns at once with 42501 (no hang)");
+is( try($dropme2, "SELECT * FROM pg_background_result_v2($b_pid, $b_cookie) AS (x text)"),
+	'42501 permission denied for function pg_background_result_v2',
+	"(6b) the dropped role's result_v2 returns at once with 42501 (no hang)");
+is( $node->safe_psql('postgres', q{SELECT string_agg(who, ',' ORDER BY who) FROM drop_t WHERE who LIKE 'b%'}),
+	'b2', '(6b) the job that only inserted committed; the one that read current_user did not');
+like(
+	slurp_file($node->logfile),
+	qr/ERROR:  42704: invalid role OID: $dropme2_oid/,
+	"(6b) job b1 failed with 42704 invalid role OID (server log)");
 $dropme2->quit;
 $su->quit;
 
