@@ -197,7 +197,7 @@ job_queue_full(job_queue_limit limit, int64 count, Oid owner)
 				 errmsg("too many pg_background jobs are queued"),
 				 errdetail("%d jobs are waiting for a worker, the maximum set by pg_background.max_queued.",
 						   (int) count),
-				 errhint("Wait for queued jobs to start, or raise pg_background.max_queued, pg_background.max_workers or max_worker_processes.")));
+				 errhint("Wait for queued jobs to start, or raise pg_background.max_queued, pg_background.max_total_workers or max_worker_processes.")));
 	if (limit == JOB_QUEUE_BYTES_FULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),

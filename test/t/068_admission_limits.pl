@@ -222,7 +222,7 @@ wait_lock('postgres', $a1_pid, '(2) a1');
 my $dsm_before = dsm_count($node);
 
 # The hint names the server-wide worker limit (only named here).
-my $max_workers_guc = 'pg_background.max_workers';
+my $max_workers_guc = 'pg_background.max_total_workers';
 my $queue_off = qq{ERROR:  53000: too many pg_background jobs are queued
 DETAIL:  0 jobs are waiting for a worker, the maximum set by pg_background.max_queued.
 HINT:  Wait for queued jobs to start, or raise pg_background.max_queued, $max_workers_guc or max_worker_processes.};
