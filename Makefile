@@ -34,6 +34,14 @@ OBJS = \
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))
 
+# The update scripts to the current version: one copy of its install script
+# for every version a database may be at, ours and upstream pg_background's
+# (the script converges whatever catalog it finds; see its header and
+# docs/migration.md).
+PGBG_CURRENT = 2.1
+PGBG_UPDATE_FROM = 1.0 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 2.0
+DATA_built = $(foreach v,$(PGBG_UPDATE_FROM),updates/pg_background--$(v)--$(PGBG_CURRENT).sql)
+
 REGRESS = $(patsubst $(PGBG_SRC)test/sql/%.sql,%,$(sort $(wildcard $(PGBG_SRC)test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test
 
@@ -44,7 +52,7 @@ TAP_TESTS = 1
 PROVE_TESTS = $(patsubst $(PGBG_SRC)%,%,$(sort $(wildcard $(PGBG_SRC)test/t/*.pl)))
 
 EXTRA_CLEAN = output_iso tmp_check results regression.diffs regression.out \
-	pg_background-*.zip
+	pg_background-*.zip updates
 
 # Object files go to src/, which a VPATH build directory lacks at first.
 ifdef VPATH
@@ -57,6 +65,10 @@ include $(PGXS)
 
 # Every object depends on every header: the modules share structures.
 $(OBJS): $(wildcard $(PGBG_SRC)src/*.h)
+
+updates/pg_background--%--$(PGBG_CURRENT).sql: $(PGBG_SRC)sql/pg_background--$(PGBG_CURRENT).sql
+	@mkdir -p updates
+	sed 's/^\\echo Use "CREATE EXTENSION pg_background"/\\echo Use "ALTER EXTENSION pg_background UPDATE"/' $< > $@
 
 # make dist: the PGXN release archive, from the committed tree.  Its version
 # is the control file's default_version, which META.json must carry too.

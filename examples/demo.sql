@@ -59,7 +59,7 @@ SELECT * FROM demo_items ORDER BY id;
 -- read by a new session of the same role.
 SELECT * FROM pg_background_submit_v2(
     'INSERT INTO demo_items VALUES (4, ''from a submitted job'')',
-    label => 'demo-submit') \gset job_
+    queue_size => 0, label => 'demo-submit') \gset job_
 \c
 SELECT pg_background_wait_v2(:job_pid, :job_cookie);
 SELECT state, command_tag FROM pg_background_outcome(:job_pid, :job_cookie);

@@ -4,19 +4,20 @@
 \echo Use "ALTER EXTENSION pg_background UPDATE TO '1.6'" to load this file. \quit
 
 -- A NULL argument is an error (22004), not a silent NULL result.
-ALTER FUNCTION @extschema@.pg_background_launch(pg_catalog.text, pg_catalog.int4) CALLED ON NULL INPUT;
-ALTER FUNCTION @extschema@.pg_background_result(pg_catalog.int4) CALLED ON NULL INPUT;
-ALTER FUNCTION @extschema@.pg_background_detach(pg_catalog.int4) CALLED ON NULL INPUT;
+ALTER FUNCTION pg_background_launch(pg_catalog.text, pg_catalog.int4) CALLED ON NULL INPUT;
+ALTER FUNCTION pg_background_result(pg_catalog.int4) CALLED ON NULL INPUT;
+ALTER FUNCTION pg_background_detach(pg_catalog.int4) CALLED ON NULL INPUT;
 
 /*
  * grant_pg_background_privileges / revoke_pg_background_privileges
  *
  * Grant (revoke) EXECUTE on every function of the extension except these
  * two helpers to (from) an existing role.  They run as the extension owner
- * with a pinned search_path; the role name is quoted, an unknown role is a
- * notice and false, and any other failure is a warning and false.
+ * with a pinned search_path, and find the extension's schema when they run
+ * (the extension is relocatable); the role name is quoted, an unknown role
+ * is a notice and false, and any other failure is a warning and false.
  */
-CREATE OR REPLACE FUNCTION @extschema@.pgbg_change_privileges(
+CREATE OR REPLACE FUNCTION pgbg_change_privileges(
     grant_them pg_catalog.bool,
     user_name pg_catalog.text,
     print_commands pg_catalog.bool)
@@ -69,31 +70,51 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION @extschema@.grant_pg_background_privileges(
+CREATE OR REPLACE FUNCTION grant_pg_background_privileges(
     user_name pg_catalog.text,
     print_commands pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.bool
-LANGUAGE sql
+LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT @extschema@.pgbg_change_privileges(true, user_name, print_commands)
+DECLARE
+    done pg_catalog.bool;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT %I.pgbg_change_privileges(true, $1, $2)',
+                              (SELECT n.nspname
+                                 FROM pg_catalog.pg_extension e
+                                 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                                WHERE e.extname = 'pg_background'))
+       INTO done USING user_name, print_commands;
+    RETURN done;
+END
 $fn$;
 
-CREATE OR REPLACE FUNCTION @extschema@.revoke_pg_background_privileges(
+CREATE OR REPLACE FUNCTION revoke_pg_background_privileges(
     user_name pg_catalog.text,
     print_commands pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.bool
-LANGUAGE sql
+LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT @extschema@.pgbg_change_privileges(false, user_name, print_commands)
+DECLARE
+    done pg_catalog.bool;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT %I.pgbg_change_privileges(false, $1, $2)',
+                              (SELECT n.nspname
+                                 FROM pg_catalog.pg_extension e
+                                 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                                WHERE e.extname = 'pg_background'))
+       INTO done USING user_name, print_commands;
+    RETURN done;
+END
 $fn$;
 
-REVOKE ALL ON FUNCTION @extschema@.pg_background_launch(pg_catalog.text, pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_result(pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_detach(pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pgbg_change_privileges(pg_catalog.bool, pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.grant_pg_background_privileges(pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.revoke_pg_background_privileges(pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_launch(pg_catalog.text, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_result(pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_detach(pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgbg_change_privileges(pg_catalog.bool, pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION grant_pg_background_privileges(pg_catalog.text, pg_catalog.bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revoke_pg_background_privileges(pg_catalog.text, pg_catalog.bool) FROM PUBLIC;

@@ -3,12 +3,12 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION pg_background UPDATE TO '1.7'" to load this file. \quit
 
-CREATE TYPE @extschema@.pg_background_handle AS (
+CREATE TYPE pg_background_handle AS (
     pid pg_catalog.int4,
     cookie pg_catalog.int8
 );
 
-CREATE TYPE @extschema@.pg_background_stats AS (
+CREATE TYPE pg_background_stats AS (
     workers_launched pg_catalog.int8,
     workers_completed pg_catalog.int8,
     workers_failed pg_catalog.int8,
@@ -18,12 +18,12 @@ CREATE TYPE @extschema@.pg_background_stats AS (
     max_workers pg_catalog.int4
 );
 
-CREATE TYPE @extschema@.pg_background_progress AS (
+CREATE TYPE pg_background_progress AS (
     progress_pct pg_catalog.int4,
     progress_msg pg_catalog.text
 );
 
-CREATE TYPE @extschema@.pg_background_job_outcome AS (
+CREATE TYPE pg_background_job_outcome AS (
     state pg_catalog.text,
     command_tag pg_catalog.text,
     row_count pg_catalog.int8,
@@ -36,26 +36,26 @@ CREATE TYPE @extschema@.pg_background_job_outcome AS (
     context pg_catalog.text
 );
 
-CREATE FUNCTION @extschema@.pg_background_launch_v2(
+CREATE FUNCTION pg_background_launch_v2(
     sql pg_catalog.text,
     queue_size pg_catalog.int4 DEFAULT 65536,
     label pg_catalog.text DEFAULT NULL)
-RETURNS @extschema@.pg_background_handle
+RETURNS pg_background_handle
 AS 'MODULE_PATHNAME', 'pg_background_launch_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_submit_v2(
+CREATE FUNCTION pg_background_submit_v2(
     sql pg_catalog.text,
     queue_size pg_catalog.int4 DEFAULT 65536,
     label pg_catalog.text DEFAULT NULL)
-RETURNS @extschema@.pg_background_handle
+RETURNS pg_background_handle
 AS 'MODULE_PATHNAME', 'pg_background_submit_v2'
 LANGUAGE C VOLATILE;
 
 -- Parameter binding: values for $1..$n travel as typed parameters, never
 -- spliced into the SQL text.  (VARIADIC "any" needs at least one value, so
 -- these never capture a call of the functions above.)
-CREATE FUNCTION @extschema@.pg_background_launch(
+CREATE FUNCTION pg_background_launch(
     sql pg_catalog.text,
     queue_size pg_catalog.int4,
     VARIADIC params "any")
@@ -63,79 +63,79 @@ RETURNS pg_catalog.int4
 AS 'MODULE_PATHNAME', 'pg_background_launch'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_launch_v2(
+CREATE FUNCTION pg_background_launch_v2(
     sql pg_catalog.text,
     queue_size pg_catalog.int4,
     label pg_catalog.text,
     VARIADIC params "any")
-RETURNS @extschema@.pg_background_handle
+RETURNS pg_background_handle
 AS 'MODULE_PATHNAME', 'pg_background_launch_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_submit_v2(
+CREATE FUNCTION pg_background_submit_v2(
     sql pg_catalog.text,
     queue_size pg_catalog.int4,
     label pg_catalog.text,
     VARIADIC params "any")
-RETURNS @extschema@.pg_background_handle
+RETURNS pg_background_handle
 AS 'MODULE_PATHNAME', 'pg_background_submit_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_result_v2(
+CREATE FUNCTION pg_background_result_v2(
     pid pg_catalog.int4, cookie pg_catalog.int8)
 RETURNS SETOF pg_catalog.record
 AS 'MODULE_PATHNAME', 'pg_background_result_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_detach_v2(
+CREATE FUNCTION pg_background_detach_v2(
     pid pg_catalog.int4, cookie pg_catalog.int8)
 RETURNS pg_catalog.void
 AS 'MODULE_PATHNAME', 'pg_background_detach_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_cancel_v2(
+CREATE FUNCTION pg_background_cancel_v2(
     pid pg_catalog.int4, cookie pg_catalog.int8)
 RETURNS pg_catalog.void
 AS 'MODULE_PATHNAME', 'pg_background_cancel_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_cancel_v2_grace(
+CREATE FUNCTION pg_background_cancel_v2_grace(
     pid pg_catalog.int4, cookie pg_catalog.int8, grace_ms pg_catalog.int4)
 RETURNS pg_catalog.void
 AS 'MODULE_PATHNAME', 'pg_background_cancel_v2_grace'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_cancel_label(
+CREATE FUNCTION pg_background_cancel_label(
     label pg_catalog.text, grace_ms pg_catalog.int4 DEFAULT 1000)
 RETURNS pg_catalog.int4
 AS 'MODULE_PATHNAME', 'pg_background_cancel_label'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_wait_v2(
+CREATE FUNCTION pg_background_wait_v2(
     pid pg_catalog.int4, cookie pg_catalog.int8)
 RETURNS pg_catalog.void
 AS 'MODULE_PATHNAME', 'pg_background_wait_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_wait_v2_timeout(
+CREATE FUNCTION pg_background_wait_v2_timeout(
     pid pg_catalog.int4, cookie pg_catalog.int8, timeout_ms pg_catalog.int4)
 RETURNS pg_catalog.bool
 AS 'MODULE_PATHNAME', 'pg_background_wait_v2_timeout'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_wait_any(
-    handles @extschema@.pg_background_handle[],
+CREATE FUNCTION pg_background_wait_any(
+    handles pg_background_handle[],
     timeout_ms pg_catalog.int4 DEFAULT -1)
-RETURNS @extschema@.pg_background_handle
+RETURNS pg_background_handle
 AS 'MODULE_PATHNAME', 'pg_background_wait_any'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_list_v2()
+CREATE FUNCTION pg_background_list_v2()
 RETURNS SETOF pg_catalog.record
 AS 'MODULE_PATHNAME', 'pg_background_list_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_list(
+CREATE FUNCTION pg_background_list(
     OUT pid pg_catalog.int4,
     OUT cookie pg_catalog.int8,
     OUT label pg_catalog.text,
@@ -160,34 +160,34 @@ RETURNS SETOF pg_catalog.record
 AS 'MODULE_PATHNAME', 'pg_background_list'
 LANGUAGE C VOLATILE;
 
-CREATE VIEW @extschema@.pg_background_jobs AS
-    SELECT * FROM @extschema@.pg_background_list();
+CREATE VIEW pg_background_jobs AS
+    SELECT * FROM pg_background_list();
 
-CREATE FUNCTION @extschema@.pg_background_stats_v2()
-RETURNS @extschema@.pg_background_stats
+CREATE FUNCTION pg_background_stats_v2()
+RETURNS pg_background_stats
 AS 'MODULE_PATHNAME', 'pg_background_stats_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_progress(
+CREATE FUNCTION pg_background_progress(
     pct pg_catalog.int4, msg pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.void
 AS 'MODULE_PATHNAME', 'pg_background_progress'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_get_progress_v2(
+CREATE FUNCTION pg_background_get_progress_v2(
     pid pg_catalog.int4, cookie pg_catalog.int8)
-RETURNS @extschema@.pg_background_progress
+RETURNS pg_background_progress
 AS 'MODULE_PATHNAME', 'pg_background_get_progress_v2'
 LANGUAGE C VOLATILE;
 
-CREATE FUNCTION @extschema@.pg_background_outcome(
+CREATE FUNCTION pg_background_outcome(
     pid pg_catalog.int4, cookie pg_catalog.int8)
-RETURNS @extschema@.pg_background_job_outcome
+RETURNS pg_background_job_outcome
 AS 'MODULE_PATHNAME', 'pg_background_outcome'
 LANGUAGE C VOLATILE;
 
 -- The privilege helpers now also cover the extension's views.
-CREATE OR REPLACE FUNCTION @extschema@.pgbg_change_privileges(
+CREATE OR REPLACE FUNCTION pgbg_change_privileges(
     grant_them pg_catalog.bool,
     user_name pg_catalog.text,
     print_commands pg_catalog.bool)
@@ -251,23 +251,23 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION @extschema@.pg_background_launch_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_submit_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_launch(pg_catalog.text, pg_catalog.int4, "any") FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_launch_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text, "any") FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_submit_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text, "any") FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_result_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_detach_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_cancel_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_cancel_v2_grace(pg_catalog.int4, pg_catalog.int8, pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_cancel_label(pg_catalog.text, pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_wait_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_wait_v2_timeout(pg_catalog.int4, pg_catalog.int8, pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_wait_any(@extschema@.pg_background_handle[], pg_catalog.int4) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_list_v2() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_list() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_stats_v2() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_progress(pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_get_progress_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.pg_background_outcome(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
-REVOKE ALL ON @extschema@.pg_background_jobs FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_launch_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_submit_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_launch(pg_catalog.text, pg_catalog.int4, "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_launch_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text, "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_submit_v2(pg_catalog.text, pg_catalog.int4, pg_catalog.text, "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_result_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_detach_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_cancel_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_cancel_v2_grace(pg_catalog.int4, pg_catalog.int8, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_cancel_label(pg_catalog.text, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_wait_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_wait_v2_timeout(pg_catalog.int4, pg_catalog.int8, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_wait_any(pg_background_handle[], pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_list_v2() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_list() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_stats_v2() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_progress(pg_catalog.int4, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_get_progress_v2(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_outcome(pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON pg_background_jobs FROM PUBLIC;

@@ -4,7 +4,7 @@
 \echo Use "ALTER EXTENSION pg_background UPDATE TO '1.8'" to load this file. \quit
 
 -- The state of admission control; needs shared_preload_libraries.
-CREATE FUNCTION @extschema@.pg_background_admission(
+CREATE FUNCTION pg_background_admission(
     OUT active pg_catalog.int4,
     OUT queued pg_catalog.int4,
     OUT max_queued pg_catalog.int4,
@@ -18,4 +18,4 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_background_admission'
 LANGUAGE C VOLATILE;
 
-REVOKE ALL ON FUNCTION @extschema@.pg_background_admission() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_admission() FROM PUBLIC;

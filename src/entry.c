@@ -139,7 +139,7 @@ pgbg_entry_define_gucs(void)
 }
 
 /*
- * pg_background_launch(sql text, queue_size int4 DEFAULT 65536) RETURNS int4
+ * pg_background_launch(sql text, queue_size int4 DEFAULT 0) RETURNS int4
  * pg_background_launch(sql text, queue_size int4, VARIADIC params "any")
  *
  * Start a worker running sql (with params bound to $1..$n) and return its
@@ -184,8 +184,9 @@ pg_background_detach(PG_FUNCTION_ARGS)
  */
 
 /*
- * pg_background_launch_v2(sql text, queue_size int4 DEFAULT 65536,
- *						   label text DEFAULT NULL) RETURNS pg_background_handle
+ * pg_background_launch_v2(sql text, queue_size int4 DEFAULT 0)
+ * pg_background_launch_v2(sql text, queue_size int4, label text)
+ *		RETURNS pg_background_handle
  */
 Datum
 pg_background_launch_v2(PG_FUNCTION_ARGS)
@@ -194,8 +195,9 @@ pg_background_launch_v2(PG_FUNCTION_ARGS)
 }
 
 /*
- * pg_background_submit_v2(sql text, queue_size int4 DEFAULT 65536,
- *						   label text DEFAULT NULL) RETURNS pg_background_handle
+ * pg_background_submit_v2(sql text, queue_size int4 DEFAULT 0)
+ * pg_background_submit_v2(sql text, queue_size int4, label text)
+ *		RETURNS pg_background_handle
  *
  * Fire and forget, but stay observable: the job's rows are discarded, its
  * state, outcome and progress can be waited for, listed and canceled.

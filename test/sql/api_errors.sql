@@ -306,8 +306,8 @@ RESET pg_background.max_workers;
 
 --
 -- pg_background.max_queue_size (default 16 MB, superusers only) caps every
--- queue, pg_background.default_queue_size too: 54000 beyond it (the v2
--- functions' SQL default queue_size is 65536, not the setting).
+-- queue, pg_background.default_queue_size too: 54000 beyond it (queue_size
+-- 0, also the SQL default, means the setting).
 --
 SHOW pg_background.max_queue_size;
 SELECT pg_temp.try('SELECT pg_background_launch(''SELECT 1'', 16 * 1024 * 1024 + 1)');

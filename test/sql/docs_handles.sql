@@ -56,7 +56,7 @@ SELECT pg_background_detach_v2(:pid, :cookie);
 -- pg_background_launch_v2
 --
 SELECT * FROM pg_background_launch_v2('SELECT 6 * 7 AS answer',
-                                      label => 'answer') \gset
+                                      0, 'answer') \gset
 SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (answer int);
 SELECT label, state, queue_size, submitted, consumed
 FROM pg_background_jobs WHERE pid = :pid;
@@ -140,8 +140,8 @@ SELECT pg_background_detach_v2(:pid, :cookie);
 --
 -- pg_background_wait_any
 --
-SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', label => 'slow') \gset slow_
-SELECT * FROM pg_background_launch_v2('SELECT 1', label => 'fast') \gset fast_
+SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', 0, 'slow') \gset slow_
+SELECT * FROM pg_background_launch_v2('SELECT 1', 0, 'fast') \gset fast_
 SELECT (h).pid = :fast_pid AND (h).cookie = :fast_cookie AS fast_job_first
 FROM (SELECT pg_background_wait_any(
           ARRAY[(:slow_pid, :slow_cookie),
@@ -180,9 +180,9 @@ SELECT pg_background_detach_v2(:pid, :cookie);
 --
 -- pg_background_cancel_label
 --
-SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', label => 'batch') \gset b1_
-SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', label => 'batch') \gset b2_
-SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', label => 'other') \gset o_
+SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', 0, 'batch') \gset b1_
+SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', 0, 'batch') \gset b2_
+SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', 0, 'other') \gset o_
 SELECT pg_background_cancel_label('batch');
 SELECT label, state FROM pg_background_jobs
 WHERE label IN ('batch', 'other') ORDER BY label;
@@ -227,7 +227,7 @@ SELECT pg_background_detach_v2(:pid, :cookie);
 -- pg_background_list() and the view pg_background_jobs
 --
 SELECT * FROM pg_background_launch_v2(
-    'SELECT pg_background_progress(100, ''all done'')', label => 'nightly') \gset
+    'SELECT pg_background_progress(100, ''all done'')', 0, 'nightly') \gset
 SELECT pg_background_wait_v2(:pid, :cookie);
 \x on
 SELECT label, state, submitted, consumed, progress_pct, progress_msg,
@@ -241,10 +241,10 @@ SELECT pg_background_detach_v2(:pid, :cookie);
 --
 -- States
 --
-SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', label => 'st-running') \gset r_
-SELECT * FROM pg_background_launch_v2('SELECT 1', label => 'st-stopped') \gset s_
-SELECT * FROM pg_background_launch_v2('SELECT 1 / 0', label => 'st-error') \gset e_
-SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', label => 'st-canceled') \gset c_
+SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', 0, 'st-running') \gset r_
+SELECT * FROM pg_background_launch_v2('SELECT 1', 0, 'st-stopped') \gset s_
+SELECT * FROM pg_background_launch_v2('SELECT 1 / 0', 0, 'st-error') \gset e_
+SELECT * FROM pg_background_launch_v2('SELECT pg_sleep(60)', 0, 'st-canceled') \gset c_
 SELECT pg_background_wait_v2(:s_pid, :s_cookie),
        pg_background_wait_v2(:e_pid, :e_cookie),
        pg_background_cancel_v2(:c_pid, :c_cookie);

@@ -128,7 +128,7 @@ FROM pg_background_jobs WHERE pid = :j4_pid;
 
 -- job 5: rows of a submitted job are discarded, its outcome is kept
 SELECT * FROM pg_background_submit_v2('SELECT g FROM generate_series(1, 5) g',
-	label => 'regress_submitted') \gset j5_
+	queue_size => 0, label => 'regress_submitted') \gset j5_
 SELECT pg_background_wait_v2(:j5_pid, :j5_cookie);
 SELECT state, command_tag, row_count FROM pg_background_outcome(:j5_pid, :j5_cookie);
 SELECT * FROM pg_background_get_progress_v2(:j5_pid, :j5_cookie);
@@ -269,15 +269,15 @@ SELECT handles_wait('(SELECT count(*) = 1 FROM handles_t WHERE i = 200)');
 SELECT pg_advisory_lock(73002);
 -- jobs 15, 16, 17 (label regress_batch), 18 (label regress_keep)
 SELECT * FROM pg_background_launch_v2('SELECT 15 FROM pg_advisory_xact_lock(73002)',
-	label => 'regress_batch') \gset j15_
+	queue_size => 0, label => 'regress_batch') \gset j15_
 SELECT * FROM pg_background_launch_v2('SELECT 16 FROM pg_advisory_xact_lock(73002)',
-	label => 'regress_batch') \gset j16_
+	queue_size => 0, label => 'regress_batch') \gset j16_
 SELECT * FROM pg_background_submit_v2('SELECT 17 FROM pg_advisory_xact_lock(73002)',
-	label => 'regress_batch') \gset j17_
+	queue_size => 0, label => 'regress_batch') \gset j17_
 SELECT * FROM pg_background_launch_v2('SELECT 18 FROM pg_advisory_xact_lock(73002)',
-	label => 'regress_keep') \gset j18_
+	queue_size => 0, label => 'regress_keep') \gset j18_
 -- job 19: regress_batch too, but over before the cancel
-SELECT * FROM pg_background_submit_v2('SELECT 19', label => 'regress_batch') \gset j19_
+SELECT * FROM pg_background_submit_v2('SELECT 19', queue_size => 0, label => 'regress_batch') \gset j19_
 SELECT pg_background_wait_v2(:j19_pid, :j19_cookie);
 SELECT handles_wait(handles_blocked(:j15_pid)), handles_wait(handles_blocked(:j16_pid)),
 	handles_wait(handles_blocked(:j17_pid)), handles_wait(handles_blocked(:j18_pid));
@@ -410,12 +410,14 @@ FROM (
 		has_table_privilege('regress_handles_nogrant', 'pg_background_jobs', 'SELECT')
 ) o GROUP BY obj ORDER BY obj;
 -- and every other function of the extension but the privilege helpers
+-- and pg_background_drop_executor_role
 SELECT count(*) AS not_granted
 FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background')
   AND p.proname NOT IN ('grant_pg_background_privileges',
-	'revoke_pg_background_privileges', 'pgbg_change_privileges')
+	'revoke_pg_background_privileges', 'pgbg_change_privileges',
+	'pg_background_drop_executor_role')
   AND NOT has_function_privilege('regress_handles_user', p.oid, 'EXECUTE');
 
 SELECT pg_advisory_lock(73003);
@@ -423,7 +425,7 @@ SET ROLE regress_handles_user;
 -- u1: blocked; u2: submitted, publishes progress; u3: canceled by its role
 SELECT * FROM pg_background_launch_v2($$SELECT 'ready' AS r FROM pg_background_progress(1, 'ready');
 	SELECT 'locked' FROM pg_advisory_xact_lock(73003); SELECT 'u1 done'$$,
-	label => 'regress_user_job') \gset u1_
+	queue_size => 0, label => 'regress_user_job') \gset u1_
 SELECT * FROM pg_background_submit_v2($$SELECT pg_background_progress(99, 'u2')$$) \gset u2_
 SELECT * FROM pg_background_launch_v2('SELECT pg_advisory_xact_lock(73003)') \gset u3_
 SELECT pg_background_wait_v2(:u2_pid, :u2_cookie);

@@ -172,6 +172,46 @@ SELECT count(*) FROM pg_background_list_v2()
 SHOW pg_background.worker_timeout;
 SHOW pg_background.default_queue_size;
 
+--
+-- Upstream's signatures (users GRANT EXECUTE by them) and role.
+--
+SELECT p::regprocedure AS signature, pg_get_function_arguments(p::regprocedure) AS arguments,
+       proisstrict
+FROM unnest(ARRAY['pg_background_launch(text, integer)',
+                  'pg_background_launch_v2(text, integer)',
+                  'pg_background_submit_v2(text, integer)',
+                  'pg_background_launch_v2(text, integer, text)',
+                  'pg_background_submit_v2(text, integer, text)']) p
+JOIN pg_proc ON pg_proc.oid = p::regprocedure;
+-- One, two and three arguments each find one function.
+SELECT h.pid AS pid1, h.cookie AS cookie1 FROM pg_background_launch_v2('SELECT 1') h \gset
+SELECT h.pid AS pid2, h.cookie AS cookie2 FROM pg_background_launch_v2('SELECT 2', 0) h \gset
+SELECT h.pid AS pid3, h.cookie AS cookie3 FROM pg_background_launch_v2('SELECT 3', 0, 'upc') h \gset
+SELECT h.pid AS pid4, h.cookie AS cookie4
+  FROM pg_background_launch_v2(sql => 'SELECT 4', queue_size => 0, label => 'upc') h \gset
+-- (queue_size 0 is pg_background.default_queue_size, set to 1MB above)
+SELECT label, queue_size FROM pg_background_jobs
+ WHERE (pid, cookie) IN ((:pid1, :cookie1), (:pid2, :cookie2), (:pid3, :cookie3), (:pid4, :cookie4))
+ ORDER BY sql_preview;
+SELECT * FROM pg_background_result_v2(:pid1, :cookie1) AS (x int);
+SELECT * FROM pg_background_result_v2(:pid2, :cookie2) AS (x int);
+SELECT * FROM pg_background_result_v2(:pid3, :cookie3) AS (x int);
+SELECT * FROM pg_background_result_v2(:pid4, :cookie4) AS (x int);
+-- A label without a queue size matches no overload.
+\set VERBOSITY terse
+SELECT pg_background_launch_v2('SELECT 1', label => 'upc');
+\set VERBOSITY default
+-- The executor role: NOLOGIN, may run the API, not the helpers.
+SELECT rolcanlogin, rolinherit FROM pg_roles WHERE rolname = 'pgbackground_role';
+SELECT f, has_function_privilege('pgbackground_role', f, 'EXECUTE')
+FROM unnest(ARRAY['pg_background_launch(text, integer)',
+                  'pg_background_launch_v2(text, integer)',
+                  'pg_background_result_v2(integer, bigint)',
+                  'grant_pg_background_privileges(text, boolean)',
+                  'revoke_pg_background_privileges(text, boolean)',
+                  'pg_background_drop_executor_role()']) f;
+SELECT has_table_privilege('pgbackground_role', 'pg_background_jobs', 'SELECT');
+
 DROP TABLE upc_t;
 DROP SEQUENCE upc_seq;
 DROP DOMAIN upc_posint;

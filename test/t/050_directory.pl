@@ -312,7 +312,7 @@ my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SET application_name = 'pgbg_session_a';
 SELECT pid, cookie FROM pg_background_submit_v2(
     'INSERT INTO t3 SELECT ''A'' FROM pg_advisory_xact_lock(3001)',
-    label => 'from_a');
+    queue_size => 0, label => 'from_a');
 }, extra_params => [ '-U', 'regress_alice' ]);
 is($ret, 0, '(3) session A submitted a job and exited cleanly');
 is($stderr, '', '(3) session A saw no error');
@@ -363,7 +363,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(what, ',') FROM t3}),
 # A detached job that fails.
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SELECT (h).pid AS pid, (h).cookie AS cookie
-FROM (SELECT pg_background_launch_v2('SELECT 1/0', label => 'fails') AS h) s \gset
+FROM (SELECT pg_background_launch_v2('SELECT 1/0', queue_size => 0, label => 'fails') AS h) s \gset
 SELECT pg_background_detach_v2(:pid, :cookie);
 SELECT :pid, :cookie;
 }, extra_params => [ '-U', 'regress_alice' ]);
@@ -387,7 +387,7 @@ my $l = session('regress_alice');
 is( try($l, q{
 SELECT (h).pid AS l_pid, (h).cookie AS l_cookie
 FROM (SELECT pg_background_launch_v2(
-        'SELECT ''L''::text FROM pg_advisory_xact_lock(4001)', label => 'from_l') AS h) s \gset
+        'SELECT ''L''::text FROM pg_advisory_xact_lock(4001)', queue_size => 0, label => 'from_l') AS h) s \gset
 SELECT :l_pid > 0}),
 	'ok:t', '(4) session L (regress_alice) launched a job that waits on a lock');
 my ($l_pid, $l_cookie) = split /\|/, (run_query($l, q{SELECT :l_pid, :l_cookie}))[0];

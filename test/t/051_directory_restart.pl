@@ -158,7 +158,7 @@ sub launch_detach
 {
 	my ($sql, $label) = @_;
 	my ($h, $e) = run_query($launcher, qq{
-SELECT pid, cookie FROM pg_background_launch_v2('$sql', label => '$label') \\gset h_
+SELECT pid, cookie FROM pg_background_launch_v2('$sql', queue_size => 0, label => '$label') \\gset h_
 SELECT format('%s|%s', :h_pid, :h_cookie) FROM (SELECT pg_background_detach_v2(:h_pid, :h_cookie)) d});
 	is($e, '', "(1) $label: launch_v2 and detach_v2 raise nothing");
 	return $h;
@@ -188,7 +188,7 @@ cmp_ok($pid, '<', 0, '(1) r_q1 is queued (pseudo-PID)');
 
 # The second queued job from a session that exits at once.
 $pid = $node->safe_psql('postgres', q{
-SELECT pid FROM pg_background_submit_v2('INSERT INTO t VALUES (''queued 2'')', label => 'r_q2')});
+SELECT pid FROM pg_background_submit_v2('INSERT INTO t VALUES (''queued 2'')', queue_size => 0, label => 'r_q2')});
 cmp_ok($pid, '<', 0, '(1) r_q2, submitted by a session that exited, is queued');
 
 my %before;
@@ -270,11 +270,11 @@ $locker = $node->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(5102)');
 my $n1 = $node->safe_psql('postgres', q{
 SELECT pid || '|' || cookie FROM pg_background_submit_v2(
-	'SELECT pg_advisory_xact_lock(5102); INSERT INTO t VALUES (''new 1'')', label => 'n1')});
+	'SELECT pg_advisory_xact_lock(5102); INSERT INTO t VALUES (''new 1'')', queue_size => 0, label => 'n1')});
 wait_lock_waiter('(1) n1');
 my $n2 = $node->safe_psql('postgres', q{
 SELECT pid || '|' || cookie FROM pg_background_submit_v2(
-	'INSERT INTO t VALUES (''new 2'')', label => 'n2')});
+	'INSERT INTO t VALUES (''new 2'')', queue_size => 0, label => 'n2')});
 my @n1 = split /\|/, $n1;
 my @n2 = split /\|/, $n2;
 cmp_ok($n2[0], '<', 0, '(1) n2 queued behind n1');
@@ -303,15 +303,15 @@ $locker->query_safe('SELECT pg_advisory_lock(5103)');
 $launcher = launcher_session($node);
 ($out, $err) = run_query($launcher, q{
 SELECT pid FROM pg_background_launch_v2(
-	'SELECT pg_advisory_xact_lock(5103); INSERT INTO t VALUES (''crash running'')', label => 'c_running')});
+	'SELECT pg_advisory_xact_lock(5103); INSERT INTO t VALUES (''crash running'')', queue_size => 0, label => 'c_running')});
 is($err, '', '(2) c_running launched');
 cmp_ok($out, '>', 0, '(2) c_running started at once');
 wait_lock_waiter('(2) c_running');
 ($out, $err) = run_query($launcher, q{
-SELECT pid FROM pg_background_launch_v2('INSERT INTO t VALUES (''crash queued 1'')', label => 'c_q1')});
+SELECT pid FROM pg_background_launch_v2('INSERT INTO t VALUES (''crash queued 1'')', queue_size => 0, label => 'c_q1')});
 cmp_ok($out, '<', 0, '(2) c_q1 queued');
 ($out, $err) = run_query($launcher, q{
-SELECT pid FROM pg_background_launch_v2('INSERT INTO t VALUES (''crash queued 2'')', label => 'c_q2')});
+SELECT pid FROM pg_background_launch_v2('INSERT INTO t VALUES (''crash queued 2'')', queue_size => 0, label => 'c_q2')});
 cmp_ok($out, '<', 0, '(2) c_q2 queued');
 is($node->safe_psql('postgres', $admission_sql), '1|2',
 	'(2) before the crash: admission says 1 active, 2 queued');
@@ -362,11 +362,11 @@ $locker = $node->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(5104)');
 my $a1 = $node->safe_psql('postgres', q{
 SELECT pid || '|' || cookie FROM pg_background_submit_v2(
-	'SELECT pg_advisory_xact_lock(5104); INSERT INTO t VALUES (''after crash 1'')', label => 'a1')});
+	'SELECT pg_advisory_xact_lock(5104); INSERT INTO t VALUES (''after crash 1'')', queue_size => 0, label => 'a1')});
 wait_lock_waiter('(2) a1');
 my $a2 = $node->safe_psql('postgres', q{
 SELECT pid || '|' || cookie FROM pg_background_submit_v2(
-	'INSERT INTO t VALUES (''after crash 2'')', label => 'a2')});
+	'INSERT INTO t VALUES (''after crash 2'')', queue_size => 0, label => 'a2')});
 my @a1 = split /\|/, $a1;
 my @a2 = split /\|/, $a2;
 cmp_ok($a2[0], '<', 0, '(2) a2 queued behind a1');
@@ -424,7 +424,7 @@ for my $i (1 .. 6)
 	# Each in a session of its own, waited for, and its worker gone before
 	# the next launch, so that every earlier entry counts as finished.
 	$node->safe_psql('postgres', qq{
-SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT $i', label => 'k$i')});
+SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT $i', queue_size => 0, label => 'k$i')});
 	$node->poll_query_until('postgres', $admission_sql, '0|0')
 	  or die "job k$i did not finish";
 }
@@ -437,7 +437,7 @@ $locker = $node->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(5105)');
 my $k7 = $node->safe_psql('postgres', q{
 SELECT pid || '|' || cookie FROM pg_background_submit_v2(
-	'SELECT pg_advisory_xact_lock(5105)', label => 'k7')});
+	'SELECT pg_advisory_xact_lock(5105)', queue_size => 0, label => 'k7')});
 wait_lock_waiter('(3) k7');
 is( $node->safe_psql('postgres', q{
 SELECT string_agg(label || ':' || state, ',' ORDER BY label) FROM pg_background_jobs}),
@@ -465,7 +465,7 @@ ok( $node->poll_query_until('postgres', q{
 SELECT bool_and(finished_at < clock_timestamp() - interval '1.2 s') FROM pg_background_jobs}),
 	'(3) every finished entry is older than finished_ttl');
 $node->safe_psql('postgres', q{
-SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT 8', label => 'k8')});
+SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT 8', queue_size => 0, label => 'k8')});
 is( $node->safe_psql('postgres', q{
 SELECT string_agg(label || ':' || state, ',' ORDER BY label) FROM pg_background_jobs}),
 	'k8:stopped', '(3) the next launch evicted every expired entry');
@@ -481,7 +481,7 @@ SELECT pg_reload_conf();});
 ok($node->poll_query_until('postgres', 'SHOW pg_background.finished_ttl', '30d'),
 	'(3) finished_ttl = 30 days in effect');
 $node->safe_psql('postgres', q{
-SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT 9', label => 'k9')});
+SELECT pg_background_wait_v2(pid, cookie) FROM pg_background_submit_v2('SELECT 9', queue_size => 0, label => 'k9')});
 is( $node->safe_psql('postgres', q{
 SELECT string_agg(label || ':' || state, ',' ORDER BY label) FROM pg_background_jobs}),
 	'k8:stopped,k9:stopped', '(3) with finished_ttl = 30 days, the next launch evicted nothing');

@@ -54,7 +54,7 @@ for my $i (1 .. 3)
 {
 	$node->safe_psql('postgres', qq{
 SELECT pg_background_wait_v2(pid, cookie)
-FROM pg_background_submit_v2('SELECT $i', label => 'v$i')});
+FROM pg_background_submit_v2('SELECT $i', queue_size => 0, label => 'v$i')});
 }
 ok( $node->poll_query_until('postgres',
 		q{SELECT active, queued, directory_used FROM pg_background_admission()}, '0|0|3'),
@@ -170,7 +170,7 @@ for my $i (4 .. 5)
 {
 	$node->safe_psql('postgres', qq{
 SELECT pg_background_wait_v2(pid, cookie)
-FROM pg_background_submit_v2('SELECT $i', label => 'v$i')});
+FROM pg_background_submit_v2('SELECT $i', queue_size => 0, label => 'v$i')});
 }
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM pg_background_jobs");
 is($ret, 0, '(f) SELECT * FROM pg_background_jobs works');
@@ -194,20 +194,20 @@ ok($node->poll_query_until('postgres', 'SHOW pg_background.max_workers_per_datab
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(5701)');
 $node->safe_psql('postgres', q{
-SELECT pg_background_submit_v2('SELECT pg_advisory_xact_lock(5701)', label => 'q_blocked')});
+SELECT pg_background_submit_v2('SELECT pg_advisory_xact_lock(5701)', queue_size => 0, label => 'q_blocked')});
 ok( $node->poll_query_until('postgres', q{
 SELECT count(*) FROM pg_stat_activity
 WHERE backend_type = 'pg_background' AND wait_event = 'advisory'}, '1'),
 	'(g) q_blocked waits for the advisory lock');
 cmp_ok( $node->safe_psql('postgres', q{
-SELECT pid FROM pg_background_submit_v2('SELECT 1', label => 'q_queued')}),
+SELECT pid FROM pg_background_submit_v2('SELECT 1', queue_size => 0, label => 'q_queued')}),
 	'<', 0, '(g) q_queued is queued behind it');
 for my $i (1 .. 18)
 {
 	my $label = sprintf('k%02d', $i);
 	$node->safe_psql('other', qq{
 SELECT pg_background_wait_v2(pid, cookie)
-FROM pg_background_submit_v2('SELECT $i', label => '$label')});
+FROM pg_background_submit_v2('SELECT $i', queue_size => 0, label => '$label')});
 }
 is($node->safe_psql('postgres', q{SELECT directory_used FROM pg_background_admission()}),
 	'25', '(g) 25 entries in use');

@@ -84,7 +84,7 @@ batch(1, 99);
 my ($mem100) = run($ctx_sql);
 batch(100, 1899);
 # The last one, by handle.
-my ($last) = run(q{SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT 1999', label => 'last')});
+my ($last) = run(q{SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT 1999', queue_size => 0, label => 'last')});
 my ($last_pid, $last_cookie) = split /,/, $last;
 my ($row) = run(qq{SELECT * FROM pg_background_result_v2($last_pid, $last_cookie) AS (x int)});
 is($row, '1999', 'the 2,000th job is read');
@@ -146,7 +146,7 @@ like($err,
 
 # A job that fails (at run time, after its row description went out), read
 # with the wrong column types: the read fails and consumes it; once its worker has exited the next launch compacts it.
-my ($bad) = run(q{SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT 1/(g - 1) FROM generate_series(1, 1) g', label => 'bad')});
+my ($bad) = run(q{SELECT pid || ',' || cookie FROM pg_background_launch_v2('SELECT 1/(g - 1) FROM generate_series(1, 1) g', queue_size => 0, label => 'bad')});
 my ($bad_pid, $bad_cookie) = split /,/, $bad;
 (undef, $err) = run(qq{SELECT * FROM pg_background_result_v2($bad_pid, $bad_cookie) AS (x int, y int)});
 like($err, qr/ERROR:  42804: /, 'a read with the wrong column definition list fails with 42804');
