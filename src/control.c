@@ -256,12 +256,22 @@ control_signal(pgbg_job *job, int signo)
 static long
 control_remaining(TimestampTz start, long timeout_ms)
 {
-	long		elapsed;
+	int64		elapsed_us;
+	int64		left_us;
 
 	if (timeout_ms < 0)
 		return -1;
-	elapsed = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-	return elapsed >= timeout_ms ? 0 : timeout_ms - elapsed;
+
+	/*
+	 * In microseconds: a wait must never end before timeout_ms, so what is
+	 * left is rounded up (TimestampDifferenceMilliseconds rounds the elapsed
+	 * time up, which would end it up to a millisecond early).
+	 */
+	elapsed_us = GetCurrentTimestamp() - start;
+	left_us = (int64) timeout_ms * 1000 - elapsed_us;
+	if (left_us <= 0)
+		return 0;
+	return (long) ((left_us + 999) / 1000);
 }
 
 /*

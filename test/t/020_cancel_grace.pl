@@ -8,8 +8,8 @@
 # (d)  the same job with pg_background_cancel_v2 (default grace, 1000 ms);
 #      in (c), (d) and (e) the call takes at least the grace period and the
 #      worker's recorded end (outcome finished_at) is more than the grace
-#      period - 1 ms after the cancel statement started (no sooner than the
-#      grace period: a TODO, see grace_kept): both measured by the server's
+#      period - 1 ms after the cancel statement started, and no sooner than
+#      the grace period (see grace_kept): both measured by the server's
 #      clock against statement_timestamp(), lower bounds that hold however
 #      fast or slow the machine is;
 # (e)  a job that waits for an advisory lock the canceling session holds,
@@ -84,9 +84,8 @@ sub cancel_timed
 # After cancel_timed's statement printed $out: the call took at least the
 # grace period, and the worker was terminated more than $grace - 1 ms after
 # the call started (its outcome's finished_at, which the worker records as
-# it handles the SIGTERM); the waits count whole milliseconds, rounded up,
-# so the SIGTERM may come within the last one.  That it comes no sooner
-# than $grace ms, as reliability.md promises, is a TODO until they do not.
+# it handles the SIGTERM), and no sooner than $grace ms after it started,
+# as reliability.md promises.
 sub grace_kept
 {
 	my ($name, $out, $pid, $cookie, $grace) = @_;
@@ -99,13 +98,8 @@ FROM pg_background_outcome($pid, $cookie)});
 	my ($almost, $full) = split /\|/, "$o$e";
 	is($almost, 't',
 		"$name: the worker was terminated more than $grace - 1 ms after the cancel started");
-  TODO:
-	{
-		local $TODO =
-		  'control_remaining rounds the elapsed time up to a whole millisecond: the SIGTERM may come up to 1 ms early';
-		is($full, 't',
-			"$name: the worker was terminated no sooner than $grace ms after the cancel started");
-	}
+	is($full, 't',
+		"$name: the worker was terminated no sooner than $grace ms after the cancel started");
 	return;
 }
 

@@ -11,8 +11,7 @@
 #   repeatedly, returns every one of the 8 exactly once.
 # - wait_any with a timeout of 200 ms on blocked jobs returns NULL, and
 #   wait_v2_timeout false, each more than 199 ms after its statement
-#   started (and, a TODO until the waits stop rounding their elapsed time
-#   up to a millisecond, no sooner than 200 ms).
+#   started, and no sooner than 200 ms.
 # - Query cancel (pg_cancel_backend of the waiting session) interrupts
 #   wait_v2 and wait_any with 57014; the jobs go on.
 use strict;
@@ -189,13 +188,8 @@ $full{wait_any} = $w[2];
 is("$w[0]|$w[1]", 'f|t',
 	'wait_v2_timeout of 200 ms on a blocked job returns false, after more than 199 ms');
 $full{wait_v2_timeout} = $w[2];
-TODO:
-{
-	local $TODO =
-	  'control_remaining rounds the elapsed time up to a whole millisecond: waits return up to 1 ms early';
-	is($full{$_}, 't', "$_ with a timeout of 200 ms returns no sooner than 200 ms")
-	  for qw(wait_any wait_v2_timeout);
-}
+is($full{$_}, 't', "$_ with a timeout of 200 ms returns no sooner than 200 ms")
+  for qw(wait_any wait_v2_timeout);
 
 # ---------------------------------------------------------------------------
 # Query cancel interrupts wait_v2 and wait_any.

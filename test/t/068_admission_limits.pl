@@ -113,7 +113,7 @@ sub launch
 	my ($s, $sql, $label) = @_;
 	(my $lit = $sql) =~ s/'/''/g;
 	my $r = try($s,
-		"SELECT pid, cookie FROM pg_background_launch_v2('$lit', label => '$label')");
+		"SELECT pid, cookie FROM pg_background_launch_v2('$lit', queue_size => 0, label => '$label')");
 	die "launch of $label failed: $r" unless $r =~ /^ok:(-?\d+)\|(-?\d+)$/;
 	return ($1, $2);
 }
@@ -134,7 +134,10 @@ sub refused
 	for my $t (@tries)
 	{
 		my ($s, $fn, $tag, $what) = @$t;
-		my $label = $fn eq 'pg_background_launch' ? '' : ", label => '$tag'";
+		my $label =
+		  $fn eq 'pg_background_launch'
+		  ? ''
+		  : ", queue_size => 0, label => '$tag'";
 		is(try($s, "SELECT $fn('INSERT INTO t VALUES (''$tag'')'$label)"),
 			$expected, "$part $what");
 	}
@@ -284,7 +287,7 @@ for my $i (2 .. 16)
 {
 	my $l = sprintf('f%02d', $i);
 	my $r = try($a,
-		"SELECT pid, cookie FROM pg_background_submit_v2('INSERT INTO t VALUES (''$l'')', label => '$l')");
+		"SELECT pid, cookie FROM pg_background_submit_v2('INSERT INTO t VALUES (''$l'')', queue_size => 0, label => '$l')");
 	@{ $f{$l} } = $r =~ /^ok:(-?\d+)\|(-?\d+)$/;
 }
 is( join(',', map { $f{$_}[0] < 0 ? 'q' : $f{$_}[0] } sort keys %f),
