@@ -11,7 +11,9 @@
 #    counted by admission control (pg_background_admission().active = 1).
 # 2. After the launcher is gone and the postmaster continued: the job is no
 #    longer active (admission counts 0 active workers), its entry says
-#    'error' with a message, and nothing is queued.
+#    'canceled', 57014 "the job did not run: its launch failed before the
+#    worker started it" (the exiting launcher abandoned it), and nothing is
+#    queued.
 # 3. Admission still works: a new job runs (its worker slot was given back).
 # 4. No crash, no process killed by a signal.
 use strict;
@@ -94,10 +96,10 @@ ok(kill('CONT', $postmaster), 'postmaster continued');
 is(observe_until($active_sql, '0'),
 	'0', '(2) no active job is left once the launcher is gone');
 is( $observer->query_safe(
-		"SELECT state, last_error <> '' FROM pg_background_jobs WHERE label = 'doomed'"
+		"SELECT state, sqlstate, last_error FROM pg_background_jobs WHERE label = 'doomed'"
 	),
-	"error|t",
-	'(2) the entry says error, with a message');
+	"canceled|57014|the job did not run: its launch failed before the worker started it",
+	'(2) the entry says the job did not run: its launch failed (57014)');
 is($observer->query_safe('SELECT queued FROM pg_background_admission()'),
 	"0", '(2) nothing is queued');
 $observer->quit;

@@ -53,6 +53,9 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
 max_worker_processes = 10
 pg_background.max_jobs = 16
+# Part 3 holds 21 jobs of one session, neither read nor detached: above
+# the per-session limit (pg_background.max_workers, 16), not the subject here.
+pg_background.max_workers = 1000
 dynamic_shared_memory_type = mmap
 log_min_messages = log
 });
