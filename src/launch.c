@@ -146,16 +146,14 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	proto_fixed.queue_size = queue_size;
 
 	/*
-	 * Describe the job.  A fresh worker needs only the settings this session
-	 * made (settings.c); a pooled one, whose previous jobs may have left
-	 * other settings behind, needs the whole GUC state.  Only with the
-	 * directory (preloaded) is there a pool, whose size may change while the
-	 * job is queued: then carry both.
+	 * Describe the job.  A worker, fresh or pooled, needs only the settings
+	 * this session made (settings.c).  Only with the directory (preloaded)
+	 * is there a pool.
 	 */
 	settings = pgbg_settings_serialize(&settings_len, as_current_user);
 	may_pool = pgbg_dir_enabled() && !as_current_user;
 	spec = pgbg_spec_create(&proto_fixed, sql, settings, settings_len,
-							may_pool, params);
+							params);
 	pfree(settings);
 
 	/*

@@ -369,6 +369,8 @@ pgbg_job_requeue(int slot, uint64 seq, int32 *handle_pid)
 	}
 	e->state = PGBG_DIR_QUEUED;
 	e->handle_pid = *handle_pid = job_pseudo_pid(seq);
+	/* Its worker builds a segment; not the one a pool attempt recorded. */
+	e->seg = DSM_HANDLE_INVALID;
 	pgbg_dir_unlock();
 	job_apply(&fx);
 }

@@ -357,6 +357,8 @@ extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
 /* settings.c */
 extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
 extern void pgbg_settings_restore(const char *src);
+extern void pgbg_settings_note_fresh(void);
+extern const char *pgbg_settings_changed(void);
 
 /* worker.c */
 extern int	pgbg_worker_timeout;

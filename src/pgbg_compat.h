@@ -123,11 +123,13 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 #endif
 #if PG_VERSION_NUM >= 150000
 #define PGBG_GUC_SROLE(gconf) ((gconf)->srole)
+#define PGBG_GUC_RESET_SROLE(gconf) ((gconf)->reset_srole)
 #define pgbg_set_config_option(name, value, context, source, srole) \
 	((void) set_config_option_ext(name, value, context, source, srole, \
 								  GUC_ACTION_SET, true, ERROR, true))
 #else
 #define PGBG_GUC_SROLE(gconf) InvalidOid
+#define PGBG_GUC_RESET_SROLE(gconf) InvalidOid
 #define pgbg_set_config_option(name, value, context, source, srole) \
 	((void) set_config_option(name, value, context, source, \
 							  GUC_ACTION_SET, true, ERROR, true))

@@ -14,9 +14,7 @@
  *	 PGBG_KEY_FIXED	 a pgbg_fixed header: who launched the job and how
  *	 PGBG_KEY_SQL	 the SQL string, NUL-terminated
  *	 PGBG_KEY_SETTINGS the settings the launcher's session made itself
- *					 (settings.c), for a worker that starts afresh
- *	 PGBG_KEY_GUC	 the launcher's whole GUC state (SerializeGUCState),
- *					 only if a pooled worker may take the job
+ *					 (settings.c)
  *	 PGBG_KEY_QUEUE	 the shm_mq that carries protocol messages from the
  *					 worker to the launcher
  *	 PGBG_KEY_PARAMS parameters for $1..$n (see params.c)
@@ -38,13 +36,12 @@
 
 #define PGBG_KEY_FIXED			UINT64CONST(0xB600000000000001)
 #define PGBG_KEY_SQL			UINT64CONST(0xB600000000000002)
-#define PGBG_KEY_GUC			UINT64CONST(0xB600000000000003)
 #define PGBG_KEY_QUEUE			UINT64CONST(0xB600000000000004)
 #define PGBG_KEY_PARAMS			UINT64CONST(0xB600000000000005)
 #define PGBG_KEY_SETTINGS		UINT64CONST(0xB600000000000006)
 
 /* Number of TOC entries a segment uses (at most). */
-#define PGBG_TOC_KEYS			6
+#define PGBG_TOC_KEYS			5
 
 /*
  * Fixed header of a segment.  The launcher fills it before it registers the
@@ -79,9 +76,9 @@ typedef struct pgbg_fixed
  * A job's launch description: everything its segment holds except the
  * queue, in one flat allocation that can be copied as it is (launch.c
  * builds it; a queued job keeps it in the shared store, specstore.c,
- * until its worker builds the segment from it).  The SQL, the settings,
- * the GUC state (guc_len 0: none) and the parameters follow the header in
- * this order, each at a MAXALIGNed offset.
+ * until its worker builds the segment from it).  The SQL, the settings and
+ * the parameters follow the header in this order, each at a MAXALIGNed
+ * offset.
  */
 struct pgbg_spec
 {
@@ -89,14 +86,13 @@ struct pgbg_spec
 	pgbg_fixed	fixed;			/* fixed.status is only a template */
 	Size		sql_len;
 	Size		settings_len;
-	Size		guc_len;
 	Size		params_len;
 };
 
 /* segment.c */
 extern pgbg_spec *pgbg_spec_create(const pgbg_fixed *fixed, const char *sql,
 								   const char *settings, Size settings_len,
-								   bool with_guc, const pgbg_params *params);
+								   const pgbg_params *params);
 extern void pgbg_spec_set_go(pgbg_spec *spec);
 extern dsm_segment *pgbg_segment_create(const pgbg_spec *spec,
 										pgbg_fixed **fixed, shm_mq **mq);

@@ -214,6 +214,8 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* What a new session would start with now (settings.c). */
+			pgbg_settings_note_fresh();
 			if (pool_over_size())
 				pool_leave_if_idle();
 		}

@@ -4,8 +4,8 @@
  *		A job's launch description, and the DSM segment built from it.
  *
  * launch.c describes a job once, as a pgbg_spec (pgbg_layout.h): who
- * launched it and as what, the SQL, the settings, the GUC state for a
- * pooled worker and the parameters, in one flat allocation.  A job that
+ * launched it and as what, the SQL, the settings and the parameters, in
+ * one flat allocation.  A job that
  * starts at once gets its segment (the description plus its result queue)
  * from its launcher.  A queued job holds no segment: its description waits
  * in the shared store (specstore.c), the worker that takes it builds the
@@ -19,7 +19,6 @@
 #include "postgres.h"
 
 #include "storage/shm_toc.h"
-#include "utils/guc.h"
 
 #include "pg_background.h"
 #include "pgbg_layout.h"
@@ -32,23 +31,21 @@ static void segment_put(shm_toc *toc, uint64 key, const char *src, Size len);
 
 /*
  * Describe a job: fixed (its status a template, copied into the segment),
- * the SQL, the serialized settings, the whole GUC state if with_guc, and
- * the parameters.  Allocated in the current memory context.
+ * the SQL, the serialized settings and the parameters.  Allocated in the
+ * current memory context.
  */
 pgbg_spec *
 pgbg_spec_create(const pgbg_fixed *fixed, const char *sql,
-				 const char *settings, Size settings_len, bool with_guc,
+				 const char *settings, Size settings_len,
 				 const pgbg_params *params)
 {
 	Size		sql_len = strlen(sql) + 1;
-	Size		guc_len = with_guc ? EstimateGUCStateSpace() : 0;
 	Size		params_len = pgbg_params_size(params);
 	Size		total;
 	pgbg_spec  *spec;
 
 	total = add_size(SPEC_HEADER_SIZE, MAXALIGN(sql_len));
 	total = add_size(total, MAXALIGN(settings_len));
-	total = add_size(total, MAXALIGN(guc_len));
 	total = add_size(total, MAXALIGN(params_len));
 	if (total > MaxAllocHugeSize)
 		ereport(ERROR,
@@ -59,13 +56,10 @@ pgbg_spec_create(const pgbg_fixed *fixed, const char *sql,
 	spec->fixed = *fixed;
 	spec->sql_len = sql_len;
 	spec->settings_len = settings_len;
-	spec->guc_len = guc_len;
 	spec->params_len = params_len;
 	memcpy(spec_part(spec, 0), sql, sql_len);
 	memcpy(spec_part(spec, 1), settings, settings_len);
-	if (with_guc)
-		SerializeGUCState(guc_len, spec_part(spec, 2));
-	pgbg_params_serialize(params, spec_part(spec, 3));
+	pgbg_params_serialize(params, spec_part(spec, 2));
 	return spec;
 }
 
@@ -90,8 +84,7 @@ pgbg_spec_set_go(pgbg_spec *spec)
 }
 
 /*
- * Where part n of a description starts: 0 SQL, 1 settings, 2 GUC state,
- * 3 parameters.
+ * Where part n of a description starts: 0 SQL, 1 settings, 2 parameters.
  */
 static char *
 spec_part(const pgbg_spec *spec, int part)
@@ -102,8 +95,6 @@ spec_part(const pgbg_spec *spec, int part)
 		offset += MAXALIGN(spec->sql_len);
 	if (part > 1)
 		offset += MAXALIGN(spec->settings_len);
-	if (part > 2)
-		offset += MAXALIGN(spec->guc_len);
 	return (char *) spec + offset;
 }
 
@@ -129,7 +120,6 @@ pgbg_segment_create(const pgbg_spec *spec, pgbg_fixed **fixed_out,
 	shm_toc_estimate_chunk(&e, sizeof(pgbg_fixed));
 	shm_toc_estimate_chunk(&e, spec->sql_len);
 	shm_toc_estimate_chunk(&e, spec->settings_len);
-	shm_toc_estimate_chunk(&e, spec->guc_len);
 	shm_toc_estimate_chunk(&e, spec->params_len);
 	shm_toc_estimate_chunk(&e, queue_size);
 	shm_toc_estimate_keys(&e, PGBG_TOC_KEYS);
@@ -146,9 +136,7 @@ pgbg_segment_create(const pgbg_spec *spec, pgbg_fixed **fixed_out,
 	segment_put(toc, PGBG_KEY_SQL, spec_part(spec, 0), spec->sql_len);
 	segment_put(toc, PGBG_KEY_SETTINGS, spec_part(spec, 1),
 				spec->settings_len);
-	if (spec->guc_len > 0)
-		segment_put(toc, PGBG_KEY_GUC, spec_part(spec, 2), spec->guc_len);
-	segment_put(toc, PGBG_KEY_PARAMS, spec_part(spec, 3), spec->params_len);
+	segment_put(toc, PGBG_KEY_PARAMS, spec_part(spec, 2), spec->params_len);
 
 	mq = shm_mq_create(shm_toc_allocate(toc, queue_size), queue_size);
 	shm_toc_insert(toc, PGBG_KEY_QUEUE, mq);

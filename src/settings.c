@@ -22,11 +22,20 @@
  * whose source is the client (connection options), SET (also SET LOCAL and
  * a function's SET clause: the value in effect at launch), or an override.
  * As in core, settings fixed at server start (PGC_POSTMASTER, PGC_INTERNAL)
- * never do.  Each is restored with the context, source and (15 and later)
- * role that set it, as RestoreGUCState does (SET ROLE thus travels as the
- * "role" setting, and worker.c also sets the role itself).  A pooled worker
- * (pool.c) starts each
- * job from its session's reset state (DISCARD ALL), which is the same.
+ * never do.  Each is restored with the context and (15 and later) role
+ * that set it (SET ROLE thus travels as the "role" setting, and worker.c
+ * also sets the role itself), and with the source SET gives (session):
+ * a connection option of the launcher (source client) would otherwise
+ * become the worker's default too, which RESET ALL cannot undo.  So in a
+ * job, such a setting shows source "session", and RESET returns it to the
+ * value a new session of the job's role and database starts with.
+ *
+ * A pooled worker (pool.c) must start each job as a fresh one would: it
+ * notes the state of every variable when it connects
+ * (pgbg_settings_note_fresh), and after a job and DISCARD ALL
+ * (worker.c) it parks only if every variable is back to that state
+ * (pgbg_settings_changed returns NULL); otherwise it exits.  Then the same
+ * settings serve both, and no job needs the launcher's whole GUC state.
  *
  * Serialized form: int32 count, then per setting int32 source, int32
  * context, Oid role, and the name and the value as NUL-terminated strings.
@@ -37,11 +46,42 @@
 
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/memutils.h"
 
 #include "pg_background.h"
 #include "pgbg_compat.h"
 
+/* A variable's state as a fresh session has it (pgbg_settings_note_fresh). */
+typedef union settings_value
+{
+	bool		b;
+	int			i;
+	double		r;
+	char	   *s;
+} settings_value;
+
+typedef struct settings_fresh
+{
+	struct config_generic *gconf;
+	GucSource	source;
+	GucSource	reset_source;
+	GucContext	scontext;
+	GucContext	reset_scontext;
+	Oid			srole;
+	Oid			reset_srole;
+	settings_value value;
+	settings_value reset_value;
+} settings_fresh;
+
+static settings_fresh *fresh_vars = NULL;
+static int	fresh_nvars = 0;
+
 static bool settings_travel(struct config_generic *gconf);
+static void settings_values(struct config_generic *gconf,
+							settings_value *value, settings_value *reset);
+static bool settings_same_value(int vartype, settings_value a,
+								settings_value b);
+static bool settings_per_transaction(struct config_generic *gconf);
 
 /*
  * Must the worker be given this setting?
@@ -138,7 +178,183 @@ pgbg_settings_restore(const char *src)
 		src += strlen(name) + 1;
 		value = src;
 		src += strlen(value) + 1;
+		/* A connection option of the launcher is a SET here (see above). */
+		if ((GucSource) source == PGC_S_CLIENT)
+			source = (int32) PGC_S_SESSION;
 		pgbg_set_config_option(name, value, (GucContext) context,
 							   (GucSource) source, role);
 	}
+}
+
+/*
+ * A variable's current and reset values.
+ */
+static void
+settings_values(struct config_generic *gconf, settings_value *value,
+				settings_value *reset)
+{
+	switch (gconf->vartype)
+	{
+		case PGC_BOOL:
+			value->b = *((struct config_bool *) gconf)->variable;
+			reset->b = ((struct config_bool *) gconf)->reset_val;
+			break;
+		case PGC_INT:
+			value->i = *((struct config_int *) gconf)->variable;
+			reset->i = ((struct config_int *) gconf)->reset_val;
+			break;
+		case PGC_REAL:
+			value->r = *((struct config_real *) gconf)->variable;
+			reset->r = ((struct config_real *) gconf)->reset_val;
+			break;
+		case PGC_STRING:
+			value->s = *((struct config_string *) gconf)->variable;
+			reset->s = ((struct config_string *) gconf)->reset_val;
+			break;
+		case PGC_ENUM:
+			value->i = *((struct config_enum *) gconf)->variable;
+			reset->i = ((struct config_enum *) gconf)->reset_val;
+			break;
+	}
+}
+
+/*
+ * Does the variable describe the current transaction only?  Every
+ * transaction starts by setting transaction_isolation,
+ * transaction_read_only (in recovery: on) and transaction_deferrable from
+ * their defaults (StartTransaction), so what a job left in them reaches
+ * no later transaction; between transactions they hold whatever the last
+ * one had.
+ */
+static bool
+settings_per_transaction(struct config_generic *gconf)
+{
+	return strncmp(gconf->name, "transaction_", 12) == 0 &&
+		(gconf->flags & GUC_NO_RESET_ALL) != 0;
+}
+
+/*
+ * Are two values of a variable of this type the same?
+ */
+static bool
+settings_same_value(int vartype, settings_value a, settings_value b)
+{
+	switch (vartype)
+	{
+		case PGC_BOOL:
+			return a.b == b.b;
+		case PGC_INT:
+		case PGC_ENUM:
+			return a.i == b.i;
+		case PGC_REAL:
+			return a.r == b.r;
+		case PGC_STRING:
+			if (a.s == NULL || b.s == NULL)
+				return a.s == b.s;
+			return strcmp(a.s, b.s) == 0;
+	}
+	return false;
+}
+
+/*
+ * In a worker that has just connected, before any job's settings: note the
+ * state of every variable (value, reset value, and where each came from),
+ * for pgbg_settings_changed.  Strings are copied.  A parked worker notes it
+ * again after applying a reload of the configuration, which a new session
+ * would read as well.
+ */
+void
+pgbg_settings_note_fresh(void)
+{
+	struct config_generic **vars;
+	int			nvars;
+	int			i;
+
+	/* Again after a reload (pool.c): forget the earlier state. */
+	for (i = 0; i < fresh_nvars; i++)
+	{
+		if (fresh_vars[i].gconf->vartype != PGC_STRING)
+			continue;
+		if (fresh_vars[i].value.s != NULL)
+			pfree(fresh_vars[i].value.s);
+		if (fresh_vars[i].reset_value.s != NULL)
+			pfree(fresh_vars[i].reset_value.s);
+	}
+	if (fresh_vars != NULL)
+		pfree(fresh_vars);
+
+	vars = pgbg_guc_variables(&nvars);
+	fresh_vars = MemoryContextAllocZero(TopMemoryContext,
+										sizeof(settings_fresh) * Max(nvars, 1));
+	for (i = 0; i < nvars; i++)
+	{
+		struct config_generic *gconf = vars[i];
+		settings_fresh *f = &fresh_vars[i];
+
+		f->gconf = gconf;
+		f->source = gconf->source;
+		f->reset_source = gconf->reset_source;
+		f->scontext = gconf->scontext;
+		f->reset_scontext = gconf->reset_scontext;
+		f->srole = PGBG_GUC_SROLE(gconf);
+		f->reset_srole = PGBG_GUC_RESET_SROLE(gconf);
+		settings_values(gconf, &f->value, &f->reset_value);
+		if (gconf->vartype == PGC_STRING)
+		{
+			if (f->value.s != NULL)
+				f->value.s = MemoryContextStrdup(TopMemoryContext, f->value.s);
+			if (f->reset_value.s != NULL)
+				f->reset_value.s = MemoryContextStrdup(TopMemoryContext,
+													   f->reset_value.s);
+		}
+	}
+	fresh_nvars = nvars;
+#if PG_VERSION_NUM >= 160000
+	pfree(vars);
+#endif
+}
+
+/*
+ * Is every variable as pgbg_settings_note_fresh found it (after a job and
+ * DISCARD ALL)?  Returns NULL if so, otherwise the name of one that is not
+ * (or a description, if variables were added).
+ */
+const char *
+pgbg_settings_changed(void)
+{
+	struct config_generic **vars;
+	int			nvars;
+	int			i;
+	const char *changed = NULL;
+
+	if (fresh_vars == NULL)
+		return "(no fresh state noted)";
+	vars = pgbg_guc_variables(&nvars);
+	if (nvars != fresh_nvars)
+		changed = "(a variable was added)";
+	for (i = 0; i < nvars && changed == NULL; i++)
+	{
+		struct config_generic *gconf = vars[i];
+		settings_fresh *f = &fresh_vars[i];
+		settings_value value;
+		settings_value reset;
+
+		if (gconf == f->gconf && settings_per_transaction(gconf))
+			continue;
+		settings_values(gconf, &value, &reset);
+		if (gconf != f->gconf ||
+			gconf->source != f->source ||
+			gconf->reset_source != f->reset_source ||
+			gconf->scontext != f->scontext ||
+			gconf->reset_scontext != f->reset_scontext ||
+			PGBG_GUC_SROLE(gconf) != f->srole ||
+			PGBG_GUC_RESET_SROLE(gconf) != f->reset_srole ||
+			!settings_same_value(gconf->vartype, value, f->value) ||
+			!settings_same_value(gconf->vartype, reset, f->reset_value))
+			changed = gconf->name;
+	}
+#if PG_VERSION_NUM >= 160000
+	pfree(vars);
+#endif
+	return changed;
 }

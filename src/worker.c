@@ -108,8 +108,7 @@ static bool worker_run_job(dsm_handle seg_handle);
 static void worker_reset_session(void);
 static bool worker_attach(dsm_segment *seg, bool built, shm_toc **toc_out);
 static void worker_wait_for_go(void);
-static void worker_adopt_identity(pgbg_fixed *fixed, const char *settings,
-								  char *gucstate);
+static void worker_adopt_identity(pgbg_fixed *fixed, const char *settings);
 static void worker_execute(const char *sql, const char *paramspace,
 						   CommandDest dest);
 static void worker_publish(bool wake_launcher);
@@ -119,9 +118,9 @@ static void worker_error_callback(void *arg);
 static void worker_note_fresh_session(void);
 static void worker_note_job_objects(void);
 static bool worker_session_clean(void);
+static bool worker_settings_clean(void);
 static bool worker_holds_replication_slot(void);
 static void worker_reseed_random(void);
-static void worker_restore_guc_state(char *gucstate);
 static void worker_exit_callback(int code, Datum arg);
 static void worker_reject_client_copy(List *parsetree_list);
 static void worker_start_xact(void);
@@ -219,7 +218,8 @@ pg_background_worker_main(Datum main_arg)
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		worker_reset_session();
-		if (!pgbg_pool_park(&seg_handle, &dir_slot, &dir_seq))
+		if (!worker_settings_clean() ||
+			!pgbg_pool_park(&seg_handle, &dir_slot, &dir_seq))
 			break;
 	}
 }
@@ -239,7 +239,6 @@ worker_run_job(dsm_handle seg_handle)
 	pgbg_fixed *fixed;
 	char	   *sql;
 	char	   *settings;
-	char	   *gucstate;
 	char	   *paramspace;
 	CommandDest dest;
 	ErrorContextCallback errcallback;
@@ -288,7 +287,6 @@ worker_run_job(dsm_handle seg_handle)
 	fixed = shm_toc_lookup(toc, PGBG_KEY_FIXED, false);
 	sql = shm_toc_lookup(toc, PGBG_KEY_SQL, false);
 	settings = shm_toc_lookup(toc, PGBG_KEY_SETTINGS, false);
-	gucstate = shm_toc_lookup(toc, PGBG_KEY_GUC, true);
 	paramspace = shm_toc_lookup(toc, PGBG_KEY_PARAMS, false);
 	dest = fixed->submitted ? DestNone : DestRemote;
 
@@ -298,7 +296,7 @@ worker_run_job(dsm_handle seg_handle)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("canceling job before it started")));
-		worker_adopt_identity(fixed, settings, gucstate);
+		worker_adopt_identity(fixed, settings);
 
 		worker_outcome.state = PGBG_STATE_RUNNING;
 		worker_outcome.started_at = GetCurrentTimestamp();
@@ -417,6 +415,7 @@ static void
 worker_note_fresh_session(void)
 {
 	worker_fresh_gucs = pgbg_guc_count();
+	pgbg_settings_note_fresh();
 	worker_fresh_noted = true;
 }
 
@@ -486,6 +485,27 @@ worker_session_clean(void)
 	ereport(DEBUG1,
 			(errmsg_internal("pg_background worker exits instead of parking: %s",
 							 why)));
+	return false;
+}
+
+/*
+ * After the reset between two jobs (worker_reset_session): is every
+ * setting as it was when this worker connected (settings.c)?  The next
+ * job gets only its launcher's own settings, as a fresh worker would; a
+ * setting that DISCARD ALL did not bring back (a RESET-proof one, or a
+ * default the job changed) would leak into it, so the worker exits
+ * instead of parking.
+ */
+static bool
+worker_settings_clean(void)
+{
+	const char *changed = pgbg_settings_changed();
+
+	if (changed == NULL)
+		return true;
+	ereport(DEBUG1,
+			(errmsg_internal("pg_background worker exits instead of parking: configuration parameter \"%s\" is not as in a new session",
+							 changed)));
 	return false;
 }
 
@@ -746,16 +766,14 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
  * GUC values are restored with the context and role that set them in the
  * launcher, so nothing the launcher could not set itself can be set here.
  * A worker that just connected has all but the settings the launcher's
- * session made itself, which is all it is given (settings.c); a pooled one
- * restores the launcher's whole GUC state (which the launcher includes when
- * the pool may exist), as earlier jobs may have changed what a connection
- * starts with.
+ * session made itself, which is all it is given (settings.c); so has a
+ * pooled one, which parks only once every setting is back to what it was
+ * when it connected (worker_session_clean).
  */
 static void
-worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
+worker_adopt_identity(pgbg_fixed *fixed, const char *settings)
 {
 	static bool connected = false;
-	bool		pooled = connected;
 
 	/* A pooled worker is connected already, as the same user (pool.c). */
 	if (!connected)
@@ -773,14 +791,9 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 	else if (fixed->database_id != MyDatabaseId ||
 			 fixed->authenticated_user_id != GetAuthenticatedUserId())
 		elog(ERROR, "pooled pg_background worker got a job of another database or user");
-	else if (gucstate == NULL)
-		elog(ERROR, "pooled pg_background worker got a job without the launcher's GUC state");
 
 	StartTransactionCommand();
-	if (pooled)
-		worker_restore_guc_state(gucstate);
-	else
-		pgbg_settings_restore(settings);
+	pgbg_settings_restore(settings);
 	CommitTransactionCommand();
 
 	/*
@@ -797,31 +810,6 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings, char *gucstate)
 	if (fixed->outer_user_id != GetSessionUserId())
 		SetCurrentRoleId(fixed->outer_user_id, fixed->outer_is_superuser);
 	SetUserIdAndSecContext(fixed->current_user_id, fixed->sec_context);
-}
-
-/*
- * RestoreGUCState for a pooled worker, inside the transaction that adopts
- * the launcher's identity.  It first resets every variable the launcher may
- * ship to its built-in default through the variable's check hook,
- * transaction_read_only included.  On a hot standby every transaction is
- * read-only, and check_transaction_read_only refuses to make one read-write:
- * "failed to initialize transaction_read_only to 0", a FATAL.  (Parallel
- * workers pass because InitializingParallelWorker silences that check; we
- * are not one.)  transaction_read_only, like transaction_isolation and
- * transaction_deferrable, describes the launcher's transaction and means
- * nothing beyond this one: each transaction of the job starts read-only
- * again in recovery (StartTransaction), so writes still fail with 25006.
- * So the restore runs as if this transaction, which only reads catalogs,
- * were read-write; then it is read-only again.
- */
-static void
-worker_restore_guc_state(char *gucstate)
-{
-	bool		read_only = XactReadOnly;
-
-	XactReadOnly = false;
-	RestoreGUCState(gucstate);
-	XactReadOnly = read_only;
 }
 
 /*

@@ -19,6 +19,11 @@
 #        library (the worker maps utf8_and_iso8859_1, if /proc/W/maps is
 #        readable), which is not the job's doing: its two jobs run on the
 #        same worker.
+#    (d) a launcher whose connection options (PGOPTIONS) set DateStyle and
+#        extra_float_digits: job 1, on the parked worker W, has them (source
+#        "session") and sets work_mem; W parks again, and job 2, from a
+#        launcher without those options, runs on W with the server's
+#        DateStyle, extra_float_digits and work_mem.
 # 2. State the worker cannot reset: it exits (it leaves pg_stat_activity)
 #    and job 2 runs on another worker, which shows nothing of job 1:
 #    (a) a placeholder: job 1 set_config('x.y', 'v', false); job 2's
@@ -177,6 +182,34 @@ $U->quit;
 # Leave only the worker of the postgres database parked.
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($W1)");
 gone('(1c) terminated', $W1);
+
+# ---------------------------------------------------------------------------
+# 1d. Settings of the launcher's connection and of the job.
+# ---------------------------------------------------------------------------
+my $C;
+{
+	local $ENV{PGOPTIONS} = '-c datestyle=SQL,DMY -c extra_float_digits=3';
+	$C = pool_session($node);
+}
+wait_parked($node, '(1d) before job 1', 1);
+($out, $err) = pool_job($C,
+	q{SELECT pg_backend_pid(), current_setting('datestyle'),
+	         (SELECT source FROM pg_settings WHERE name = 'DateStyle'),
+	         current_setting('extra_float_digits'),
+	         set_config('work_mem', '7MB', false)},
+	'p int, ds text, src text, efd text, wm text');
+is($err, '', '(1d) job 1 of the launcher with connection options ran');
+is($out, "$W|SQL, DMY|session|3|7MB",
+	'(1d) job 1 ran on the parked worker with the launcher\'s connection options (as SET) and set work_mem');
+wait_parked($node, '(1d) after job 1', 1);
+($out, $err) = pool_job($L,
+	q{SELECT pg_backend_pid(), current_setting('datestyle'),
+	         current_setting('extra_float_digits'), current_setting('work_mem')},
+	'p int, ds text, efd text, wm text');
+is($err, '', '(1d) job 2 of a launcher without them ran');
+is($out, "$W|ISO, MDY|1|4MB",
+	'(1d) job 2 ran on the same worker, with the server\'s defaults: nothing of job 1 or its launcher');
+$C->quit;
 
 # ---------------------------------------------------------------------------
 # 2a. Placeholders: of the job, of the launcher.
