@@ -30,7 +30,7 @@ WHERE_PAIRS=${WHERE_PAIRS:-3}
 CLUSTER=$WHERE_DIR/cluster
 ROWS_SQL="SELECT g, md5(g::text) FROM generate_series(1,1000000) g"
 
-psql_w() { psql -X -q -h "$CLUSTER" -p "$WHERE_PORT" -U postgres -d bench -v ON_ERROR_STOP=1 "$@"; }
+psql_w() { "$PG_BINDIR/psql" -X -q -h "$CLUSTER" -p "$WHERE_PORT" -U postgres -d bench -v ON_ERROR_STOP=1 "$@"; }
 
 restart() {
 	sed -i '/^shared_preload_libraries/d' "$CLUSTER/data/postgresql.conf"
@@ -44,7 +44,7 @@ log "starting a throwaway cluster in $CLUSTER (port $WHERE_PORT)"
 mkdir -p "$WHERE_DIR"
 start_cluster "$CLUSTER" "$WHERE_PORT" ""
 trap 'stop_cluster "$CLUSTER"' EXIT
-psql -X -q -h "$CLUSTER" -p "$WHERE_PORT" -U postgres -d postgres -c 'CREATE DATABASE bench'
+"$PG_BINDIR/psql" -X -q -h "$CLUSTER" -p "$WHERE_PORT" -U postgres -d postgres -c 'CREATE DATABASE bench'
 psql_w -f "$PGBG_ROOT/bench/sql/setup.sql"
 psql_w -f "$PGBG_ROOT/bench/sql/where.sql"
 
@@ -73,7 +73,7 @@ if command -v perf >/dev/null && [ "$(id -u)" -eq 0 ]; then
 		data=$WHERE_DIR/perf.$q.data
 		out=$WHERE_DIR/perf.$q.out
 		perf record -q -o "$data" -a -c 1 -e syscalls:sys_enter_kill -e syscalls:sys_enter_epoll_wait \
-			-e sched:sched_process_fork -- psql -X -At -h "$CLUSTER" -p "$WHERE_PORT" -U postgres -d bench \
+			-e sched:sched_process_fork -- "$PG_BINDIR/psql" -X -At -h "$CLUSTER" -p "$WHERE_PORT" -U postgres -d bench \
 			-c 'SELECT pg_backend_pid()' -c '\timing on' \
 			-c "SELECT count(*) FROM pg_background_result(pg_background_launch('$ROWS_SQL', $q)) AS (g int, m text)" >"$out" 2>&1
 		launcher=$(head -n1 "$out")

@@ -7,10 +7,29 @@
 CREATE EXTENSION pg_background;
 CREATE EXTENSION dblink;
 
--- (b) the target of the autonomous inserts.
-CREATE TABLE t (x int);
+-- The target of the autonomous inserts; each row carries the time of its
+-- INSERT (its transaction commits right after).
+CREATE TABLE t (x int, at timestamptz DEFAULT clock_timestamp());
 
--- (e) one row per sample of the leak test.
+-- The insert case: wait until t holds n rows (or timeout_s seconds have
+-- passed); return the rows and the time the last of them was inserted
+-- (epoch seconds).  Each statement of this volatile function sees the rows
+-- committed before it.
+CREATE FUNCTION bench_wait_rows(n bigint, timeout_s float8,
+								OUT nrows bigint, OUT last_at numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+	deadline timestamptz := clock_timestamp() + timeout_s * interval '1 second';
+BEGIN
+	LOOP
+		SELECT count(*), extract(epoch FROM max(at)) INTO nrows, last_at FROM t;
+		EXIT WHEN nrows >= n OR clock_timestamp() > deadline;
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+END
+$$;
+
+-- The leak case: one row per sample of the leak test.
 CREATE TABLE leak_samples (
 	n				bigint,			-- launches done so far
 	pid				int,			-- the launcher backend
@@ -35,7 +54,7 @@ BEGIN
 END
 $$;
 
--- (c) run sql in the session and return its rows through a set-returning
+-- The rows case: run sql in the session and return its rows through a set-returning
 -- function, as pg_background_result and dblink return theirs: every
 -- function in FROM hands its rows over in a tuplestore, which is written
 -- once and read once more.  What the session itself takes for the rows of
@@ -57,7 +76,7 @@ BEGIN
 END
 $$;
 
--- (d) through dblink: send sql on the n named connections bench_c1..bench_cn
+-- The fanout case, through dblink: send sql on the n named connections bench_c1..bench_cn
 -- (opened beforehand by the caller), then collect the n results (one
 -- bigint each) and the empty result that ends each query; return the sum.
 CREATE FUNCTION bench_dblink_fanout(sql text, n int) RETURNS bigint
@@ -78,7 +97,7 @@ BEGIN
 END
 $$;
 
--- (e) record the calling backend's memory and DSM mappings after n launches.
+-- The leak case: record the calling backend's memory and DSM mappings after n launches.
 CREATE FUNCTION bench_leak_sample(n bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE

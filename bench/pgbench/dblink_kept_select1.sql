@@ -1,4 +1,5 @@
--- The first transaction of the session connects (run with -D connected=0).
+-- dblink over a connection kept for the whole pgbench session: the first
+-- transaction of the session connects (run with -D connected=0).
 \if :connected = 0
 SELECT dblink_connect('bench', '@CONN@');
 \set connected 1

@@ -1,1 +1,0 @@
-SELECT * FROM dblink('@CONN@', 'SELECT 1') AS t(x int);

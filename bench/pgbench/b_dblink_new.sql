@@ -1,1 +1,0 @@
-SELECT dblink_exec('@CONN@', 'INSERT INTO t VALUES (1)');

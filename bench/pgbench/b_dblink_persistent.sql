@@ -1,6 +1,0 @@
--- The first transaction of the session connects (run with -D connected=0).
-\if :connected = 0
-SELECT dblink_connect('bench', '@CONN@');
-\set connected 1
-\endif
-SELECT dblink_exec('bench', 'INSERT INTO t VALUES (1)');

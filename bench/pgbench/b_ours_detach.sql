@@ -1,1 +1,0 @@
-SELECT pg_background_detach(pg_background_launch('INSERT INTO t VALUES (1)'));

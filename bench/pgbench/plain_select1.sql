@@ -1,0 +1,2 @@
+-- The floor: SELECT 1 in the session itself.
+SELECT 1;
