@@ -506,4 +506,21 @@ for my $f (@docs)
 }
 ok($nclaims > 0, "the documents name the default version ($nclaims claims checked)");
 
+# Every setting of the extension is named in configuration.md, and has a
+# row in a settings table (configuration.md, reference.md, directory.md).
+{
+	my $node = node_for('preload');
+	my @gucs = split /\n/,
+	  $node->safe_psql('postgres',
+		"SELECT name FROM pg_settings WHERE name LIKE 'pg\\_background.%' ORDER BY name");
+	ok(scalar(@gucs) > 0, 'the extension has settings (' . scalar(@gucs) . ')');
+	my $conf = slurp('docs/configuration.md');
+	my $tables = $conf . slurp('docs/reference.md') . slurp('docs/directory.md');
+	for my $g (@gucs)
+	{
+		like($conf, qr/`\Q$g\E`/, "docs/configuration.md names $g");
+		like($tables, qr/^\| `\Q$g\E` \|/m, "a settings table has a row for $g");
+	}
+}
+
 done_testing();
