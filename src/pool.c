@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_background.h"
+#include "pgbg_compat.h"
 
 typedef enum pool_state
 {
@@ -180,6 +181,9 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 	return pool_my_slot >= 0;
 }
 
+/* How long a parked worker waits before it trims its free memory. */
+#define POOL_TRIM_AFTER_MS		100
+
 /*
  * Park this worker (it has reserved its place) until a launcher hands it a
  * job (returns true with the job's segment and directory entry) or it
@@ -191,6 +195,7 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 {
 	TimestampTz parked_at = GetCurrentTimestamp();
 	bool		got = false;
+	bool		trimmed = false;
 
 	Assert(pool_my_slot >= 0);
 	SpinLockAcquire(&pool->mutex);
@@ -254,8 +259,20 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 			continue;
 		}
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
+		/*
+		 * An idle worker should cost little memory: give malloc's free memory
+		 * back to the system once it has been parked for a moment, not after
+		 * every job (the next job would fault those pages in again).
+		 */
+		if (!trimmed && left > POOL_TRIM_AFTER_MS)
+			left = POOL_TRIM_AFTER_MS;
+		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					  left, PG_WAIT_EXTENSION) & WL_TIMEOUT)
+		{
+			if (!trimmed)
+				pgbg_release_free_memory();
+			trimmed = true;
+		}
 		ResetLatch(MyLatch);
 		/* A cancel meant for the previous job must not stop this worker. */
 		QueryCancelPending = false;

@@ -88,6 +88,7 @@ static pgbg_status *worker_status = NULL;
  * began to run.
  */
 static bool worker_fresh_noted = false;
+static uint64 worker_jobs_run = 0;	/* jobs this process finished */
 static int	worker_fresh_gucs;
 static bool worker_objects_noted = false;
 static pgbg_objects worker_job_objects;
@@ -298,9 +299,14 @@ worker_run_job(dsm_handle seg_handle)
 					 errmsg("canceling job before it started")));
 		worker_adopt_identity(fixed, settings);
 
+		/*
+		 * Only the launcher of a job that started on a new worker it
+		 * registered waits for this (launch_wait_for_connect): a wake-up
+		 * costs more than the rest of a short job's hand-off.
+		 */
 		worker_outcome.state = PGBG_STATE_RUNNING;
 		worker_outcome.started_at = GetCurrentTimestamp();
-		worker_publish(true);	/* the launcher waits for this */
+		worker_publish(worker_jobs_run == 0 && !built);
 		worker_wait_for_go();
 
 		worker_note_job_objects();
@@ -331,6 +337,7 @@ worker_run_job(dsm_handle seg_handle)
 
 	/* Tell the launcher we are done, and leave the segment and its queue. */
 	ReadyForQuery(dest);
+	worker_jobs_run++;
 	pgstat_report_activity(STATE_IDLE, NULL);
 	worker_status = NULL;
 	dsm_detach(seg);
@@ -403,8 +410,7 @@ worker_reset_session(void)
 	 */
 	pgstat_report_stat(true);
 
-	/* Idle pooled workers should cost little memory. */
-	pgbg_release_free_memory();
+	/* Free memory is trimmed once the worker has been parked a while. */
 }
 
 /*

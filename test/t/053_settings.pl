@@ -4,7 +4,7 @@
 #
 # 1. A fresh worker (pool off) sees
 #    (a) a connection option (PGOPTIONS -c work_mem=77MB), with source
-#        "client";
+#        "session" (a SET in the job: see docs/migration.md);
 #    (b) ALTER ROLE ... SET of the launcher's login role;
 #    (c) ALTER DATABASE ... SET;
 #    (d) SET LOCAL inside the launcher's transaction;
@@ -58,7 +58,8 @@ sub job_setting
 
 # 1. Fresh workers.
 is(job_setting('work_mem', options => '-c work_mem=77MB'),
-	'77MB client', '(1a) a connection option reaches the job, as "client"');
+	'77MB session',
+	'(1a) a connection option reaches the job, as a SET ("session"; see docs/migration.md)');
 is(job_setting('work_mem', user => 'regress_s'),
 	'33MB user', '(1b) ALTER ROLE ... SET of the launching role');
 is(job_setting('lock_timeout'), '7s database', '(1c) ALTER DATABASE ... SET');
