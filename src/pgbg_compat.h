@@ -186,6 +186,30 @@ pgbg_can_connect_as(Oid roleid)
 }
 
 /*
+ * Room for DSM segments in the main shared memory (preload.c): the setting
+ * min_dynamic_shared_memory came in 14.  Raised to mb megabytes, at a
+ * source below any the administrator can use, so that a value set in the
+ * configuration or on the command line wins.  Before 14, nothing.
+ */
+#if PG_VERSION_NUM >= 140000
+#include "storage/dsm_impl.h"
+
+static inline void
+pgbg_reserve_main_dsm(int mb)
+{
+	char		value[32];
+
+	if (mb <= 0 || min_dynamic_shared_memory >= mb)
+		return;
+	snprintf(value, sizeof(value), "%d", mb);
+	SetConfigOption("min_dynamic_shared_memory", value, PGC_POSTMASTER,
+					PGC_S_DYNAMIC_DEFAULT);
+}
+#else
+#define pgbg_reserve_main_dsm(mb) ((void) (mb))
+#endif
+
+/*
  * How many GUC variables this process knows (built-in, defined by loaded
  * libraries, and placeholders).  From 16 on only get_guc_variables counts
  * them, into an array it allocates.

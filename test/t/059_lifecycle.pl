@@ -43,6 +43,8 @@ my $node = PostgreSQL::Test::Cluster->new('lifecycle');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
+# Segments as files (counted in pg_dynshmem), not in the main shared memory.
+pg_background.dsm_reserve = 0
 max_worker_processes = 16
 dynamic_shared_memory_type = mmap
 pg_background.pool_size = 4

@@ -34,6 +34,8 @@ my $node = PostgreSQL::Test::Cluster->new('queue_no_dsm');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
+# Segments as files (counted in pg_dynshmem), not in the main shared memory.
+pg_background.dsm_reserve = 0
 dynamic_shared_memory_type = mmap
 max_connections = 10
 max_worker_processes = 16

@@ -118,6 +118,8 @@ my $node = PostgreSQL::Test::Cluster->new('chaos');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
+# Segments as files (counted in pg_dynshmem), not in the main shared memory.
+pg_background.dsm_reserve = 0
 max_worker_processes = 16
 max_connections = 40
 max_parallel_workers_per_gather = 0

@@ -51,6 +51,8 @@ my $node = PostgreSQL::Test::Cluster->new('admission_limits');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_background'
+# Segments as files (counted in pg_dynshmem), not in the main shared memory.
+pg_background.dsm_reserve = 0
 max_worker_processes = 10
 pg_background.max_jobs = 16
 # Part 3 holds 21 jobs of one session, neither read nor detached: above
