@@ -3,7 +3,8 @@
  * preload.c
  *		What happens when the library is loaded: every module's settings,
  *		and with shared_preload_libraries, the shared memory of the job
- *		directory and the pool, and the dispatcher's registration.
+ *		directory, the pool and durable jobs, and the dispatcher's
+ *		registration.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +40,7 @@ _PG_init(void)
 	pgbg_worker_define_gucs();
 	pgbg_pool_define_gucs();
 	pgbg_dir_define_gucs();
+	pgbg_durable_define_gucs();
 	MarkGUCPrefixReserved("pg_background");
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -62,6 +64,7 @@ preload_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	pgbg_dir_shmem_request();
+	pgbg_durable_shmem_request();
 	RequestAddinShmemSpace(pgbg_pool_shmem_size());
 	RequestAddinShmemSpace(pgbg_specstore_shmem_size());
 }
@@ -79,6 +82,8 @@ preload_shmem_startup(void)
 	pgbg_dir_shmem_init();
 	pgbg_pool_shmem_init();
 	pgbg_specstore_shmem_init();
+	pgbg_durable_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 	pgbg_dir_shmem_loaded();
+	pgbg_durable_shmem_loaded();
 }
