@@ -158,6 +158,7 @@ static void durable_xact_callback(XactEvent event, void *arg);
 static void durable_register_callback(void);
 static void durable_note_broadcast(void);
 static durable_db *durable_find_db(Oid database);
+static durable_running *durable_slot(int slot, Oid database, int64 job);
 static void durable_note_database(Oid database);
 static void durable_write_file(void);
 static void durable_write_file_after_commit(void);
@@ -172,6 +173,7 @@ static void durable_spi(const char *sql, int nargs, Oid *types, Datum *values,
 static void durable_check_visible(int64 id, Oid caller);
 static char *durable_lookup_state(int64 id, Oid caller, bool latest);
 static int64 durable_arg_id(FunctionCallInfo fcinfo);
+static Datum durable_id_array(int64 *ids, int n);
 
 /*
  * Define the settings of durable jobs (from _PG_init).
@@ -689,6 +691,21 @@ pgbg_durable_slot_take(Oid database, int64 job)
 }
 
 /*
+ * The slot, if it is one and still holds the job; else NULL.  Caller holds
+ * the lock.
+ */
+static durable_running *
+durable_slot(int slot, Oid database, int64 job)
+{
+	durable_running *r;
+
+	if (slot < 0 || slot >= PGBG_DURABLE_MAX_RUNNING)
+		return NULL;
+	r = &durable->running[slot];
+	return (r->database == database && r->job == job) ? r : NULL;
+}
+
+/*
  * Free the slot if it still holds the job (its worker is gone, or it was
  * never started).
  */
@@ -697,11 +714,9 @@ pgbg_durable_slot_release(int slot, Oid database, int64 job)
 {
 	durable_running *r;
 
-	if (slot < 0 || slot >= PGBG_DURABLE_MAX_RUNNING)
-		return;
 	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
-	r = &durable->running[slot];
-	if (r->database == database && r->job == job)
+	r = durable_slot(slot, database, job);
+	if (r != NULL)
 		memset(r, 0, sizeof(durable_running));
 	LWLockRelease(durable->lock);
 }
@@ -714,20 +729,16 @@ bool
 pgbg_durable_slot_attach(int slot, Oid database, int64 job, bool *cancel)
 {
 	durable_running *r;
-	bool		ok = false;
 
-	if (slot < 0 || slot >= PGBG_DURABLE_MAX_RUNNING)
-		return false;
 	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
-	r = &durable->running[slot];
-	if (r->database == database && r->job == job)
+	r = durable_slot(slot, database, job);
+	if (r != NULL)
 	{
 		r->pid = MyProcPid;
 		*cancel = r->cancel;
-		ok = true;
 	}
 	LWLockRelease(durable->lock);
-	return ok;
+	return r != NULL;
 }
 
 /*
@@ -739,11 +750,9 @@ pgbg_durable_slot_canceled(int slot, Oid database, int64 job)
 	durable_running *r;
 	bool		cancel = false;
 
-	if (slot < 0 || slot >= PGBG_DURABLE_MAX_RUNNING)
-		return false;
 	LWLockAcquire(durable->lock, LW_SHARED);
-	r = &durable->running[slot];
-	if (r->database == database && r->job == job)
+	r = durable_slot(slot, database, job);
+	if (r != NULL)
 		cancel = r->cancel;
 	LWLockRelease(durable->lock);
 	return cancel;
@@ -1330,6 +1339,21 @@ pgbg_durable_purge(void)
 }
 
 /*
+ * A bigint[] of n job ids.
+ */
+static Datum
+durable_id_array(int64 *ids, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(datums, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
  * Transition "claim" (runner, in its transaction): up to max due jobs that
  * are queued, or interrupted (running without a slot: not in busy), become
  * running with one more attempt, each in a slot taken for it.  An
@@ -1343,18 +1367,12 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 	durable_save save;
 	Oid			types[2] = {INT8ARRAYOID, INT4OID};
 	Datum		args[2];
-	Datum	   *busy_datums;
 	volatile int n = 0;
 	int			ncand;
 	int64	   *ids;
 	int			i;
 
-	busy_datums = palloc(sizeof(Datum) * Max(nbusy, 1));
-	for (i = 0; i < nbusy; i++)
-		busy_datums[i] = Int64GetDatum(busy[i]);
-	args[0] = PointerGetDatum(construct_array(busy_datums, nbusy, INT8OID,
-											  sizeof(int64), FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
+	args[0] = durable_id_array(busy, nbusy);
 	args[1] = Int32GetDatum(max);
 
 	durable_enter(&save, false);
@@ -1466,18 +1484,11 @@ pgbg_durable_next(int64 *busy, int nbusy, int64 *left)
 	durable_save save;
 	Oid			types[2] = {INT8ARRAYOID, FLOAT8OID};
 	Datum		args[2];
-	Datum	   *busy_datums;
 	bool		isnull;
 	Datum		d;
 	long		ms = -1;
-	int			i;
 
-	busy_datums = palloc(sizeof(Datum) * Max(nbusy, 1));
-	for (i = 0; i < nbusy; i++)
-		busy_datums[i] = Int64GetDatum(busy[i]);
-	args[0] = PointerGetDatum(construct_array(busy_datums, nbusy, INT8OID,
-											  sizeof(int64), FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
+	args[0] = durable_id_array(busy, nbusy);
 	args[1] = Float8GetDatum((double) pgbg_durable_keep_finished);
 
 	durable_enter(&save, false);

@@ -89,12 +89,34 @@ static uint64 runner_seen = 0;
 static TimeoutId durable_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t durable_timeout_reached = false;
 
+static void durable_fill_worker(BackgroundWorker *worker, const char *function,
+								const char *type, Oid database);
 static void durable_runner_exit(int code, Datum arg);
 static long runner_turn(Oid database, bool *leave);
 static void runner_reap(Oid database);
 static bool runner_start_worker(pgbg_durable_claimed *job);
 static void durable_worker_commit(void *arg, const char *command_tag);
 static void durable_timeout_handler(void);
+
+/*
+ * Describe a dynamic background worker of ours, connected to database,
+ * that notifies this process when it stops.
+ */
+static void
+durable_fill_worker(BackgroundWorker *worker, const char *function,
+					const char *type, Oid database)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_ConsistentState;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "pg_background");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+	worker->bgw_main_arg = ObjectIdGetDatum(database);
+	worker->bgw_notify_pid = MyProcPid;
+}
 
 /*
  * In the dispatcher: start a runner for every database that wants one and
@@ -168,19 +190,10 @@ pgbg_durable_start_runners(void)
 			continue;
 		}
 
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-			BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_ConsistentState;
-		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_background");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN,
-				 "pg_background_durable_runner_main");
-		snprintf(worker.bgw_type, BGW_MAXLEN, "pg_background durable runner");
+		durable_fill_worker(&worker, "pg_background_durable_runner_main",
+							"pg_background durable runner", dbs[i]);
 		snprintf(worker.bgw_name, BGW_MAXLEN,
 				 "pg_background durable runner for database %u", dbs[i]);
-		worker.bgw_main_arg = ObjectIdGetDatum(dbs[i]);
-		worker.bgw_notify_pid = MyProcPid;
 		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
 			/* No slot: ask again soon. */
@@ -384,20 +397,11 @@ runner_start_worker(pgbg_durable_claimed *job)
 	durable_started *s;
 	MemoryContext oldcontext;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_background");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN,
-			 "pg_background_durable_worker_main");
-	snprintf(worker.bgw_type, BGW_MAXLEN, PGBG_WORKER_TYPE);
+	durable_fill_worker(&worker, "pg_background_durable_worker_main",
+						PGBG_WORKER_TYPE, MyDatabaseId);
 	snprintf(worker.bgw_name, BGW_MAXLEN,
 			 "pg_background worker for durable job %lld",
 			 (long long) job->job);
-	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
-	worker.bgw_notify_pid = MyProcPid;
 	StaticAssertStmt(sizeof(pgbg_durable_claimed) <= BGW_EXTRALEN,
 					 "a claimed job must fit in bgw_extra");
 	memcpy(worker.bgw_extra, job, sizeof(pgbg_durable_claimed));
