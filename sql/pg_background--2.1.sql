@@ -382,6 +382,11 @@ pg_background_enqueue(sql pg_catalog.text, run_at pg_catalog.timestamptz,
                       VARIADIC params "any")
 RETURNS pg_catalog.int8
 AS 'MODULE_PATHNAME', 'pg_background_enqueue' LANGUAGE C VOLATILE$d$),
+-- The trigger that lists the database and wakes its runner at commit.
+('pgbg_durable_inserted()', $d$
+pgbg_durable_inserted()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgbg_durable_inserted' LANGUAGE C VOLATILE$d$),
 ('pg_background_job(pg_catalog.int8)', $d$
 pg_background_job(id pg_catalog.int8)
 RETURNS pg_background_durable_job
@@ -396,8 +401,8 @@ RETURNS pg_catalog.bool
 AS 'MODULE_PATHNAME', 'pg_background_cancel_job' LANGUAGE C VOLATILE$d$),
 /*
  * pgbg_change_privileges: grant (revoke) EXECUTE on every function of the
- * extension except the privilege helpers and
- * pg_background_drop_executor_role, and SELECT on its views, to (from) an
+ * extension except the privilege helpers, pg_background_drop_executor_role
+ * and the trigger function pgbg_durable_inserted, and SELECT on its views, to (from) an
  * existing role.  The role name is quoted; an unknown role is a notice and
  * false, any other failure a warning and false.
  */
@@ -432,7 +437,8 @@ BEGIN
            AND p.proname NOT IN ('grant_pg_background_privileges',
                                  'revoke_pg_background_privileges',
                                  'pgbg_change_privileges',
-                                 'pg_background_drop_executor_role')
+                                 'pg_background_drop_executor_role',
+                                 'pgbg_durable_inserted')
         UNION ALL
         SELECT 'TABLE', 'SELECT', c.oid::pg_catalog.regclass::pg_catalog.text
           FROM pg_catalog.pg_depend d
@@ -579,6 +585,11 @@ $fn$$d$)
                d.command_tag, d.sql
           FROM pgbg_durable d
          WHERE pg_catalog.pg_has_role(d.owner::pg_catalog.oid, 'MEMBER');
+
+    -- The table's trigger (its function exists now).
+    DROP TRIGGER IF EXISTS pgbg_durable_inserted ON pgbg_durable;
+    CREATE TRIGGER pgbg_durable_inserted AFTER INSERT ON pgbg_durable
+        FOR EACH STATEMENT EXECUTE FUNCTION pgbg_durable_inserted();
 
     -- 5. Member functions and composite types that are not ours.
     SELECT pg_catalog.string_agg(d.objid::pg_catalog.regprocedure::pg_catalog.text, ', ')

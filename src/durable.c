@@ -64,6 +64,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -90,6 +91,7 @@ PG_FUNCTION_INFO_V1(pg_background_enqueue);
 PG_FUNCTION_INFO_V1(pg_background_job);
 PG_FUNCTION_INFO_V1(pg_background_wait_job);
 PG_FUNCTION_INFO_V1(pg_background_cancel_job);
+PG_FUNCTION_INFO_V1(pgbg_durable_inserted);
 
 /* The file that lists the databases with durable jobs, in PGDATA. */
 #define PGBG_DURABLE_FILE			"pg_background.durable"
@@ -1044,8 +1046,6 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 		}
 	}
 
-	durable_note_database(MyDatabaseId);
-
 	for (i = 0; i < 6; i++)
 	{
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
@@ -1091,9 +1091,31 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	durable_leave(&save);
 
-	durable_register_callback();
-	durable_xact_wake = true;
+	/* The database is listed, its runner woken at commit: see below. */
 	PG_RETURN_INT64(id);
+}
+
+/*
+ * pgbg_durable_inserted(): trigger, after each statement that inserts into
+ * the table (an enqueue, or pg_restore's COPY of a dump's jobs).  Lists the
+ * database (in shared memory and in the file) before the rows can commit,
+ * and asks for its runner to be woken when they have.  Without
+ * shared_preload_libraries (a restore into such a server) it does nothing.
+ */
+Datum
+pgbg_durable_inserted(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("pgbg_durable_inserted must be called as a trigger")));
+	if (durable != NULL)
+	{
+		durable_note_database(MyDatabaseId);
+		durable_register_callback();
+		durable_xact_wake = true;
+	}
+	return PointerGetDatum(NULL);
 }
 
 /*

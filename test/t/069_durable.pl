@@ -23,7 +23,9 @@
 #     give 42704, the view no row, the table itself 42501.
 #  8. Bad input: the SQLSTATE of each.
 #  9. PREPARE TRANSACTION of a transaction that enqueued: 0A000.
-# 10. pg_dump dumps the rows of the table.
+# 10. pg_dump dumps the rows of the table and the position of its sequence,
+#     not its trigger; restored into a new database (without enqueuing
+#     there), a job that was pending in the dump runs there, once.
 # 11. Restart: 100 jobs enqueued, the server stopped with -m immediate
 #     while they run (one of them held on an advisory lock, so that it is
 #     running for sure); after the restart every job succeeded and every
@@ -229,11 +231,36 @@ is(sqlstate_of('postgres', q{BEGIN; SELECT pg_background_enqueue('SELECT 1'); PR
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0',
 	'nothing was prepared');
 
-# 10. pg_dump dumps the jobs.
+# 10. pg_dump dumps the jobs; a restore runs the pending ones.
+my $pending = $node->safe_psql('postgres',
+	q{SELECT pg_background_enqueue($$INSERT INTO t (k) VALUES ('restored')$$, now() + interval '3 s')});
+my $dump_file = $node->basedir . '/durable.sql';
 my ($dout, $derr) = run_command(
-	[ 'pg_dump', '-h', $node->host, '-p', $node->port, '-d', 'postgres' ]);
+	[ 'pg_dump', '-h', $node->host, '-p', $node->port, '-d', 'postgres', '-f', $dump_file ]);
+$dout = slurp_file($dump_file);
+$node->safe_psql('postgres', "SELECT pg_background_cancel_job($pending)");
 like($dout, qr/^COPY public\.pgbg_durable \(/m, 'pg_dump dumps the rows of the job table');
 like($dout, qr/pgbg_durable_id_seq', \d+, true\)/m, 'and the position of its sequence');
+unlike($dout, qr/CREATE TRIGGER/, 'but not its trigger (the extension makes it)');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+my ($rout, $rerr) = run_command(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $node->port,
+	  '-d', 'restored', '-f', $dump_file ]);
+is($rerr, '', 'the dump restores without an error');
+my $restored_done = 0;
+my $restore_deadline = time + 60;
+# Polls the restored database only: its runner is woken by the COPY's commit.
+while (time < $restore_deadline)
+{
+	$restored_done = $node->safe_psql('restored', q{SELECT count(*) FROM t WHERE k = 'restored'});
+	last if $restored_done eq '1';
+	usleep(100_000);
+}
+is($restored_done, '1', 'the pending job runs in the restored database');
+is($node->safe_psql('restored', "SELECT state, attempts FROM pg_background_job($pending)"),
+	'succeeded|1', 'as the same job, under the same id');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'restored'}),
+	'0', 'the job canceled in the source never ran there');
 
 # 11. Restart: 100 jobs, one of them held on an advisory lock.
 my $holder = $node->background_psql('postgres', on_error_stop => 0);
