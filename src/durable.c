@@ -1194,6 +1194,7 @@ pg_background_job(PG_FUNCTION_ARGS)
 	Datum		result;
 	int			i;
 
+	pgbg_dir_require("pg_background_job");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);

@@ -67,7 +67,18 @@
  *	 specstore.c The shared area where queued jobs' descriptions wait, so
  *				that a queued job holds no DSM segment.
  *	 dispatcher.c The background worker that starts queued jobs when the
- *				limits and a free worker slot allow.
+ *				limits and a free worker slot allow, and the runners of
+ *				durable jobs.
+ *	 durable.c	Durable jobs: the only code that changes a row of their
+ *				table (named transitions, run as the table's owner), their
+ *				shared state (databases and their runners, the file that
+ *				lists them, running jobs' slots, the condition variable
+ *				waiters sleep on), the wake-up at commit, the SQL API.
+ *	 durable_run.c The processes that run durable jobs: a runner per
+ *				database (claims due jobs, starts their workers) and a
+ *				worker per attempt (runs the SQL as the job's role through
+ *				pgbg_worker_execute, recording the success before the
+ *				last commit).
  *	 pool.c		The warm pool's slots: workers that finished a job park,
  *				connected, and take the next job of the same database and
  *				user.
