@@ -173,7 +173,8 @@ static void durable_leave(durable_save *save);
 static void durable_spi(const char *sql, int nargs, Oid *types, Datum *values,
 						const char *nulls, int expected);
 static void durable_check_visible(int64 id, Oid caller);
-static char *durable_lookup_state(int64 id, Oid caller, bool latest);
+static char *durable_lookup_state(int64 id, Oid caller, bool latest,
+								  bool *mine);
 static int64 durable_arg_id(FunctionCallInfo fcinfo);
 static Datum durable_id_array(int64 *ids, int n);
 
@@ -1134,10 +1135,12 @@ durable_arg_id(FunctionCallInfo fcinfo)
 /*
  * The state of a job that the caller (a member of its owner's role) may
  * see, as of the transaction's snapshot, or of the latest one; NULL if
- * there is no such job.  Caller is inside durable_enter.
+ * there is no such job.  *mine (if not NULL) tells whether the transaction
+ * in progress wrote the row last (enqueued or changed it).  Caller is inside
+ * durable_enter.
  */
 static char *
-durable_lookup_state(int64 id, Oid caller, bool latest)
+durable_lookup_state(int64 id, Oid caller, bool latest, bool *mine)
 {
 	char	   *query;
 	SPIPlanPtr	plan;
@@ -1145,7 +1148,7 @@ durable_lookup_state(int64 id, Oid caller, bool latest)
 	Datum		values[2] = {Int64GetDatum(id), ObjectIdGetDatum(caller)};
 	int			rc;
 
-	query = psprintf("SELECT state FROM %s WHERE id = $1 "
+	query = psprintf("SELECT state, xmin FROM %s WHERE id = $1 "
 					 "AND pg_has_role($2, owner::oid, 'MEMBER')",
 					 durable_table(false));
 	plan = SPI_prepare(query, 2, types);
@@ -1161,6 +1164,15 @@ durable_lookup_state(int64 id, Oid caller, bool latest)
 			 SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return NULL;
+	if (mine != NULL)
+	{
+		bool		isnull;
+		Datum		xmin = SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 2, &isnull);
+
+		*mine = !isnull &&
+			TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin));
+	}
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
@@ -1170,7 +1182,7 @@ durable_lookup_state(int64 id, Oid caller, bool latest)
 static void
 durable_check_visible(int64 id, Oid caller)
 {
-	if (durable_lookup_state(id, caller, false) == NULL)
+	if (durable_lookup_state(id, caller, false, NULL) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("durable job %lld does not exist", (long long) id)));
@@ -1253,10 +1265,11 @@ pg_background_wait_job(PG_FUNCTION_ARGS)
 	{
 		durable_save save;
 		char	   *state;
+		bool		mine;
 		long		remaining = -1;
 
 		durable_enter(&save, false);
-		state = durable_lookup_state(id, caller, true);
+		state = durable_lookup_state(id, caller, true, &mine);
 		if (state == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1264,6 +1277,13 @@ pg_background_wait_job(PG_FUNCTION_ARGS)
 		done = (strcmp(state, "succeeded") == 0 ||
 				strcmp(state, "failed") == 0 ||
 				strcmp(state, "canceled") == 0);
+		if (!done && mine)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("durable job %lld cannot run before the transaction in progress commits",
+							(long long) id),
+					 errdetail("This transaction enqueued the job (or changed it), so waiting for it here would never end."),
+					 errhint("Commit first, then wait.")));
 		durable_leave(&save);
 		if (done)
 			break;
@@ -1320,7 +1340,7 @@ pg_background_cancel_job(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		state = durable_lookup_state(id, caller, true);
+		state = durable_lookup_state(id, caller, true, NULL);
 		if (state != NULL && strcmp(state, "running") == 0)
 		{
 			LWLockAcquire(durable->lock, LW_EXCLUSIVE);

@@ -21,7 +21,8 @@
 #     57014, its effect rolled back), a finished one (false).
 #  7. Another role sees nothing: pg_background_job, wait_job and cancel_job
 #     give 42704, the view no row, the table itself 42501.
-#  8. Bad input: the SQLSTATE of each.
+#  8. Bad input: the SQLSTATE of each; waiting for a job that the waiting
+#     transaction enqueued: 55000.
 #  9. PREPARE TRANSACTION of a transaction that enqueued: 0A000.
 # 10. pg_dump dumps the rows of the table and the position of its sequence,
 #     not its trigger; restored into a new database (without enqueuing
@@ -32,7 +33,12 @@
 #     effect is there exactly once; the held job ran again (2 attempts).
 #     A job of db2 due after the restart runs without anyone connecting
 #     to db2 before its effect is there.
+# 10b. A job whose worker is terminated 10 times (pg_terminate_backend
+#     while it waits for a lock) fails with 08006, 10 attempts.
+# 10c. The job of a role dropped meanwhile fails with 28000, 0 attempts.
 # 12. Finished jobs are removed after pg_background.durable_keep_finished.
+# 12b. A damaged file of databases is renamed (.damaged), the log says so,
+#     and the next enqueue lists the database again.
 # 13. A hot standby refuses to enqueue with 25006.
 use strict;
 use warnings;
@@ -225,6 +231,9 @@ is($node->safe_psql('postgres',
 	q{SELECT count(*) FROM pg_background_durable_jobs WHERE sql = 'SELECT 1' AND state <> 'canceled'}),
 	'0', 'no bad call enqueued anything');
 
+is(sqlstate_of('postgres', q{BEGIN; SELECT pg_background_wait_job(pg_background_enqueue('SELECT 1'), 1000);}),
+	'55000', 'waiting for a job enqueued by the transaction in progress');
+
 # 9. PREPARE TRANSACTION.
 is(sqlstate_of('postgres', q{BEGIN; SELECT pg_background_enqueue('SELECT 1'); PREPARE TRANSACTION 'p1';}),
 	'0A000', 'a transaction that enqueued cannot be prepared');
@@ -261,6 +270,42 @@ is($node->safe_psql('restored', "SELECT state, attempts FROM pg_background_job($
 	'succeeded|1', 'as the same job, under the same id');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'restored'}),
 	'0', 'the job canceled in the source never ran there');
+
+# 10b. A job whose worker keeps being terminated is run again each time,
+#      and fails with 08006 after the 10th interruption.
+my $blocker = $node->background_psql('postgres', on_error_stop => 0);
+$blocker->query_safe('SELECT pg_advisory_lock(4343)');
+my $stubborn = $node->safe_psql('postgres',
+	q{SELECT pg_background_enqueue('SELECT pg_advisory_xact_lock(4343)', max_attempts => 1)});
+my $terminated = 0;
+foreach my $round (1 .. 10)
+{
+	last unless poll_until($node, q{SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND NOT l.granted AND a.backend_type = 'pg_background'}, '1', 60);
+	$terminated += $node->safe_psql('postgres', q{SELECT count(pg_terminate_backend(a.pid))
+		FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND NOT l.granted AND a.backend_type = 'pg_background'});
+	# The next round waits for the next attempt (or the end).
+	poll_until($node, "SELECT attempts >= $round + 1 OR state = 'failed' FROM pg_background_job($stubborn)", 't', 60);
+}
+is($terminated, 10, 'the job was terminated 10 times, each time in a new attempt');
+is(wait_job($stubborn), 't', 'then it finished');
+is(job($stubborn, 'state, attempts, sqlstate, message'),
+	'failed|10|08006|the job was interrupted too often', 'it failed as interrupted too often');
+$blocker->quit;
+
+# 10c. A job whose role was dropped fails with 28000.
+$node->safe_psql('postgres', q{CREATE ROLE regress_gone LOGIN; GRANT pgbackground_role TO regress_gone});
+my $orphan = $node->safe_psql('postgres',
+	q{SELECT pg_background_enqueue('SELECT 1', now() + interval '1 hour')},
+	extra_params => [ '-U', 'regress_gone' ]);
+$node->safe_psql('postgres', qq{DROP ROLE regress_gone;
+UPDATE pgbg_durable SET run_at = now() WHERE id = $orphan});
+# A new enqueue wakes the runner, which then finds the orphan due.
+$node->safe_psql('postgres', q{SELECT pg_background_enqueue('SELECT 1')});
+is(wait_job($orphan), 't', "the job of a dropped role finishes");
+is(job($orphan, 'state, attempts, sqlstate'), 'failed|0|28000',
+	'it failed with 28000 without starting');
 
 # 11. Restart: 100 jobs, one of them held on an advisory lock.
 my $holder = $node->background_psql('postgres', on_error_stop => 0);
@@ -307,6 +352,22 @@ ok(poll_until($node, 'SELECT count(*) FROM pg_background_durable_jobs', '0', 60)
 	'finished jobs are removed after durable_keep_finished');
 is(sqlstate_of('postgres', "SELECT * FROM pg_background_job($last)"), '42704',
 	'a removed job does not exist');
+
+# 12b. A damaged file of databases is put aside, and a new enqueue lists
+#      the database again.
+my $dbs_file = $node->data_dir . '/pg_background.durable';
+ok(-e $dbs_file, 'the file of databases exists');
+$node->stop;
+open(my $fh, '>', $dbs_file) or die "could not write $dbs_file: $!";
+print $fh 'garbage that is not a file of databases';
+close($fh);
+$node->start;
+ok(-e "$dbs_file.damaged", 'the damaged file was renamed');
+like(slurp_file($node->logfile), qr/pg_background durable job file "pg_background.durable" is damaged/,
+	'and the log says so');
+my $relisted = $node->safe_psql('postgres', q{SELECT pg_background_enqueue('SELECT 1')});
+is(wait_job($relisted), 't', 'a job enqueued afterwards runs');
+ok(-e $dbs_file, 'and the database is listed again');
 
 # 13. Hot standby.
 $node->backup('base');
