@@ -152,6 +152,17 @@ int			pgbg_durable_workers = 4;
 
 static durable_shared *durable = NULL;
 
+/* The table, as durable_find_table last found it. */
+static Oid	durable_relid = InvalidOid;
+static Oid	durable_relnsp = InvalidOid;
+static Oid	durable_relowner = InvalidOid;
+static char *durable_relname = NULL;
+
+/* The enqueue's statement, prepared once per session (and table). */
+static SPIPlanPtr durable_insert_plan = NULL;
+static Oid	durable_insert_relid = InvalidOid;
+static Oid	durable_insert_relnsp = InvalidOid;
+
 /* What the transaction in progress must do when it commits. */
 static bool durable_xact_wake = false;
 static bool durable_xact_broadcast = false;
@@ -167,8 +178,9 @@ static void durable_write_file_after_commit(void);
 static void durable_load_file(void);
 static void durable_reject_file(FILE *file, const char *what);
 static void durable_wake_database(Oid database);
-static char *durable_table(bool missing_ok);
-static void durable_enter(durable_save *save, bool missing_ok);
+static void durable_find_table(void);
+static const char *durable_table(void);
+static void durable_enter(durable_save *save);
 static void durable_leave(durable_save *save);
 static void durable_spi(const char *sql, int nargs, Oid *types, Datum *values,
 						const char *nulls, int expected);
@@ -801,20 +813,74 @@ pgbg_durable_broadcast(void)
 }
 
 /*
- * The qualified, quoted name of the table, or NULL (missing_ok) if the
- * extension is not installed in this database.
+ * Find the table (in the extension's schema) and remember its OID, schema,
+ * owner and qualified name for the rest of the session: later calls only
+ * check, in the syscache, that the OID still names it there.  An error if
+ * the extension or its table is missing.
  */
-static char *
-durable_table(bool missing_ok)
+static void
+durable_find_table(void)
 {
-	Oid			ext = get_extension_oid("pg_background", missing_ok);
+	HeapTuple	tup;
+	Oid			ext;
 	Oid			nsp;
+	Oid			relid;
+	MemoryContext oldcontext;
 
+	if (OidIsValid(durable_relid))
+	{
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(durable_relid));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+			bool		same = rel->relnamespace == durable_relnsp &&
+				strcmp(NameStr(rel->relname), PGBG_DURABLE_TABLE) == 0;
+
+			if (same)
+				durable_relowner = rel->relowner;
+			ReleaseSysCache(tup);
+			if (same)
+				return;
+		}
+		durable_relid = InvalidOid;
+	}
+
+	ext = get_extension_oid("pg_background", true);
 	if (!OidIsValid(ext))
-		return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"pg_background\" is not installed in this database")));
 	nsp = pgbg_extension_schema(ext);
-	return psprintf("%s.%s", quote_identifier(get_namespace_name(nsp)),
-					PGBG_DURABLE_TABLE);
+	relid = get_relname_relid(PGBG_DURABLE_TABLE, nsp);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table of durable jobs does not exist"),
+				 errhint("Update the extension: ALTER EXTENSION pg_background UPDATE.")));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	durable_relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	if (durable_relname != NULL)
+		pfree(durable_relname);
+	durable_relname = psprintf("%s.%s", quote_identifier(get_namespace_name(nsp)),
+							   PGBG_DURABLE_TABLE);
+	MemoryContextSwitchTo(oldcontext);
+	durable_relnsp = nsp;
+	durable_relid = relid;
+}
+
+/*
+ * The qualified, quoted name of the table (found by durable_enter).
+ */
+static const char *
+durable_table(void)
+{
+	Assert(durable_relname != NULL);
+	return durable_relname;
 }
 
 /*
@@ -824,33 +890,12 @@ durable_table(bool missing_ok)
  * the transaction).
  */
 static void
-durable_enter(durable_save *save, bool missing_ok)
+durable_enter(durable_save *save)
 {
-	char	   *table = durable_table(missing_ok);
-	Oid			ext_nsp;
-	Oid			relid;
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (table == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("extension \"pg_background\" is not installed in this database")));
-	ext_nsp = pgbg_extension_schema(get_extension_oid("pg_background", false));
-	relid = get_relname_relid(PGBG_DURABLE_TABLE, ext_nsp);
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the table of durable jobs does not exist"),
-				 errhint("Update the extension: ALTER EXTENSION pg_background UPDATE.")));
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
+	durable_find_table();
 	GetUserIdAndSecContext(&save->user, &save->sec_context);
-	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(durable_relowner,
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	save->nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
@@ -878,7 +923,7 @@ static void
 durable_spi(const char *sql, int nargs, Oid *types, Datum *values,
 			const char *nulls, int expected)
 {
-	char	   *query = psprintf(sql, durable_table(false));
+	char	   *query = psprintf(sql, durable_table());
 	int			rc;
 
 	rc = SPI_execute_with_args(query, nargs, types, values, nulls, false, 0);
@@ -984,10 +1029,10 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 	durable_save save;
 	pgbg_params *params;
 	Oid			owner = GetUserId();
-	Datum		values[8];
-	char		nulls[8];
-	Oid			types[8] = {TEXTOID, TIMESTAMPTZOID, INT4OID, INTERVALOID,
-	INTERVALOID, TEXTOID, OIDARRAYOID, TEXTARRAYOID};
+	Datum		values[9];
+	char		nulls[9];
+	Oid			types[9] = {TEXTOID, TIMESTAMPTZOID, INT4OID, INTERVALOID,
+	INTERVALOID, TEXTOID, OIDARRAYOID, TEXTARRAYOID, OIDOID};
 	Datum	   *param_values = NULL;
 	bool	   *param_nulls = NULL;
 	Datum	   *param_types = NULL;
@@ -1069,25 +1114,35 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 		nulls[6] = nulls[7] = ' ';
 	}
 
-	durable_enter(&save, false);
-	/* owner: the current user, as the transition's caller. */
-	{
-		Datum		v[9];
-		char		n[9];
-		Oid			t[9];
+	values[8] = ObjectIdGetDatum(owner);
+	nulls[8] = ' ';
 
-		memcpy(v, values, sizeof(values));
-		memcpy(n, nulls, sizeof(nulls));
-		memcpy(t, types, sizeof(types));
-		v[8] = ObjectIdGetDatum(owner);
-		n[8] = ' ';
-		t[8] = OIDOID;
-		durable_spi("INSERT INTO %s (owner, sql, run_at, max_attempts, "
-					"retry_delay, timeout, label, param_types, param_values) "
-					"VALUES ($9::regrole, $1, coalesce($2, now()), $3, $4, $5, "
-					"$6, $7::regtype[], $8) RETURNING id",
-					9, t, v, n, 1);
+	durable_enter(&save);
+	if (durable_insert_plan == NULL || durable_insert_relid != durable_relid ||
+		durable_insert_relnsp != durable_relnsp)
+	{
+		char	   *query;
+		SPIPlanPtr	plan;
+
+		query = psprintf("INSERT INTO %s (owner, sql, run_at, max_attempts, "
+						 "retry_delay, timeout, label, param_types, param_values) "
+						 "VALUES ($9::regrole, $1, coalesce($2, now()), $3, $4, $5, "
+						 "$6, $7::regtype[], $8) RETURNING id",
+						 durable_table());
+		plan = SPI_prepare(query, 9, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the enqueue of a durable job: %s",
+				 SPI_result_code_string(SPI_result));
+		if (durable_insert_plan != NULL)
+			SPI_freeplan(durable_insert_plan);
+		durable_insert_plan = plan;
+		durable_insert_relid = durable_relid;
+		durable_insert_relnsp = durable_relnsp;
 	}
+	/* No row limit: it would stop the INSERT before its AFTER trigger. */
+	if (SPI_execute_plan(durable_insert_plan, values, nulls, false, 0) !=
+		SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not enqueue the durable job");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	durable_leave(&save);
@@ -1150,7 +1205,7 @@ durable_lookup_state(int64 id, Oid caller, bool latest, bool *mine)
 
 	query = psprintf("SELECT state, xmin FROM %s WHERE id = $1 "
 					 "AND pg_has_role($2, owner::oid, 'MEMBER')",
-					 durable_table(false));
+					 durable_table());
 	plan = SPI_prepare(query, 2, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -1213,7 +1268,7 @@ pg_background_job(PG_FUNCTION_ARGS)
 	if (tupdesc->natts != 14)
 		elog(ERROR, "pg_background_job: unexpected result type");
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("SELECT id, label, state, attempts, max_attempts, "
 				"enqueued_at, run_at, started_at, finished_at, sqlstate, "
 				"message, detail, command_tag, owner::oid FROM %s "
@@ -1268,7 +1323,7 @@ pg_background_wait_job(PG_FUNCTION_ARGS)
 		bool		mine;
 		long		remaining = -1;
 
-		durable_enter(&save, false);
+		durable_enter(&save);
 		state = durable_lookup_state(id, caller, true, &mine);
 		if (state == NULL)
 			ereport(ERROR,
@@ -1327,7 +1382,7 @@ pg_background_cancel_job(PG_FUNCTION_ARGS)
 	int			i;
 
 	pgbg_dir_require("pg_background_cancel_job");
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_check_visible(id, caller);
 	durable_spi("UPDATE %s SET state = 'canceled', finished_at = now(), "
 				"sqlstate = '57014', message = 'canceled before it started' "
@@ -1374,7 +1429,7 @@ pgbg_durable_purge(void)
 	Oid			types[1] = {FLOAT8OID};
 	Datum		args[1] = {Float8GetDatum((double) pgbg_durable_keep_finished)};
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("DELETE FROM %s WHERE " DURABLE_FINISHED_SQL
 				" AND finished_at <= now() - make_interval(secs => $1)",
 				1, types, args, NULL, -1);
@@ -1418,7 +1473,7 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 	args[0] = durable_id_array(busy, nbusy);
 	args[1] = Int32GetDatum(max);
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 
 	/* Interrupted jobs that were interrupted too often end here. */
 	durable_spi("UPDATE %s SET state = 'failed', finished_at = now(), "
@@ -1509,7 +1564,7 @@ pgbg_durable_unclaim(int64 job, int32 attempt)
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		args[2] = {Int64GetDatum(job), Int32GetDatum(attempt)};
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("UPDATE %s SET state = 'queued', attempts = attempts - 1 "
 				"WHERE id = $1 AND state = 'running' AND attempts = $2",
 				2, types, args, NULL, -1);
@@ -1518,41 +1573,52 @@ pgbg_durable_unclaim(int64 job, int32 attempt)
 
 /*
  * For the runner's sleep: how many jobs are left (queued, running or
- * finished), and in how many milliseconds the next one is due or the next
- * finished one is to be purged (-1: none).  busy: jobs with a worker.
+ * finished), in how many milliseconds the next one is due (*due_ms), and
+ * the next finished one is to be purged (*purge_ms); -1: none.  busy: the
+ * jobs that have a worker.
  */
-long
-pgbg_durable_next(int64 *busy, int nbusy, int64 *left)
+void
+pgbg_durable_next(int64 *busy, int nbusy, int64 *left, long *due_ms,
+				  long *purge_ms)
 {
 	durable_save save;
 	Oid			types[2] = {INT8ARRAYOID, FLOAT8OID};
 	Datum		args[2];
 	bool		isnull;
-	Datum		d;
-	long		ms = -1;
+	int			i;
 
 	args[0] = durable_id_array(busy, nbusy);
 	args[1] = Float8GetDatum((double) pgbg_durable_keep_finished);
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("SELECT count(*), "
-				"ceil(extract(epoch FROM least("
-				" min(run_at) FILTER (WHERE state IN ('queued', 'running') AND id <> ALL ($1)),"
-				" min(finished_at) FILTER (WHERE " DURABLE_FINISHED_SQL ") "
-				"  + make_interval(secs => $2)) - clock_timestamp()) * 1000)::float8 "
+				"ceil(extract(epoch FROM min(run_at) FILTER (WHERE state IN ('queued', 'running') AND id <> ALL ($1))"
+				" - clock_timestamp()) * 1000)::float8, "
+				"ceil(extract(epoch FROM min(finished_at) FILTER (WHERE " DURABLE_FINISHED_SQL ")"
+				" + make_interval(secs => $2) - clock_timestamp()) * 1000)::float8 "
 				"FROM %s",
 				2, types, args, NULL, 1);
 	*left = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull)
+	for (i = 0; i < 2; i++)
 	{
-		double		v = DatumGetFloat8(d);
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, i + 2, &isnull);
+		long		ms = -1;
 
-		ms = v <= 0 ? 0 : (v > 3600 * 1000.0 ? 3600 * 1000L : (long) v);
+		if (!isnull)
+		{
+			double		v = DatumGetFloat8(d);
+
+			/* At most an hour: a clock that jumps is noticed then. */
+			ms = v <= 0 ? 0 : (v > 3600 * 1000.0 ? 3600 * 1000L : (long) v);
+		}
+		if (i == 0)
+			*due_ms = ms;
+		else
+			*purge_ms = ms;
 	}
 	durable_leave(&save);
-	return ms;
 }
 
 /*
@@ -1585,7 +1651,7 @@ pgbg_durable_load(int64 job, int32 attempt, char **sql, char **paramspace,
 	pgbg_params params;
 	MemoryContext outer = CurrentMemoryContext;
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("SELECT sql, param_types::oid[], param_values, "
 				"ceil(extract(epoch FROM timeout) * 1000)::int4 FROM %s "
 				"WHERE id = $1 AND state = 'running' AND attempts = $2",
@@ -1653,7 +1719,7 @@ pgbg_durable_succeed(int64 job, int32 attempt, const char *command_tag,
 	CStringGetTextDatum(command_tag)};
 	bool		done;
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("UPDATE %s SET state = 'succeeded', finished_at = now(), "
 				"command_tag = nullif($3, ''), sqlstate = NULL, message = NULL, "
 				"detail = NULL WHERE id = $1 AND state = 'running' AND attempts = $2",
@@ -1697,7 +1763,7 @@ pgbg_durable_fail(int64 job, int32 attempt, ErrorData *edata, bool canceled)
 	}
 	args[5] = BoolGetDatum(canceled);
 
-	durable_enter(&save, false);
+	durable_enter(&save);
 	durable_spi("UPDATE %s SET errors = errors + 1, sqlstate = $3, "
 				"message = $4, detail = $5, "
 				"state = CASE WHEN $6 THEN 'canceled' "

@@ -282,9 +282,10 @@ durable_runner_exit(int code, Datum arg)
 }
 
 /*
- * One turn of a runner: reap its workers, purge, claim and start what is
- * due.  Returns how long to sleep (ms, -1: until woken); sets *leave when
- * the database has nothing left and the runner may go.
+ * One turn of a runner, in one transaction: purge (when due), claim what
+ * is due, and see when to look again; then start the claimed jobs'
+ * workers.  Returns how long to sleep (ms, -1: until woken); sets *leave
+ * when the database has nothing left and the runner may go.
  */
 static long
 runner_turn(Oid database, bool *leave)
@@ -294,12 +295,15 @@ runner_turn(Oid database, bool *leave)
 	int			room;
 	pgbg_durable_claimed claimed[PGBG_DURABLE_MAX_RUNNING];
 	int			nclaimed = 0;
-	long		timeout;
+	long		timeout = -1;
+	long		due_ms = -1;
+	long		purge_ms = -1;
 	int64		left = 0;
 	bool		installed;
 	bool		retry = false;
 	int			i;
 	static bool first = true;
+	static TimestampTz purge_at = 0;	/* 0: at the first turn */
 
 	runner_reap(database);
 	runner_seen = pgbg_durable_wakeups(database);
@@ -314,9 +318,13 @@ runner_turn(Oid database, bool *leave)
 	installed = pgbg_durable_installed();
 	if (installed)
 	{
-		pgbg_durable_purge();
+		if (GetCurrentTimestamp() >= purge_at)
+			pgbg_durable_purge();
 		if (room > 0)
 			nclaimed = pgbg_durable_claim(busy, nbusy, room, claimed);
+		if (nclaimed > 0)
+			busy = pgbg_durable_slot_jobs(database, &nbusy, false);
+		pgbg_durable_next(busy, nbusy, &left, &due_ms, &purge_ms);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -328,6 +336,8 @@ runner_turn(Oid database, bool *leave)
 		*leave = pgbg_durable_runner_end(database, runner_seen, false);
 		return -1;
 	}
+	purge_at = purge_ms < 0 ? PG_INT64_MAX :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), purge_ms);
 
 	for (i = 0; i < nclaimed; i++)
 	{
@@ -343,22 +353,17 @@ runner_turn(Oid database, bool *leave)
 			retry = true;
 		}
 	}
-	pgbg_durable_broadcast();
 
-	/* When to look again. */
-	busy = pgbg_durable_slot_jobs(database, &nbusy, false);
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	timeout = pgbg_durable_next(busy, nbusy, &left);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-
-	if (retry)
-		timeout = (timeout < 0 || timeout > DURABLE_WORKER_RETRY_MS) ?
-			DURABLE_WORKER_RETRY_MS : timeout;
-	/* A job due now that found no room waits for a worker to end. */
-	if (timeout == 0 && list_length(runner_workers) >= pgbg_durable_workers)
-		timeout = -1;
+	/*
+	 * When to look again: when the next job is due (if a worker may take
+	 * it; else when a worker ends, which wakes us), or is to be purged.
+	 */
+	if (due_ms >= 0 && list_length(runner_workers) < pgbg_durable_workers)
+		timeout = due_ms;
+	if (purge_ms >= 0 && (timeout < 0 || purge_ms < timeout))
+		timeout = purge_ms;
+	if (retry && (timeout < 0 || timeout > DURABLE_WORKER_RETRY_MS))
+		timeout = DURABLE_WORKER_RETRY_MS;
 	if (left == 0 && runner_workers == NIL)
 		*leave = pgbg_durable_runner_end(database, runner_seen, false);
 	return timeout;

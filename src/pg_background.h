@@ -571,7 +571,8 @@ extern void pgbg_durable_purge(void);
 extern int	pgbg_durable_claim(int64 *busy, int nbusy, int max,
 							   pgbg_durable_claimed *claimed);
 extern void pgbg_durable_unclaim(int64 job, int32 attempt);
-extern long pgbg_durable_next(int64 *busy, int nbusy, int64 *left);
+extern void pgbg_durable_next(int64 *busy, int nbusy, int64 *left,
+							  long *due_ms, long *purge_ms);
 extern bool pgbg_durable_installed(void);
 extern bool pgbg_durable_load(int64 job, int32 attempt, char **sql,
 							  char **paramspace, int *timeout_ms);
