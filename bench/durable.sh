@@ -103,7 +103,7 @@ for ((r = 1; r <= DURABLE_ROUNDS; r++)); do
 done
 read -r enq_med enq_p99 < <(stats "$OUT/lat_enqueue.txt")
 read -r ins_med ins_p99 < <(stats "$OUT/lat_insert.txt")
-psql_q -c "DELETE FROM pgbg_durable" >/dev/null
+psql_q -c "TRUNCATE pgbg_durable" >/dev/null
 
 # (2) commit-to-start latency, one job at a time.
 log "(2) $DURABLE_LATENCY_JOBS jobs, one at a time"
@@ -118,7 +118,7 @@ SQL
 done
 psql_q -c "SELECT extract(epoch FROM started - committed) * 1000 FROM lat" >"$OUT/lat_start.txt"
 read -r start_med start_p99 < <(stats "$OUT/lat_start.txt")
-psql_q -c "DELETE FROM pgbg_durable" >/dev/null
+psql_q -c "TRUNCATE pgbg_durable" >/dev/null
 
 # (3) throughput at 4 clients.
 as_owner tee "$OUT/durable4.sql" >/dev/null <<'SQL'

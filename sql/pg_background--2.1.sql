@@ -193,8 +193,10 @@ CREATE TABLE IF NOT EXISTS pgbg_durable (
     detail pg_catalog.text,
     command_tag pg_catalog.text
 );
-CREATE INDEX IF NOT EXISTS pgbg_durable_due ON pgbg_durable (run_at)
+CREATE INDEX IF NOT EXISTS pgbg_durable_due ON pgbg_durable (run_at, id)
     WHERE state IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS pgbg_durable_finished ON pgbg_durable (finished_at)
+    WHERE state IN ('succeeded', 'failed', 'canceled');
 REVOKE ALL ON pgbg_durable FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pgbg_durable', '');
 SELECT pg_catalog.pg_extension_config_dump('pgbg_durable_id_seq', '');

@@ -25,9 +25,9 @@
  *	 enqueue	(caller's transaction) a new row, queued.
  *	 claim		(runner) a due row, queued or interrupted (running, but no
  *				live worker of this server has it), becomes running, its
- *				attempt counted (committed before the SQL runs).  An
- *				interrupted job that was interrupted PGBG_DURABLE_MAX_
- *				INTERRUPTIONS times fails instead.
+ *				attempt counted (committed before the SQL runs).  A job
+ *				interrupted PGBG_DURABLE_MAX_INTERRUPTIONS times, or whose
+ *				role cannot connect, fails instead.
  *	 unclaim	(runner) no worker could be started for a claimed job: back
  *				to queued, the attempt not counted.
  *	 succeed	(job worker) in the job's last transaction, before it
@@ -189,6 +189,8 @@ static char *durable_lookup_state(int64 id, Oid caller, bool latest,
 								  bool *mine);
 static int64 durable_arg_id(FunctionCallInfo fcinfo);
 static Datum durable_id_array(int64 *ids, int n);
+static bool durable_claim_one(int64 job, Oid owner, bool too_often);
+static int32 durable_claim_attempt(int64 job);
 
 /*
  * Define the settings of durable jobs (from _PG_init).
@@ -574,16 +576,20 @@ pgbg_durable_wanted(Oid *dbs, int max)
 }
 
 /*
- * Does any database want a runner?  (The dispatcher, waiting for the end
- * of recovery, asks.)
+ * Is any database listed (wanting = false), or does any want a runner and
+ * have none (wanting = true)?  The dispatcher asks: while it waits for the
+ * end of recovery, and after a turn (a wish that came while a wait of its
+ * own reset its latch must not wait for the next wake-up).
  */
 bool
-pgbg_durable_any_listed(void)
+pgbg_durable_any_listed(bool wanting)
 {
-	bool		any;
+	bool		any = false;
+	int			i;
 
 	LWLockAcquire(durable->lock, LW_SHARED);
-	any = durable->ndbs > 0;
+	for (i = 0; i < durable->ndbs && !any; i++)
+		any = !wanting || (durable->dbs[i].wake && durable->dbs[i].runner == NULL);
 	LWLockRelease(durable->lock);
 	return any;
 }
@@ -916,14 +922,16 @@ durable_leave(durable_save *save)
 }
 
 /*
- * Run one statement of a transition (the table's name substituted for %s);
+ * Run one statement of a transition (the table's name substituted for
+ * each %s, at most three);
  * expected: the number of rows it must process, or -1 for any.
  */
 static void
 durable_spi(const char *sql, int nargs, Oid *types, Datum *values,
 			const char *nulls, int expected)
 {
-	char	   *query = psprintf(sql, durable_table());
+	const char *table = durable_table();
+	char	   *query = psprintf(sql, table, table, table);
 	int			rc;
 
 	rc = SPI_execute_with_args(query, nargs, types, values, nulls, false, 0);
@@ -1452,6 +1460,54 @@ durable_id_array(int64 *ids, int n)
 }
 
 /*
+ * Can the job be claimed?  A job interrupted too often (too_often), or
+ * whose role was dropped or cannot be a worker's user, fails here instead.
+ * Inside durable_enter.
+ */
+static bool
+durable_claim_one(int64 job, Oid owner, bool too_often)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job)};
+
+	if (too_often)
+		durable_spi("UPDATE %s SET state = 'failed', finished_at = now(), "
+					"sqlstate = '08006', message = 'the job was interrupted too often', "
+					"detail = 'Its worker stopped ' || (attempts - errors) || "
+					"' times without finishing (a server restart, a crash, a termination).' "
+					"WHERE id = $1", 1, types, args, NULL, 1);
+	else if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) &&
+			 pgbg_can_connect_as(owner))
+		return true;
+	else
+		durable_spi("UPDATE %s SET state = 'failed', finished_at = now(), "
+					"sqlstate = '28000', "
+					"message = 'the role of the durable job cannot connect', "
+					"detail = 'Its role was dropped, or cannot log in (before PostgreSQL 17).' "
+					"WHERE id = $1", 1, types, args, NULL, 1);
+	durable_note_broadcast();
+	return false;
+}
+
+/*
+ * Mark a claimed job running, with one more attempt; returns the attempt's
+ * number.  Inside durable_enter.
+ */
+static int32
+durable_claim_attempt(int64 job)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job)};
+	bool		isnull;
+
+	durable_spi("UPDATE %s SET state = 'running', attempts = attempts + 1, "
+				"started_at = now(), finished_at = NULL WHERE id = $1 "
+				"RETURNING attempts", 1, types, args, NULL, 1);
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Transition "claim" (runner, in its transaction): up to max due jobs that
  * are queued, or interrupted (running without a slot: not in busy), become
  * running with one more attempt, each in a slot taken for it.  An
@@ -1468,6 +1524,8 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 	volatile int n = 0;
 	int			ncand;
 	int64	   *ids;
+	Oid		   *owners;
+	bool	   *too_often;
 	int			i;
 
 	args[0] = durable_id_array(busy, nbusy);
@@ -1475,70 +1533,48 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 
 	durable_enter(&save);
 
-	/* Interrupted jobs that were interrupted too often end here. */
-	durable_spi("UPDATE %s SET state = 'failed', finished_at = now(), "
-				"sqlstate = '08006', message = 'the job was interrupted too often', "
-				"detail = 'Its worker stopped ' || (attempts - errors) || ' times without finishing (a server restart, a crash, a termination).' "
-				"WHERE state = 'running' AND id <> ALL ($1) "
-				"AND attempts - errors >= " CppAsString2(PGBG_DURABLE_MAX_INTERRUPTIONS),
-				1, types, args, NULL, -1);
-	if (SPI_processed > 0)
-		durable_note_broadcast();
-
-	durable_spi("SELECT id FROM %s WHERE state IN ('queued', 'running') "
+	durable_spi("SELECT id, owner::oid, state = 'running' AND attempts - errors >= "
+				CppAsString2(PGBG_DURABLE_MAX_INTERRUPTIONS)
+				" FROM %s WHERE state IN ('queued', 'running') "
 				"AND run_at <= now() AND id <> ALL ($1) "
 				"ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
 				2, types, args, NULL, -1);
 	ncand = (int) SPI_processed;
 	ids = palloc(sizeof(int64) * Max(ncand, 1));
+	owners = palloc(sizeof(Oid) * Max(ncand, 1));
+	too_often = palloc(sizeof(bool) * Max(ncand, 1));
 	for (i = 0; i < ncand; i++)
 	{
 		bool		isnull;
 
 		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 											 SPI_tuptable->tupdesc, 1, &isnull));
+		owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 2,
+												   &isnull));
+		too_often[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 3,
+												  &isnull));
 	}
 
 	PG_TRY();
 	{
-	for (i = 0; i < ncand; i++)
-	{
-		Oid			t[1] = {INT8OID};
-		Datum		v[1] = {Int64GetDatum(ids[i])};
-		bool		isnull;
-		Oid			owner;
-		int32		attempt;
-		int			slot;
-
-		durable_spi("SELECT owner::oid FROM %s WHERE id = $1", 1, t, v, NULL, 1);
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) ||
-			!pgbg_can_connect_as(owner))
+		for (i = 0; i < ncand; i++)
 		{
-			durable_spi("UPDATE %s SET state = 'failed', finished_at = now(), "
-						"sqlstate = '28000', "
-						"message = 'the role of the durable job cannot connect', "
-						"detail = 'Its role was dropped, or cannot log in (before PostgreSQL 17).' "
-						"WHERE id = $1", 1, t, v, NULL, 1);
-			durable_note_broadcast();
-			continue;
+			int			slot;
+
+			if (!durable_claim_one(ids[i], owners[i], too_often[i]))
+				continue;
+			slot = pgbg_durable_slot_take(MyDatabaseId, ids[i]);
+			if (slot < 0)
+				break;
+			claimed[n].slot = slot;
+			claimed[n].job = ids[i];
+			claimed[n].owner = owners[i];
+			claimed[n].attempt = 0;
+			n++;
+			claimed[n - 1].attempt = durable_claim_attempt(ids[i]);
 		}
-		slot = pgbg_durable_slot_take(MyDatabaseId, ids[i]);
-		if (slot < 0)
-			break;
-		claimed[n].slot = slot;
-		claimed[n].job = ids[i];
-		claimed[n].owner = owner;
-		claimed[n].attempt = 0;
-		n++;
-		durable_spi("UPDATE %s SET state = 'running', attempts = attempts + 1, "
-					"started_at = now(), finished_at = NULL WHERE id = $1 "
-					"RETURNING attempts", 1, t, v, NULL, 1);
-		attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-		claimed[n - 1].attempt = attempt;
-	}
 	}
 	PG_CATCH();
 	{
@@ -1572,8 +1608,8 @@ pgbg_durable_unclaim(int64 job, int32 attempt)
 }
 
 /*
- * For the runner's sleep: how many jobs are left (queued, running or
- * finished), in how many milliseconds the next one is due (*due_ms), and
+ * For the runner's sleep: whether any job is left (queued, running or
+ * finished: *left 1, else 0), in how many milliseconds the next one is due (*due_ms), and
  * the next finished one is to be purged (*purge_ms); -1: none.  busy: the
  * jobs that have a worker.
  */
@@ -1591,12 +1627,13 @@ pgbg_durable_next(int64 *busy, int nbusy, int64 *left, long *due_ms,
 	args[1] = Float8GetDatum((double) pgbg_durable_keep_finished);
 
 	durable_enter(&save);
-	durable_spi("SELECT count(*), "
-				"ceil(extract(epoch FROM min(run_at) FILTER (WHERE state IN ('queued', 'running') AND id <> ALL ($1))"
+	durable_spi("SELECT (SELECT count(*) FROM (SELECT FROM %s LIMIT 1) one), "
+				"ceil(extract(epoch FROM (SELECT min(run_at) FROM %s "
+				"  WHERE state IN ('queued', 'running') AND id <> ALL ($1))"
 				" - clock_timestamp()) * 1000)::float8, "
-				"ceil(extract(epoch FROM min(finished_at) FILTER (WHERE " DURABLE_FINISHED_SQL ")"
-				" + make_interval(secs => $2) - clock_timestamp()) * 1000)::float8 "
-				"FROM %s",
+				"ceil(extract(epoch FROM (SELECT min(finished_at) FROM %s "
+				"  WHERE " DURABLE_FINISHED_SQL ")"
+				" + make_interval(secs => $2) - clock_timestamp()) * 1000)::float8",
 				2, types, args, NULL, 1);
 	*left = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));

@@ -94,6 +94,7 @@ static void durable_fill_worker(BackgroundWorker *worker, const char *function,
 static void durable_runner_exit(int code, Datum arg);
 static long runner_turn(Oid database, bool *leave);
 static void runner_reap(Oid database);
+static bool runner_any_stopped(void);
 static bool runner_start_worker(pgbg_durable_claimed *job);
 static void durable_worker_commit(void *arg, const char *command_tag);
 static void durable_timeout_handler(void);
@@ -146,7 +147,7 @@ pgbg_durable_start_runners(void)
 
 	/* Nothing runs until the standby is promoted: look again then. */
 	if (RecoveryInProgress())
-		return pgbg_durable_any_listed() ? 1000 : -1;
+		return pgbg_durable_any_listed(false) ? DURABLE_RUNNER_RETRY_MS : -1;
 
 	n = pgbg_durable_wanted(dbs, PGBG_DURABLE_MAX_DATABASES);
 	for (i = 0; i < n; i++)
@@ -206,6 +207,10 @@ pgbg_durable_start_runners(void)
 		r->handle = handle;
 		durable_runners = lappend(durable_runners, r);
 	}
+
+	/* A wish that came meanwhile (see pgbg_durable_any_listed). */
+	if (timeout < 0 && pgbg_durable_any_listed(true))
+		timeout = 0;
 	return timeout;
 }
 
@@ -233,7 +238,8 @@ pg_background_durable_runner_main(Datum main_arg)
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		long		timeout;
+		volatile long timeout;
+		volatile bool failed = true;
 		bool		leave = false;
 		int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
 
@@ -243,10 +249,12 @@ pg_background_durable_runner_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		MemoryContextReset(loop_context);
 		MemoryContextSwitchTo(loop_context);
 		PG_TRY();
 		{
 			timeout = runner_turn(database, &leave);
+			failed = false;
 		}
 		PG_CATCH();
 		{
@@ -257,15 +265,24 @@ pg_background_durable_runner_main(Datum main_arg)
 			AbortCurrentTransaction();
 			RESUME_INTERRUPTS();
 			timeout = DURABLE_RUNNER_RETRY_MS;
+			failed = true;
 		}
 		PG_END_TRY();
 		if (leave)
 			break;
+
+		/*
+		 * A wait inside the turn (a lock, a buffer) may have reset our latch
+		 * after a worker's end or a commit set it: look again at once if
+		 * either happened since the turn began.
+		 */
+		if (!failed && (runner_any_stopped() ||
+						pgbg_durable_wakeups(database) != runner_seen))
+			continue;
 		if (timeout >= 0)
 			events |= WL_TIMEOUT;
 		(void) WaitLatch(MyLatch, events, timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		MemoryContextReset(loop_context);
 	}
 	proc_exit(0);
 }
@@ -389,6 +406,25 @@ runner_reap(Oid database)
 		pfree(s);
 		runner_workers = foreach_delete_current(runner_workers, lc);
 	}
+}
+
+/*
+ * Has one of the runner's workers stopped (not yet reaped)?
+ */
+static bool
+runner_any_stopped(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, runner_workers)
+	{
+		durable_started *s = lfirst(lc);
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(s->handle, &pid) == BGWH_STOPPED)
+			return true;
+	}
+	return false;
 }
 
 /*

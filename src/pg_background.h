@@ -555,7 +555,7 @@ extern void pgbg_durable_shmem_loaded(void);
 extern void pgbg_durable_forget_database(Oid database);
 extern void pgbg_durable_set_dispatcher(PGPROC *proc);
 extern int	pgbg_durable_wanted(Oid *dbs, int max);
-extern bool pgbg_durable_any_listed(void);
+extern bool pgbg_durable_any_listed(bool wanting);
 extern void pgbg_durable_want_runner(Oid database);
 extern bool pgbg_durable_runner_begin(Oid database, uint64 *wakeups);
 extern uint64 pgbg_durable_wakeups(Oid database);
