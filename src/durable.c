@@ -115,6 +115,8 @@ typedef struct durable_db
 	bool		wake;			/* wants a runner (the dispatcher starts one) */
 	uint64		wakeups;		/* commits that enqueued, and other reasons
 								 * to look at the table again */
+	TimestampTz sleep_until;	/* the runner sleeps until then (0: it is
+								 * awake, looking at the table) */
 } durable_db;
 
 /* A durable job that a runner handed to a worker. */
@@ -165,6 +167,8 @@ static Oid	durable_insert_relnsp = InvalidOid;
 
 /* What the transaction in progress must do when it commits. */
 static bool durable_xact_wake = false;
+static TimestampTz durable_xact_due = DT_NOEND;	/* earliest run_at */
+static bool durable_enqueuing = false;	/* inside pg_background_enqueue */
 static bool durable_xact_broadcast = false;
 
 static void durable_xact_callback(XactEvent event, void *arg);
@@ -177,10 +181,11 @@ static void durable_write_file(void);
 static void durable_write_file_after_commit(void);
 static void durable_load_file(void);
 static void durable_reject_file(FILE *file, const char *what);
-static void durable_wake_database(Oid database);
+static void durable_wake_database(Oid database, TimestampTz due);
 static void durable_find_table(void);
 static const char *durable_table(void);
 static void durable_enter(durable_save *save);
+static void durable_enter_as_owner(durable_save *save);
 static void durable_leave(durable_save *save);
 static void durable_spi(const char *sql, int nargs, Oid *types, Datum *values,
 						const char *nulls, int expected);
@@ -497,13 +502,13 @@ pgbg_durable_forget_database(Oid database)
 }
 
 /*
- * Something for the database's runner to look at (a commit that enqueued,
- * a worker that ended): wake its runner, or ask the dispatcher to start
- * one.  A database missing from the list (a runner forgot it meanwhile) is
+ * Something for the database's runner to look at (a commit that enqueued
+ * jobs, the earliest due at due): wake its runner, unless it sleeps until
+ * later than due anyway, or ask the dispatcher to start one.  A database missing from the list (a runner forgot it meanwhile) is
  * listed again.
  */
 static void
-durable_wake_database(Oid database)
+durable_wake_database(Oid database, TimestampTz due)
 {
 	durable_db *db;
 	PGPROC	   *wake = NULL;
@@ -522,7 +527,11 @@ durable_wake_database(Oid database)
 	{
 		db->wakeups++;
 		if (db->runner != NULL)
-			wake = db->runner;
+		{
+			/* A runner asleep until after the job is due needs no wake-up. */
+			if (db->sleep_until == 0 || due < db->sleep_until)
+				wake = db->runner;
+		}
 		else
 		{
 			db->wake = true;
@@ -634,21 +643,48 @@ pgbg_durable_runner_begin(Oid database, uint64 *wakeups)
 }
 
 /*
- * The wake-up counter of a database (a runner notes it before it looks at
- * the table).
+ * The wake-up counter of a database.  A runner notes it before it looks at
+ * the table (awake: commits wake it up from now on, whatever is due).
  */
 uint64
-pgbg_durable_wakeups(Oid database)
+pgbg_durable_wakeups(Oid database, bool awake)
 {
 	durable_db *db;
 	uint64		n = 0;
 
-	LWLockAcquire(durable->lock, LW_SHARED);
+	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
 	db = durable_find_db(database);
 	if (db != NULL)
+	{
 		n = db->wakeups;
+		if (awake)
+			db->sleep_until = 0;
+	}
 	LWLockRelease(durable->lock);
 	return n;
+}
+
+/*
+ * The runner is about to sleep until then (DT_NOEND: until woken), unless
+ * a wake-up came since it looked (seen): then false, and it looks again.
+ */
+bool
+pgbg_durable_runner_sleeps(Oid database, uint64 seen, TimestampTz until)
+{
+	durable_db *db;
+	bool		sleep = true;
+
+	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
+	db = durable_find_db(database);
+	if (db != NULL)
+	{
+		if (db->wakeups != seen)
+			sleep = false;
+		else
+			db->sleep_until = until;
+	}
+	LWLockRelease(durable->lock);
+	return sleep;
 }
 
 /*
@@ -898,14 +934,26 @@ durable_table(void)
 static void
 durable_enter(durable_save *save)
 {
-	durable_find_table();
-	GetUserIdAndSecContext(&save->user, &save->sec_context);
-	SetUserIdAndSecContext(durable_relowner,
-						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	durable_enter_as_owner(save);
 	save->nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+}
+
+/*
+ * durable_enter without pinning search_path, for a statement prepared
+ * under durable_enter (the plan cache re-plans it with the search_path it
+ * was prepared with).
+ */
+static void
+durable_enter_as_owner(durable_save *save)
+{
+	durable_find_table();
+	GetUserIdAndSecContext(&save->user, &save->sec_context);
+	SetUserIdAndSecContext(durable_relowner,
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	save->nestlevel = 0;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
@@ -917,7 +965,8 @@ static void
 durable_leave(durable_save *save)
 {
 	SPI_finish();
-	AtEOXact_GUC(true, save->nestlevel);
+	if (save->nestlevel > 0)
+		AtEOXact_GUC(true, save->nestlevel);
 	SetUserIdAndSecContext(save->user, save->sec_context);
 }
 
@@ -960,16 +1009,19 @@ durable_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 			if (durable_xact_wake && durable != NULL)
-				durable_wake_database(MyDatabaseId);
+				durable_wake_database(MyDatabaseId, durable_xact_due);
 			if (durable_xact_broadcast && durable != NULL)
 				pgbg_durable_broadcast();
 			durable_xact_wake = false;
 			durable_xact_broadcast = false;
+			durable_xact_due = DT_NOEND;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 			durable_xact_wake = false;
 			durable_xact_broadcast = false;
+			durable_xact_due = DT_NOEND;
+			durable_enqueuing = false;
 			break;
 		default:
 			break;
@@ -1047,6 +1099,7 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 	int64		id;
 	int			i;
 	bool		isnull;
+	TimestampTz due;
 
 	pgbg_dir_require("pg_background_enqueue");
 	if (RecoveryInProgress())
@@ -1125,12 +1178,17 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 	values[8] = ObjectIdGetDatum(owner);
 	nulls[8] = ' ';
 
-	durable_enter(&save);
+	durable_enter_as_owner(&save);
 	if (durable_insert_plan == NULL || durable_insert_relid != durable_relid ||
 		durable_insert_relnsp != durable_relnsp)
 	{
+		durable_save pinned;
 		char	   *query;
 		SPIPlanPtr	plan;
+
+		/* Prepared with search_path pinned; the plan cache keeps that. */
+		durable_leave(&save);
+		durable_enter(&pinned);
 
 		query = psprintf("INSERT INTO %s (owner, sql, run_at, max_attempts, "
 						 "retry_delay, timeout, label, param_types, param_values) "
@@ -1146,16 +1204,27 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 		durable_insert_plan = plan;
 		durable_insert_relid = durable_relid;
 		durable_insert_relnsp = durable_relnsp;
+		durable_leave(&pinned);
+		durable_enter_as_owner(&save);
 	}
 	/* No row limit: it would stop the INSERT before its AFTER trigger. */
+	durable_enqueuing = true;
 	if (SPI_execute_plan(durable_insert_plan, values, nulls, false, 0) !=
 		SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not enqueue the durable job");
+	durable_enqueuing = false;
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	durable_leave(&save);
 
-	/* The database is listed, its runner woken at commit: see below. */
+	/*
+	 * The database is listed, its runner woken at commit (see below), unless
+	 * it sleeps until after this job is due anyway.
+	 */
+	due = PG_ARGISNULL(1) ? GetCurrentTransactionStartTimestamp() :
+		PG_GETARG_TIMESTAMPTZ(1);
+	if (due < durable_xact_due)
+		durable_xact_due = due;
 	PG_RETURN_INT64(id);
 }
 
@@ -1178,6 +1247,9 @@ pgbg_durable_inserted(PG_FUNCTION_ARGS)
 		durable_note_database(MyDatabaseId);
 		durable_register_callback();
 		durable_xact_wake = true;
+		/* Rows not from pg_background_enqueue: due whenever, wake up. */
+		if (!durable_enqueuing)
+			durable_xact_due = DT_NOBEGIN;
 	}
 	return PointerGetDatum(NULL);
 }

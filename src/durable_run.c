@@ -276,8 +276,13 @@ pg_background_durable_runner_main(Datum main_arg)
 		 * after a worker's end or a commit set it: look again at once if
 		 * either happened since the turn began.
 		 */
-		if (!failed && (runner_any_stopped() ||
-						pgbg_durable_wakeups(database) != runner_seen))
+		if (!failed && runner_any_stopped())
+			continue;
+		if (!pgbg_durable_runner_sleeps(database, runner_seen,
+										timeout < 0 ? DT_NOEND :
+										TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																	timeout)) &&
+			!failed)
 			continue;
 		if (timeout >= 0)
 			events |= WL_TIMEOUT;
@@ -323,7 +328,7 @@ runner_turn(Oid database, bool *leave)
 	static TimestampTz purge_at = 0;	/* 0: at the first turn */
 
 	runner_reap(database);
-	runner_seen = pgbg_durable_wakeups(database);
+	runner_seen = pgbg_durable_wakeups(database, true);
 	busy = pgbg_durable_slot_jobs(database, &nbusy, first);
 	first = false;
 	room = Min(pgbg_durable_workers, PGBG_DURABLE_MAX_RUNNING) -

@@ -558,7 +558,9 @@ extern int	pgbg_durable_wanted(Oid *dbs, int max);
 extern bool pgbg_durable_any_listed(bool wanting);
 extern void pgbg_durable_want_runner(Oid database);
 extern bool pgbg_durable_runner_begin(Oid database, uint64 *wakeups);
-extern uint64 pgbg_durable_wakeups(Oid database);
+extern uint64 pgbg_durable_wakeups(Oid database, bool awake);
+extern bool pgbg_durable_runner_sleeps(Oid database, uint64 seen,
+									   TimestampTz until);
 extern bool pgbg_durable_runner_end(Oid database, uint64 seen, bool failed);
 extern int	pgbg_durable_slot_take(Oid database, int64 job);
 extern void pgbg_durable_slot_release(int slot, Oid database, int64 job);
