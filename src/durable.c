@@ -113,8 +113,8 @@ typedef struct durable_db
 	Oid			database;
 	PGPROC	   *runner;			/* its runner, once running */
 	bool		wake;			/* wants a runner (the dispatcher starts one) */
-	uint64		wakeups;		/* commits that enqueued, and other reasons
-								 * to look at the table again */
+	uint64		wakeups;		/* commits that enqueued, and other reasons to
+								 * look at the table again */
 	TimestampTz sleep_until;	/* the runner sleeps until then (0: it is
 								 * awake, looking at the table) */
 } durable_db;
@@ -167,7 +167,7 @@ static Oid	durable_insert_relnsp = InvalidOid;
 
 /* What the transaction in progress must do when it commits. */
 static bool durable_xact_wake = false;
-static TimestampTz durable_xact_due = DT_NOEND;	/* earliest run_at */
+static TimestampTz durable_xact_due = DT_NOEND; /* earliest run_at */
 static bool durable_enqueuing = false;	/* inside pg_background_enqueue */
 static bool durable_xact_broadcast = false;
 

@@ -377,8 +377,8 @@ runner_turn(Oid database, bool *leave)
 	}
 
 	/*
-	 * When to look again: when the next job is due (if a worker may take
-	 * it; else when a worker ends, which wakes us), or is to be purged.
+	 * When to look again: when the next job is due (if a worker may take it;
+	 * else when a worker ends, which wakes us), or is to be purged.
 	 */
 	if (due_ms >= 0 && list_length(runner_workers) < pgbg_durable_workers)
 		timeout = due_ms;
