@@ -30,6 +30,8 @@ OBJS = \
 	src/lifecycle.o \
 	src/segment.o \
 	src/specstore.o \
+	src/durable.o \
+	src/durable_run.o \
 	src/preload.o
 
 DATA = $(patsubst $(PGBG_SRC)%,%,$(wildcard $(PGBG_SRC)sql/pg_background--*.sql))

@@ -56,7 +56,8 @@ BEGIN
      WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
        AND d.refobjid = ext AND d.deptype = 'e'
-       AND c.relkind = 'v' AND c.relname <> 'pg_background_jobs';
+       AND c.relkind = 'v'
+       AND c.relname NOT IN ('pg_background_jobs', 'pg_background_durable_jobs');
     IF dropping IS NOT NULL THEN
         EXECUTE 'DROP VIEW ' || dropping;
     END IF;
@@ -85,7 +86,14 @@ BEGIN
                  'state text, command_tag text, row_count bigint, '
                  'started_at timestamp with time zone, '
                  'finished_at timestamp with time zone, sqlstate text, '
-                 'message text, detail text, hint text, context text'))
+                 'message text, detail text, hint text, context text'),
+                ('pg_background_durable_job',
+                 'id bigint, label text, state text, attempts integer, '
+                 'max_attempts integer, enqueued_at timestamp with time zone, '
+                 'run_at timestamp with time zone, '
+                 'started_at timestamp with time zone, '
+                 'finished_at timestamp with time zone, sqlstate text, '
+                 'message text, detail text, command_tag text, owner regrole'))
                AS want(typname, columns) ON want.typname = ty.typname
          WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
            AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -135,7 +143,15 @@ BEGIN
              'row_count pg_catalog.int8, started_at pg_catalog.timestamptz, '
              'finished_at pg_catalog.timestamptz, sqlstate pg_catalog.text, '
              'message pg_catalog.text, detail pg_catalog.text, '
-             'hint pg_catalog.text, context pg_catalog.text'))
+             'hint pg_catalog.text, context pg_catalog.text'),
+            ('pg_background_durable_job',
+             'id pg_catalog.int8, label pg_catalog.text, state pg_catalog.text, '
+             'attempts pg_catalog.int4, max_attempts pg_catalog.int4, '
+             'enqueued_at pg_catalog.timestamptz, run_at pg_catalog.timestamptz, '
+             'started_at pg_catalog.timestamptz, finished_at pg_catalog.timestamptz, '
+             'sqlstate pg_catalog.text, message pg_catalog.text, '
+             'detail pg_catalog.text, command_tag pg_catalog.text, '
+             'owner pg_catalog.regrole'))
             AS want(typname, columns)
     LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t
@@ -148,6 +164,42 @@ BEGIN
     END LOOP;
 END
 $pgbg$;
+
+--
+-- 2b. The table of durable jobs (docs/durable.md).  Only the extension's
+-- functions, running as its owner, read or write it; pg_dump dumps its
+-- rows (pg_extension_config_dump), so a restore keeps pending jobs.
+--
+CREATE TABLE IF NOT EXISTS pgbg_durable (
+    id bigserial PRIMARY KEY,
+    owner pg_catalog.regrole NOT NULL,
+    sql pg_catalog.text NOT NULL,
+    param_types pg_catalog.regtype[],
+    param_values pg_catalog.text[],
+    label pg_catalog.text,
+    state pg_catalog.text NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'canceled')),
+    run_at pg_catalog.timestamptz NOT NULL,
+    max_attempts pg_catalog.int4 NOT NULL CHECK (max_attempts >= 1),
+    retry_delay pg_catalog.interval NOT NULL,
+    timeout pg_catalog.interval,
+    attempts pg_catalog.int4 NOT NULL DEFAULT 0,
+    errors pg_catalog.int4 NOT NULL DEFAULT 0,
+    enqueued_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    started_at pg_catalog.timestamptz,
+    finished_at pg_catalog.timestamptz,
+    sqlstate pg_catalog.text,
+    message pg_catalog.text,
+    detail pg_catalog.text,
+    command_tag pg_catalog.text
+);
+CREATE INDEX IF NOT EXISTS pgbg_durable_due ON pgbg_durable (run_at, id)
+    WHERE state IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS pgbg_durable_finished ON pgbg_durable (finished_at)
+    WHERE state IN ('succeeded', 'failed', 'canceled');
+REVOKE ALL ON pgbg_durable FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('pgbg_durable', '');
+SELECT pg_catalog.pg_extension_config_dump('pgbg_durable_id_seq', '');
 
 --
 -- 3. Functions, 4. the view, 5. what is not ours.
@@ -313,10 +365,46 @@ pg_background_admission(
     OUT pool_idle pg_catalog.int4)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pg_background_admission' LANGUAGE C VOLATILE$d$),
+-- Durable jobs (docs/durable.md); need shared_preload_libraries.  The
+-- parameters have an overload of their own, without defaults.
+('pg_background_enqueue(pg_catalog.text, pg_catalog.timestamptz, pg_catalog.int4, pg_catalog.interval, pg_catalog.interval, pg_catalog.text)', $d$
+pg_background_enqueue(sql pg_catalog.text,
+                      run_at pg_catalog.timestamptz DEFAULT NULL,
+                      max_attempts pg_catalog.int4 DEFAULT 1,
+                      retry_delay pg_catalog.interval DEFAULT '1 s',
+                      timeout pg_catalog.interval DEFAULT NULL,
+                      label pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'pg_background_enqueue' LANGUAGE C VOLATILE$d$),
+('pg_background_enqueue(pg_catalog.text, pg_catalog.timestamptz, pg_catalog.int4, pg_catalog.interval, pg_catalog.interval, pg_catalog.text, "any")', $d$
+pg_background_enqueue(sql pg_catalog.text, run_at pg_catalog.timestamptz,
+                      max_attempts pg_catalog.int4,
+                      retry_delay pg_catalog.interval,
+                      timeout pg_catalog.interval, label pg_catalog.text,
+                      VARIADIC params "any")
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'pg_background_enqueue' LANGUAGE C VOLATILE$d$),
+-- The trigger that lists the database and wakes its runner at commit.
+('pgbg_durable_inserted()', $d$
+pgbg_durable_inserted()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgbg_durable_inserted' LANGUAGE C VOLATILE$d$),
+('pg_background_job(pg_catalog.int8)', $d$
+pg_background_job(id pg_catalog.int8)
+RETURNS pg_background_durable_job
+AS 'MODULE_PATHNAME', 'pg_background_job' LANGUAGE C VOLATILE$d$),
+('pg_background_wait_job(pg_catalog.int8, pg_catalog.int4)', $d$
+pg_background_wait_job(id pg_catalog.int8, timeout_ms pg_catalog.int4 DEFAULT NULL)
+RETURNS pg_catalog.bool
+AS 'MODULE_PATHNAME', 'pg_background_wait_job' LANGUAGE C VOLATILE$d$),
+('pg_background_cancel_job(pg_catalog.int8)', $d$
+pg_background_cancel_job(id pg_catalog.int8)
+RETURNS pg_catalog.bool
+AS 'MODULE_PATHNAME', 'pg_background_cancel_job' LANGUAGE C VOLATILE$d$),
 /*
  * pgbg_change_privileges: grant (revoke) EXECUTE on every function of the
- * extension except the privilege helpers and
- * pg_background_drop_executor_role, and SELECT on its views, to (from) an
+ * extension except the privilege helpers, pg_background_drop_executor_role
+ * and the trigger function pgbg_durable_inserted, and SELECT on its views, to (from) an
  * existing role.  The role name is quoted; an unknown role is a notice and
  * false, any other failure a warning and false.
  */
@@ -351,7 +439,8 @@ BEGIN
            AND p.proname NOT IN ('grant_pg_background_privileges',
                                  'revoke_pg_background_privileges',
                                  'pgbg_change_privileges',
-                                 'pg_background_drop_executor_role')
+                                 'pg_background_drop_executor_role',
+                                 'pgbg_durable_inserted')
         UNION ALL
         SELECT 'TABLE', 'SELECT', c.oid::pg_catalog.regclass::pg_catalog.text
           FROM pg_catalog.pg_depend d
@@ -487,9 +576,22 @@ $fn$$d$)
         ours := ours || pg_catalog.to_regprocedure(f.signature)::pg_catalog.oid;
     END LOOP;
 
-    -- 4. The view.
+    -- 4. The views.  Durable jobs: those of roles the current user is a
+    -- member of (all of them for a superuser).
     CREATE OR REPLACE VIEW pg_background_jobs AS
         SELECT * FROM pg_background_list();
+    CREATE OR REPLACE VIEW pg_background_durable_jobs WITH (security_barrier) AS
+        SELECT d.id, d.owner, d.label, d.state, d.attempts, d.max_attempts,
+               d.run_at, d.retry_delay, d.timeout, d.enqueued_at,
+               d.started_at, d.finished_at, d.sqlstate, d.message, d.detail,
+               d.command_tag, d.sql
+          FROM pgbg_durable d
+         WHERE pg_catalog.pg_has_role(d.owner::pg_catalog.oid, 'MEMBER');
+
+    -- The table's trigger (its function exists now).
+    DROP TRIGGER IF EXISTS pgbg_durable_inserted ON pgbg_durable;
+    CREATE TRIGGER pgbg_durable_inserted AFTER INSERT ON pgbg_durable
+        FOR EACH STATEMENT EXECUTE FUNCTION pgbg_durable_inserted();
 
     -- 5. Member functions and composite types that are not ours.
     SELECT pg_catalog.string_agg(d.objid::pg_catalog.regprocedure::pg_catalog.text, ', ')
@@ -512,7 +614,8 @@ $fn$$d$)
        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
        AND d.refobjid = ext AND d.deptype = 'e'
        AND t.typname NOT IN ('pg_background_handle', 'pg_background_stats',
-                             'pg_background_progress', 'pg_background_job_outcome');
+                             'pg_background_progress', 'pg_background_job_outcome',
+                             'pg_background_durable_job');
     IF dropping IS NOT NULL THEN
         EXECUTE 'DROP TYPE ' || dropping;
     END IF;

@@ -11,7 +11,8 @@
  * frees a slot and lets it notice workers that failed before reaching
  * their job.  A slot held by a worker that has left but that the
  * postmaster has not reaped yet cannot be reused: while jobs are queued
- * and registration fails, it retries every PGBG_DISPATCH_RETRY_MS.
+ * and registration fails, it retries every PGBG_DISPATCH_RETRY_MS.  It
+ * also starts the runners of durable jobs (pgbg_durable_start_runners).
  *
  *-------------------------------------------------------------------------
  */
@@ -91,6 +92,7 @@ pg_background_dispatcher_main(Datum main_arg)
 										 "pg_background dispatcher",
 										 ALLOCSET_DEFAULT_SIZES);
 	pgbg_dir_set_dispatcher(MyProc);
+	pgbg_durable_set_dispatcher(MyProc);
 	on_shmem_exit(dispatcher_exit, (Datum) 0);
 
 	while (!ShutdownRequestPending)
@@ -107,10 +109,19 @@ pg_background_dispatcher_main(Datum main_arg)
 		MemoryContextSwitchTo(loop_context);
 		dispatcher_reap();
 		if (!dispatcher_start_queued())
-		{
 			timeout = PGBG_DISPATCH_RETRY_MS;
-			events |= WL_TIMEOUT;
+
+		/* Runners of durable jobs (durable_run.c). */
+		if (!ShutdownRequestPending)
+		{
+			long		durable_timeout = pgbg_durable_start_runners();
+
+			if (durable_timeout >= 0 &&
+				(timeout < 0 || durable_timeout < timeout))
+				timeout = durable_timeout;
 		}
+		if (timeout >= 0)
+			events |= WL_TIMEOUT;
 
 		(void) WaitLatch(MyLatch, events, timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -202,4 +213,5 @@ static void
 dispatcher_exit(int code, Datum arg)
 {
 	pgbg_dir_set_dispatcher(NULL);
+	pgbg_durable_set_dispatcher(NULL);
 }

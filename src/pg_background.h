@@ -67,7 +67,18 @@
  *	 specstore.c The shared area where queued jobs' descriptions wait, so
  *				that a queued job holds no DSM segment.
  *	 dispatcher.c The background worker that starts queued jobs when the
- *				limits and a free worker slot allow.
+ *				limits and a free worker slot allow, and the runners of
+ *				durable jobs.
+ *	 durable.c	Durable jobs: the only code that changes a row of their
+ *				table (named transitions, run as the table's owner), their
+ *				shared state (databases and their runners, the file that
+ *				lists them, running jobs' slots, the condition variable
+ *				waiters sleep on), the wake-up at commit, the SQL API.
+ *	 durable_run.c The processes that run durable jobs: a runner per
+ *				database (claims due jobs, starts their workers) and a
+ *				worker per attempt (runs the SQL as the job's role through
+ *				pgbg_worker_execute, recording the success before the
+ *				last commit).
  *	 pool.c		The warm pool's slots: workers that finished a job park,
  *				connected, and take the next job of the same database and
  *				user.
@@ -366,6 +377,10 @@ extern void pgbg_worker_define_gucs(void);
 extern bool pgbg_worker_test_fault(const char *name);
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
+typedef void (*pgbg_commit_hook) (void *arg, const char *command_tag);
+extern void pgbg_worker_execute(const char *sql, const char *paramspace,
+								pgbg_commit_hook hook, void *arg,
+								char *command_tag, Size taglen);
 
 /*
  * send.c -> wire.c: a message of this type carries several DataRow
@@ -513,6 +528,67 @@ extern bool pgbg_job_pool_reserve(void);
 /* dispatcher.c */
 extern void pgbg_dispatcher_register(void);
 extern PGDLLEXPORT void pg_background_dispatcher_main(Datum main_arg);
+
+/*
+ * durable.c: durable jobs, their table's transitions, their shared state
+ * and SQL API (see its header); durable_run.c: the processes that run them.
+ */
+#define PGBG_DURABLE_MAX_DATABASES	64	/* with durable jobs, per server */
+#define PGBG_DURABLE_MAX_RUNNING	64	/* running at once, per server */
+#define PGBG_DURABLE_MAX_ATTEMPTS	1000
+#define PGBG_DURABLE_MAX_DELAY_DAYS 1	/* bound of a retry delay */
+#define PGBG_DURABLE_MAX_INTERRUPTIONS 10
+
+/* A job a runner claimed, for the worker it starts. */
+typedef struct pgbg_durable_claimed
+{
+	int			slot;
+	int64		job;
+	Oid			owner;
+	int32		attempt;
+} pgbg_durable_claimed;
+
+extern int	pgbg_durable_keep_finished;
+extern int	pgbg_durable_workers;
+extern void pgbg_durable_define_gucs(void);
+extern void pgbg_durable_shmem_request(void);
+extern void pgbg_durable_shmem_init(void);
+extern void pgbg_durable_shmem_loaded(void);
+extern void pgbg_durable_forget_database(Oid database);
+extern void pgbg_durable_set_dispatcher(PGPROC *proc);
+extern int	pgbg_durable_wanted(Oid *dbs, int max);
+extern bool pgbg_durable_any_listed(bool wanting);
+extern void pgbg_durable_want_runner(Oid database);
+extern bool pgbg_durable_runner_begin(Oid database, uint64 *wakeups);
+extern uint64 pgbg_durable_wakeups(Oid database, bool awake);
+extern bool pgbg_durable_runner_sleeps(Oid database, uint64 seen,
+									   TimestampTz until);
+extern bool pgbg_durable_runner_end(Oid database, uint64 seen, bool failed);
+extern int	pgbg_durable_slot_take(Oid database, int64 job);
+extern void pgbg_durable_slot_release(int slot, Oid database, int64 job);
+extern bool pgbg_durable_slot_attach(int slot, Oid database, int64 job,
+									 bool *cancel);
+extern bool pgbg_durable_slot_canceled(int slot, Oid database, int64 job);
+extern int64 *pgbg_durable_slot_jobs(Oid database, int *n, bool clean);
+extern void pgbg_durable_broadcast(void);
+extern void pgbg_durable_purge(void);
+extern int	pgbg_durable_claim(int64 *busy, int nbusy, int max,
+							   pgbg_durable_claimed *claimed);
+extern void pgbg_durable_unclaim(int64 job, int32 attempt);
+extern void pgbg_durable_next(int64 *busy, int nbusy, int64 *left,
+							  long *due_ms, long *purge_ms);
+extern bool pgbg_durable_installed(void);
+extern bool pgbg_durable_load(int64 job, int32 attempt, char **sql,
+							  char **paramspace, int *timeout_ms);
+extern bool pgbg_durable_succeed(int64 job, int32 attempt,
+								 const char *command_tag, bool strict);
+extern void pgbg_durable_fail(int64 job, int32 attempt, ErrorData *edata,
+							  bool canceled);
+
+/* durable_run.c */
+extern long pgbg_durable_start_runners(void);
+extern PGDLLEXPORT void pg_background_durable_runner_main(Datum main_arg);
+extern PGDLLEXPORT void pg_background_durable_worker_main(Datum main_arg);
 
 /* decode.c */
 extern void pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore,

@@ -304,4 +304,41 @@ pgbg_loaded_objects(pgbg_objects *objects)
 #define pgbg_release_free_memory() ((void) 0)
 #endif
 
+/*
+ * The schema of an extension: get_extension_schema is exported from 16 on;
+ * before, read its pg_extension row.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "commands/extension.h"
+#define pgbg_extension_schema(ext) get_extension_schema(ext)
+#else
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+
+static inline Oid
+pgbg_extension_schema(Oid ext)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+#endif
+
 #endif							/* PGBG_COMPAT_H */

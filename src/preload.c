@@ -3,8 +3,9 @@
  * preload.c
  *		What happens when the library is loaded: every module's settings,
  *		and with shared_preload_libraries, the shared memory of the job
- *		directory and the pool, the dispatcher's registration, and room
- *		for jobs' segments in the main shared memory.
+ *		directory, the pool and durable jobs, the dispatcher's
+ *		registration, and room for jobs' segments in the main shared
+ *		memory.
  *
  * A job's DSM segment, created and destroyed for each job, costs a shared
  * memory file and its mappings (create, fallocate, map, unmap, unlink:
@@ -54,6 +55,7 @@ _PG_init(void)
 	pgbg_worker_define_gucs();
 	pgbg_pool_define_gucs();
 	pgbg_dir_define_gucs();
+	pgbg_durable_define_gucs();
 	/* Like max_jobs, it exists only when preloaded (PGC_POSTMASTER). */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("pg_background.dsm_reserve",
@@ -85,6 +87,7 @@ preload_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	pgbg_dir_shmem_request();
+	pgbg_durable_shmem_request();
 	RequestAddinShmemSpace(pgbg_pool_shmem_size());
 	RequestAddinShmemSpace(pgbg_specstore_shmem_size());
 }
@@ -102,6 +105,8 @@ preload_shmem_startup(void)
 	pgbg_dir_shmem_init();
 	pgbg_pool_shmem_init();
 	pgbg_specstore_shmem_init();
+	pgbg_durable_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 	pgbg_dir_shmem_loaded();
+	pgbg_durable_shmem_loaded();
 }

@@ -132,6 +132,14 @@ static void worker_finish_xact(void);
 static void worker_limit_job(bool start);
 static void worker_timeout_handler(void);
 static void worker_timeout_rethrow(ErrorData *edata);
+static void worker_call_commit_hook(QueryCompletion *qc);
+
+/*
+ * A durable job's hook (pgbg_worker_execute), called once in the last
+ * transaction of its SQL, before that commits.
+ */
+static pgbg_commit_hook worker_commit_hook = NULL;
+static void *worker_commit_hook_arg = NULL;
 
 /*
  * Define the worker's settings (from _PG_init).
@@ -920,6 +928,7 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 		{
 			if (use_implicit_block)
 				EndImplicitTransactionBlock();
+			worker_call_commit_hook(&qc);
 			worker_finish_xact();
 
 			/*
@@ -951,6 +960,8 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 	}
 
 	/* An empty string still needs its transaction closed. */
+	if (parsetree_list == NIL)
+		worker_call_commit_hook(NULL);
 	worker_finish_xact();
 
 	/*
@@ -966,6 +977,48 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
 
 	debug_query_string = NULL;
 	MemoryContextDelete(job_context);
+}
+
+/*
+ * Call the commit hook, if any, once: in the SQL's last transaction, which
+ * is about to commit, unless the SQL's own transaction control ended it
+ * (a last COMMIT or ROLLBACK: the hook is then not called, and the caller
+ * of pgbg_worker_execute finishes after the commit).  qc is the last
+ * statement's completion (NULL for an empty string).
+ */
+static void
+worker_call_commit_hook(QueryCompletion *qc)
+{
+	pgbg_commit_hook hook = worker_commit_hook;
+	char		tag[PGBG_TAG_LEN] = "";
+
+	worker_commit_hook = NULL;
+	if (hook == NULL || !worker_xact_started || IsTransactionBlock() ||
+		IsAbortedTransactionBlockState())
+		return;
+	if (qc != NULL)
+		pgbg_completion_tag(tag, sizeof(tag), qc);
+	hook(worker_commit_hook_arg, tag);
+}
+
+/*
+ * Run the SQL of a durable job (durable_run.c) as a job's SQL runs, its
+ * output discarded: hook is called in its last transaction before that
+ * commits (see worker_call_commit_hook).  The last statement's command tag
+ * goes to command_tag.  An error is raised as it comes.
+ */
+void
+pgbg_worker_execute(const char *sql, const char *paramspace,
+					pgbg_commit_hook hook, void *arg,
+					char *command_tag, Size taglen)
+{
+	memset(&worker_outcome, 0, sizeof(worker_outcome));
+	worker_outcome.state = PGBG_STATE_RUNNING;
+	worker_commit_hook = hook;
+	worker_commit_hook_arg = arg;
+	worker_execute(sql, paramspace, DestNone);
+	worker_commit_hook = NULL;
+	strlcpy(command_tag, worker_outcome.command_tag, taglen);
 }
 
 /*

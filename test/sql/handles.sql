@@ -409,15 +409,15 @@ FROM (
 		has_table_privilege('regress_handles_user', 'pg_background_jobs', 'SELECT'),
 		has_table_privilege('regress_handles_nogrant', 'pg_background_jobs', 'SELECT')
 ) o GROUP BY obj ORDER BY obj;
--- and every other function of the extension but the privilege helpers
--- and pg_background_drop_executor_role
+-- and every other function of the extension but the privilege helpers,
+-- pg_background_drop_executor_role and the trigger function
 SELECT count(*) AS not_granted
 FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background')
   AND p.proname NOT IN ('grant_pg_background_privileges',
 	'revoke_pg_background_privileges', 'pgbg_change_privileges',
-	'pg_background_drop_executor_role')
+	'pg_background_drop_executor_role', 'pgbg_durable_inserted')
   AND NOT has_function_privilege('regress_handles_user', p.oid, 'EXECUTE');
 
 SELECT pg_advisory_lock(73003);

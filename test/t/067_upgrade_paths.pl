@@ -3,7 +3,8 @@
 # test/fixtures/upstream, and our own 1.4, 1.6, 1.7, 1.8 from our scripts)
 # ends in exactly the catalog of a fresh CREATE EXTENSION: functions with
 # their signatures, results, defaults, strictness, SECURITY DEFINER, SET
-# clauses, sources and ACLs; types; views; comments; the members of the
+# clauses, sources and ACLs; types; views; tables (columns, defaults,
+# indexes) and the tables pg_dump dumps (extconfig); comments; the members of the
 # extension; the role pgbackground_role.  Then: the role is the cluster's
 # (reused by the next install, dropped only when no database uses it), the
 # extension can move to another schema, and objects of the user's that
@@ -42,7 +43,11 @@ WITH ext AS (
 )
 SELECT line FROM (
     SELECT format('extension %s relocatable=%s schema=%s config=%s',
-                  extversion, extrelocatable, extnamespace::regnamespace, extconfig)
+                  extversion, extrelocatable, extnamespace::regnamespace,
+                  (SELECT string_agg(format('%s(%s)', c.oid::regclass, w.cond), ','
+                                     ORDER BY c.oid::regclass::text)
+                     FROM unnest(extconfig, extcondition) w(rel, cond)
+                     JOIN pg_class c ON c.oid = w.rel))
       FROM pg_extension WHERE extname = 'pg_background'
     UNION ALL
     SELECT 'member ' || pg_describe_object(classid, objid, 0) FROM members
@@ -74,8 +79,19 @@ SELECT line FROM (
       FROM members m
       JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
     UNION ALL
-    SELECT format('relation %s kind=%s definition=%s owner=%s acl=%s comment=%s',
-                  c.oid::regclass, c.relkind, pg_get_viewdef(c.oid), c.relowner::regrole,
+    SELECT format('relation %s kind=%s definition=%s columns=(%s) indexes=(%s) owner=%s acl=%s comment=%s',
+                  c.oid::regclass, c.relkind, pg_get_viewdef(c.oid),
+                  (SELECT string_agg(format('%s %s notnull=%s default=%s', a.attname,
+                                            format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                                            pg_get_expr(ad.adbin, ad.adrelid)),
+                                     ', ' ORDER BY a.attnum)
+                     FROM pg_attribute a
+                     LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                      AND c.relkind IN ('r', 'p')),
+                  (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1)
+                     FROM pg_index i WHERE i.indrelid = c.oid),
+                  c.relowner::regrole,
                   (SELECT string_agg(i, ',' ORDER BY i) FROM pg_temp.acl_items(coalesce(c.relacl, acldefault('r', c.relowner))) i),
                   obj_description(c.oid, 'pg_class'))
       FROM members m

@@ -1,0 +1,605 @@
+/*-------------------------------------------------------------------------
+ *
+ * durable_run.c
+ *		The processes that run durable jobs: one runner per database, and
+ *		a worker per attempt.
+ *
+ * The dispatcher (dispatcher.c) calls pgbg_durable_start_runners on every
+ * turn of its loop: each database that wants a runner (listed in the file
+ * at server start, or woken by the commit of a transaction that enqueued,
+ * see durable.c) gets one, a dynamic background worker connected to it as
+ * the bootstrap superuser.  The runner claims the due jobs (at most
+ * pg_background.durable_workers at once), starts a worker for each, and
+ * sleeps on its latch until a commit wakes it, a worker ends (the
+ * postmaster notifies it), the next job is due, or a finished job is to be
+ * purged.  It leaves once its database has no durable job left at all.
+ *
+ * A worker connects as the job's role (a real session of that role, as a
+ * job launched in a SECURITY DEFINER function is: nothing in the job can
+ * get back to a superuser), checks that the attempt is still its own, and
+ * runs the job's SQL as pg_background_launch runs a job's
+ * (pgbg_worker_execute).  In the SQL's last transaction, before it
+ * commits, it records the success (pgbg_durable_succeed): the effects and
+ * the success commit together.  After an error it rolls back and records
+ * the error (pgbg_durable_fail) in a new transaction.  A worker that dies
+ * (a crash, a restart, a termination) leaves the job running with no slot:
+ * the runner claims it again as interrupted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+
+#include "pg_background.h"
+#include "pgbg_compat.h"
+
+/* How soon a runner, or a database's runner start, is tried again. */
+#define DURABLE_RUNNER_RETRY_MS		1000
+
+/* How soon a runner tries again when no worker slot was free. */
+#define DURABLE_WORKER_RETRY_MS		100
+
+/* A runner the dispatcher started. */
+typedef struct durable_runner
+{
+	Oid			database;
+	BackgroundWorkerHandle *handle;
+} durable_runner;
+
+/* A worker a runner started. */
+typedef struct durable_started
+{
+	BackgroundWorkerHandle *handle;
+	pgbg_durable_claimed job;
+} durable_started;
+
+/* What a worker passes to its commit hook. */
+typedef struct durable_attempt
+{
+	int64		job;
+	int32		attempt;
+} durable_attempt;
+
+/* The dispatcher's runners. */
+static List *durable_runners = NIL;
+
+/* The runner's workers, and its database's wake-up counter when it looked. */
+static List *runner_workers = NIL;
+static uint64 runner_seen = 0;
+
+/* The worker's timeout. */
+static TimeoutId durable_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t durable_timeout_reached = false;
+
+static void durable_fill_worker(BackgroundWorker *worker, const char *function,
+								const char *type, Oid database);
+static void durable_runner_exit(int code, Datum arg);
+static long runner_turn(Oid database, bool *leave);
+static void runner_reap(Oid database);
+static bool runner_any_stopped(void);
+static bool runner_start_worker(pgbg_durable_claimed *job);
+static void durable_worker_commit(void *arg, const char *command_tag);
+static void durable_timeout_handler(void);
+
+/*
+ * Describe a dynamic background worker of ours, connected to database,
+ * that notifies this process when it stops.
+ */
+static void
+durable_fill_worker(BackgroundWorker *worker, const char *function,
+					const char *type, Oid database)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_ConsistentState;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "pg_background");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+	worker->bgw_main_arg = ObjectIdGetDatum(database);
+	worker->bgw_notify_pid = MyProcPid;
+}
+
+/*
+ * In the dispatcher: start a runner for every database that wants one and
+ * has none.  Returns how soon to call again (ms), or -1: when woken.
+ */
+long
+pgbg_durable_start_runners(void)
+{
+	Oid			dbs[PGBG_DURABLE_MAX_DATABASES];
+	int			n;
+	int			i;
+	long		timeout = -1;
+	ListCell   *lc;
+
+	/* Forget the runners that have stopped. */
+	foreach(lc, durable_runners)
+	{
+		durable_runner *r = lfirst(lc);
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(r->handle, &pid) != BGWH_STOPPED)
+			continue;
+		pfree(r->handle);
+		pfree(r);
+		durable_runners = foreach_delete_current(durable_runners, lc);
+	}
+
+	/* Nothing runs until the standby is promoted: look again then. */
+	if (RecoveryInProgress())
+		return pgbg_durable_any_listed(false) ? DURABLE_RUNNER_RETRY_MS : -1;
+
+	n = pgbg_durable_wanted(dbs, PGBG_DURABLE_MAX_DATABASES);
+	for (i = 0; i < n; i++)
+	{
+		BackgroundWorker worker;
+		BackgroundWorkerHandle *handle;
+		durable_runner *r = NULL;
+		bool		exists;
+		bool		allowed = false;
+
+		foreach(lc, durable_runners)
+		{
+			durable_runner *other = lfirst(lc);
+
+			if (other->database == dbs[i])
+				r = other;
+		}
+		if (r != NULL)
+		{
+			/* Alive or starting: it looks at the table anyway. */
+			continue;
+		}
+
+		/* A database that was dropped, or takes no connection, is forgotten. */
+		StartTransactionCommand();
+		{
+			HeapTuple	tup = SearchSysCache1(DATABASEOID,
+											  ObjectIdGetDatum(dbs[i]));
+
+			exists = HeapTupleIsValid(tup);
+			if (exists)
+			{
+				allowed = ((Form_pg_database) GETSTRUCT(tup))->datallowconn;
+				ReleaseSysCache(tup);
+			}
+		}
+		CommitTransactionCommand();
+		if (!exists || !allowed)
+		{
+			pgbg_durable_forget_database(dbs[i]);
+			continue;
+		}
+
+		durable_fill_worker(&worker, "pg_background_durable_runner_main",
+							"pg_background durable runner", dbs[i]);
+		snprintf(worker.bgw_name, BGW_MAXLEN,
+				 "pg_background durable runner for database %u", dbs[i]);
+		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			/* No slot: ask again soon. */
+			pgbg_durable_want_runner(dbs[i]);
+			timeout = DURABLE_RUNNER_RETRY_MS;
+			continue;
+		}
+		r = palloc(sizeof(durable_runner));
+		r->database = dbs[i];
+		r->handle = handle;
+		durable_runners = lappend(durable_runners, r);
+	}
+
+	/* A wish that came meanwhile (see pgbg_durable_any_listed). */
+	if (timeout < 0 && pgbg_durable_any_listed(true))
+		timeout = 0;
+	return timeout;
+}
+
+/*
+ * Entry point of a runner; main_arg is its database's OID.
+ */
+void
+pg_background_durable_runner_main(Datum main_arg)
+{
+	Oid			database = DatumGetObjectId(main_arg);
+	MemoryContext loop_context;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+
+	if (!pgbg_durable_runner_begin(database, &runner_seen))
+		proc_exit(0);
+	before_shmem_exit(durable_runner_exit, ObjectIdGetDatum(database));
+	pgstat_report_appname("pg_background durable runner");
+
+	loop_context = AllocSetContextCreate(TopMemoryContext,
+										 "pg_background durable runner",
+										 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		volatile long timeout;
+		volatile bool failed = true;
+		bool		leave = false;
+		int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(loop_context);
+		MemoryContextSwitchTo(loop_context);
+		PG_TRY();
+		{
+			timeout = runner_turn(database, &leave);
+			failed = false;
+		}
+		PG_CATCH();
+		{
+			/* Report it, and try again a little later. */
+			HOLD_INTERRUPTS();
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			RESUME_INTERRUPTS();
+			timeout = DURABLE_RUNNER_RETRY_MS;
+			failed = true;
+		}
+		PG_END_TRY();
+		if (leave)
+			break;
+
+		/*
+		 * A wait inside the turn (a lock, a buffer) may have reset our latch
+		 * after a worker's end or a commit set it: look again at once if
+		 * either happened since the turn began.
+		 */
+		if (!failed && runner_any_stopped())
+			continue;
+		if (!pgbg_durable_runner_sleeps(database, runner_seen,
+										timeout < 0 ? DT_NOEND :
+										TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																	timeout)) &&
+			!failed)
+			continue;
+		if (timeout >= 0)
+			events |= WL_TIMEOUT;
+		(void) WaitLatch(MyLatch, events, timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);
+}
+
+/*
+ * A runner leaves: its database no longer names it; after an error it
+ * asks for another.
+ */
+static void
+durable_runner_exit(int code, Datum arg)
+{
+	(void) pgbg_durable_runner_end(DatumGetObjectId(arg), runner_seen,
+								   code != 0);
+}
+
+/*
+ * One turn of a runner, in one transaction: purge (when due), claim what
+ * is due, and see when to look again; then start the claimed jobs'
+ * workers.  Returns how long to sleep (ms, -1: until woken); sets *leave
+ * when the database has nothing left and the runner may go.
+ */
+static long
+runner_turn(Oid database, bool *leave)
+{
+	int64	   *busy;
+	int			nbusy;
+	int			room;
+	pgbg_durable_claimed claimed[PGBG_DURABLE_MAX_RUNNING];
+	int			nclaimed = 0;
+	long		timeout = -1;
+	long		due_ms = -1;
+	long		purge_ms = -1;
+	int64		left = 0;
+	bool		installed;
+	bool		retry = false;
+	int			i;
+	static bool first = true;
+	static TimestampTz purge_at = 0;	/* 0: at the first turn */
+
+	runner_reap(database);
+	runner_seen = pgbg_durable_wakeups(database, true);
+	busy = pgbg_durable_slot_jobs(database, &nbusy, first);
+	first = false;
+	room = Min(pgbg_durable_workers, PGBG_DURABLE_MAX_RUNNING) -
+		list_length(runner_workers);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	installed = pgbg_durable_installed();
+	if (installed)
+	{
+		if (GetCurrentTimestamp() >= purge_at)
+			pgbg_durable_purge();
+		if (room > 0)
+			nclaimed = pgbg_durable_claim(busy, nbusy, room, claimed);
+		if (nclaimed > 0)
+			busy = pgbg_durable_slot_jobs(database, &nbusy, false);
+		pgbg_durable_next(busy, nbusy, &left, &due_ms, &purge_ms);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	if (!installed)
+	{
+		/* No extension here (any more): forget the database. */
+		pgbg_durable_forget_database(database);
+		*leave = pgbg_durable_runner_end(database, runner_seen, false);
+		return -1;
+	}
+	purge_at = purge_ms < 0 ? PG_INT64_MAX :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), purge_ms);
+
+	for (i = 0; i < nclaimed; i++)
+	{
+		if (!runner_start_worker(&claimed[i]))
+		{
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgbg_durable_unclaim(claimed[i].job, claimed[i].attempt);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			pgbg_durable_slot_release(claimed[i].slot, database,
+									  claimed[i].job);
+			retry = true;
+		}
+	}
+
+	/*
+	 * When to look again: when the next job is due (if a worker may take it;
+	 * else when a worker ends, which wakes us), or is to be purged.
+	 */
+	if (due_ms >= 0 && list_length(runner_workers) < pgbg_durable_workers)
+		timeout = due_ms;
+	if (purge_ms >= 0 && (timeout < 0 || purge_ms < timeout))
+		timeout = purge_ms;
+	if (retry && (timeout < 0 || timeout > DURABLE_WORKER_RETRY_MS))
+		timeout = DURABLE_WORKER_RETRY_MS;
+	if (left == 0 && runner_workers == NIL)
+		*leave = pgbg_durable_runner_end(database, runner_seen, false);
+	return timeout;
+}
+
+/*
+ * Forget the workers that have stopped, freeing their slots.
+ */
+static void
+runner_reap(Oid database)
+{
+	ListCell   *lc;
+
+	foreach(lc, runner_workers)
+	{
+		durable_started *s = lfirst(lc);
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
+			continue;
+		pgbg_durable_slot_release(s->job.slot, database, s->job.job);
+		pfree(s->handle);
+		pfree(s);
+		runner_workers = foreach_delete_current(runner_workers, lc);
+	}
+}
+
+/*
+ * Has one of the runner's workers stopped (not yet reaped)?
+ */
+static bool
+runner_any_stopped(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, runner_workers)
+	{
+		durable_started *s = lfirst(lc);
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(s->handle, &pid) == BGWH_STOPPED)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Start the worker of a claimed job; false if no worker slot is free.
+ */
+static bool
+runner_start_worker(pgbg_durable_claimed *job)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	durable_started *s;
+	MemoryContext oldcontext;
+
+	durable_fill_worker(&worker, "pg_background_durable_worker_main",
+						PGBG_WORKER_TYPE, MyDatabaseId);
+	snprintf(worker.bgw_name, BGW_MAXLEN,
+			 "pg_background worker for durable job %lld",
+			 (long long) job->job);
+	StaticAssertStmt(sizeof(pgbg_durable_claimed) <= BGW_EXTRALEN,
+					 "a claimed job must fit in bgw_extra");
+	memcpy(worker.bgw_extra, job, sizeof(pgbg_durable_claimed));
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	s = palloc(sizeof(durable_started));
+	s->handle = handle;
+	s->job = *job;
+	runner_workers = lappend(runner_workers, s);
+	MemoryContextSwitchTo(oldcontext);
+	return true;
+}
+
+/*
+ * Entry point of a durable job's worker: main_arg is the database, and
+ * bgw_extra the claimed job.
+ */
+void
+pg_background_durable_worker_main(Datum main_arg)
+{
+	Oid			database = DatumGetObjectId(main_arg);
+	pgbg_durable_claimed job;
+	durable_attempt attempt;
+	char	   *sql = NULL;
+	char	   *paramspace = NULL;
+	int			timeout_ms = 0;
+	bool		cancel = false;
+	bool		ours;
+	char		tag[PGBG_TAG_LEN];
+	MemoryContext job_context;
+
+	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background durable job");
+	whereToSendOutput = DestNone;
+
+	/* A session of the job's role. */
+	BackgroundWorkerInitializeConnectionByOid(database, job.owner,
+											  PGBG_BGW_BYPASS_ROLELOGIN);
+	pgstat_report_appname(PGBG_WORKER_TYPE);
+	if (!pgbg_durable_slot_attach(job.slot, database, job.job, &cancel))
+		proc_exit(0);
+
+	job_context = AllocSetContextCreate(TopMemoryContext,
+										"pg_background durable job",
+										ALLOCSET_DEFAULT_SIZES);
+	attempt.job = job.job;
+	attempt.attempt = job.attempt;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(job_context);
+	ours = pgbg_durable_load(job.job, job.attempt, &sql, &paramspace,
+							 &timeout_ms);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (!ours)
+		proc_exit(0);
+
+	PG_TRY();
+	{
+		if (cancel)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("canceling durable job before it started")));
+		if (timeout_ms > 0)
+		{
+			durable_timeout_id = RegisterTimeout(USER_TIMEOUT,
+												 durable_timeout_handler);
+			enable_timeout_after(durable_timeout_id, timeout_ms);
+		}
+		pgbg_worker_execute(sql, paramspace, durable_worker_commit, &attempt,
+							tag, sizeof(tag));
+		if (timeout_ms > 0)
+			disable_timeout(durable_timeout_id, false);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		bool		canceled;
+
+		HOLD_INTERRUPTS();
+		if (timeout_ms > 0)
+			disable_timeout(durable_timeout_id, false);
+		MemoryContextSwitchTo(job_context);
+		edata = CopyErrorData();
+		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+			(cancel || pgbg_durable_slot_canceled(job.slot, database, job.job));
+		if (durable_timeout_reached && !canceled &&
+			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			edata->message = psprintf("canceling durable job due to its timeout");
+			edata->detail = psprintf("The attempt ran longer than the job's timeout (%d ms).",
+									 timeout_ms);
+		}
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		QueryCancelPending = false;
+		RESUME_INTERRUPTS();
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgbg_durable_fail(job.job, job.attempt, edata, canceled);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgbg_durable_broadcast();
+		proc_exit(0);
+	}
+	PG_END_TRY();
+
+	/*
+	 * The SQL's own COMMIT or ROLLBACK ended its last transaction before the
+	 * hook could run: record the success now (at least once, then).
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) pgbg_durable_succeed(job.job, job.attempt, tag, false);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgbg_durable_broadcast();
+	proc_exit(0);
+}
+
+/*
+ * The commit hook of a durable job: its success commits with its effects.
+ */
+static void
+durable_worker_commit(void *arg, const char *command_tag)
+{
+	durable_attempt *a = (durable_attempt *) arg;
+
+	/* The statement's snapshot is gone with its portal. */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) pgbg_durable_succeed(a->job, a->attempt, command_tag, true);
+	PopActiveSnapshot();
+}
+
+/*
+ * The attempt reached its timeout (in the SIGALRM handler): cancel it as a
+ * query cancel would.
+ */
+static void
+durable_timeout_handler(void)
+{
+	durable_timeout_reached = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
