@@ -515,7 +515,7 @@ ok($nclaims > 0, "the documents name the default version ($nclaims claims checke
 		"SELECT name FROM pg_settings WHERE name LIKE 'pg\\_background.%' ORDER BY name");
 	ok(scalar(@gucs) > 0, 'the extension has settings (' . scalar(@gucs) . ')');
 	my $conf = slurp('docs/configuration.md');
-	my $tables = $conf . slurp('docs/reference.md') . slurp('docs/directory.md');
+	my $tables = $conf . slurp('docs/reference.md') . slurp('docs/directory.md') . slurp('docs/durable.md');
 	for my $g (@gucs)
 	{
 		like($conf, qr/`\Q$g\E`/, "docs/configuration.md names $g");
