@@ -546,6 +546,26 @@ BEGIN
     IF NOT done THEN
         RAISE EXCEPTION 'could not revoke the privileges of role pgbackground_role';
     END IF;
+    -- From PostgreSQL 17 on, the initial privileges of the extension's
+    -- objects (pg_init_privs: the install script granted the role EXECUTE)
+    -- depend on the role too.  When nothing else of this database does (the
+    -- role owns nothing here and holds no other privilege), DROP OWNED
+    -- removes just those.
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d
+                WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND d.refobjid = 'pgbackground_role'::pg_catalog.regrole
+                  AND d.dbid = (SELECT oid FROM pg_catalog.pg_database
+                                 WHERE datname = pg_catalog.current_database())
+                  AND d.deptype = 'i')
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d
+                        WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+                          AND d.refobjid = 'pgbackground_role'::pg_catalog.regrole
+                          AND d.dbid = (SELECT oid FROM pg_catalog.pg_database
+                                         WHERE datname = pg_catalog.current_database())
+                          AND d.deptype <> 'i')
+    THEN
+        DROP OWNED BY pgbackground_role;
+    END IF;
     DROP ROLE pgbackground_role;
 END
 $fn$$d$)
