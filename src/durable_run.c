@@ -451,9 +451,14 @@ runner_start_worker(pgbg_durable_claimed *job)
 	StaticAssertStmt(sizeof(pgbg_durable_claimed) <= BGW_EXTRALEN,
 					 "a claimed job must fit in bgw_extra");
 	memcpy(worker.bgw_extra, job, sizeof(pgbg_durable_claimed));
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		return false;
+
+	/* The handle outlives this turn of the loop (its context is reset). */
 	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		MemoryContextSwitchTo(oldcontext);
+		return false;
+	}
 	s = palloc(sizeof(durable_started));
 	s->handle = handle;
 	s->job = *job;
