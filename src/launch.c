@@ -197,17 +197,32 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 
 		/* Everything that outlives this call goes to the session context. */
 		oldcontext = MemoryContextSwitchTo(pgbg_session_context());
-		if (!queued && slot >= 0 && may_pool &&
-			pgbg_pool_has_idle(MyDatabaseId, proto_fixed.authenticated_user_id))
+		if (!queued && slot >= 0 && may_pool)
 		{
 			/*
 			 * A parked worker of ours takes the job (see pool.c); its PID
 			 * becomes the job's, so not one that still names a job of this
-			 * session that is not consumed.
+			 * session that is not consumed.  If none is parked but one is
+			 * about to, wait for it a moment rather than start a process.
 			 */
-			pid = pgbg_job_hand_to_pool(slot, seq, seg,
-										pgbg_session_holds_job);
-			pooled = (pid != 0);
+			Oid			user = proto_fixed.authenticated_user_id;
+			TimestampTz since = 0;
+
+			for (;;)
+			{
+				uint64		parks = pgbg_pool_parks();
+
+				if (pgbg_pool_has_idle(MyDatabaseId, user))
+				{
+					pid = pgbg_job_hand_to_pool(slot, seq, seg,
+												pgbg_session_holds_job);
+					pooled = (pid != 0);
+				}
+				if (pooled ||
+					!pgbg_pool_await(MyDatabaseId, user, parks, &since,
+									 pgbg_worker_test_fault("pool_await")))
+					break;
+			}
 		}
 		if (!queued && !pooled)
 		{

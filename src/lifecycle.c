@@ -80,7 +80,6 @@ typedef enum job_queue_limit
 /* The job this process works on, if it is a worker of the directory. */
 static int	job_my_slot = -1;
 static uint64 job_my_seq = 0;
-static PGPROC *job_my_launcher = NULL;
 
 static void job_apply(job_effects *fx);
 static void job_wake_dispatcher(job_effects *fx);
@@ -725,7 +724,6 @@ pgbg_job_worker_begin(int slot, uint64 seq)
 		return;
 	job_my_slot = slot;
 	job_my_seq = seq;
-	job_my_launcher = NULL;
 	if (!registered)
 	{
 		on_shmem_exit(job_worker_exit, (Datum) 0);
@@ -763,9 +761,11 @@ pgbg_job_spec(void)
  * wants no results (*unread is then set: the worker sends nothing).
  * Returns what the worker is to do: run the job, or stop because it was
  * canceled meanwhile, or because it is over already (abandoned by its
- * launch).  The launcher's latch is set once the worker has left (the
- * postmaster tells only the process that registered a worker, which for a
- * queued job is the dispatcher), and when its results can be mapped.
+ * launch).  The launcher's latch is set when its results can be mapped.
+ * That the job ended, its launcher learns as every waiter does, from the
+ * directory's condition variable (pgbg_dir_prepare_wait): the postmaster
+ * tells only the process that registered a worker, which for a queued job
+ * is the dispatcher, and for a pooled one nobody.
  */
 pgbg_attach_result
 pgbg_job_attached(PGPROC *launcher, dsm_segment *built, bool *unread)
@@ -776,7 +776,6 @@ pgbg_job_attached(PGPROC *launcher, dsm_segment *built, bool *unread)
 
 	if (job_my_slot < 0)
 		return PGBG_ATTACH_RUN;
-	job_my_launcher = launcher;
 	pgbg_dir_lock(LW_EXCLUSIVE);
 	e = pgbg_dir_modify(job_my_slot, job_my_seq);
 	if (e == NULL || e->exited)
@@ -847,7 +846,12 @@ pgbg_job_worker_done(void)
 				&fx);
 	pgbg_dir_unlock();
 	job_my_slot = -1;
-	fx.launcher = job_my_launcher;
+
+	/*
+	 * Whoever waits for the job sleeps on the directory's condition
+	 * variable, which this wakes; the launcher is not woken by name (it may
+	 * have detached the job long ago, and a wake-up costs it a turn).
+	 */
 	fx.ended = true;
 	job_apply(&fx);
 }

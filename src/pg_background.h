@@ -474,6 +474,9 @@ extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
 extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 							 int dir_slot, uint64 dir_seq, int32 launcher,
 							 bool (*skip) (int32 pid));
+extern uint64 pgbg_pool_parks(void);
+extern bool pgbg_pool_await(Oid database, Oid session_user, uint64 parks,
+							TimestampTz *since, bool unbounded);
 extern pid_t pgbg_pool_evict(void);
 extern int	pgbg_pool_idle_count(void);
 

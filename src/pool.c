@@ -17,8 +17,20 @@
  *
  * State lives in a small array in shared memory under a spinlock; a slot
  * goes FREE -> RESERVED (a worker will park, once its session is reset)
- * -> IDLE (parked) -> ASSIGNED (a launcher hands it a job) -> FREE (the
- * worker took the job), or IDLE -> EXIT (asked to leave) -> FREE.
+ * -> IDLE (parked) -> ASSIGNED (a launcher hands it a job) -> BUSY (the
+ * worker runs the job, and keeps its place) -> RESERVED again, or to FREE
+ * when the worker leaves; IDLE -> EXIT (asked to leave) -> FREE.
+ *
+ * A launch that finds no parked worker while one of its database and
+ * session user is about to park (resetting its session, or running a job
+ * that began less than POOL_AWAIT_MS ago) waits for it, for at most
+ * POOL_AWAIT_MS, instead of starting a process: under a stream of short
+ * jobs the pool's workers take them in turn, and launches wait for them as
+ * callers of a kept connection do, instead of forking a worker per job (a
+ * fork costs more than many short jobs).  Long jobs do not hold launches
+ * up: their workers do not count as about to park.  Waiting launches are
+ * listed (waiters); a worker that parks wakes one of its database and
+ * session user.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +57,7 @@ typedef enum pool_state
 	POOL_RESERVED,				/* resetting its session, not yet idle */
 	POOL_IDLE,
 	POOL_ASSIGNED,
+	POOL_BUSY,					/* running the job it was handed */
 	POOL_EXIT
 } pool_state;
 
@@ -59,13 +72,34 @@ typedef struct pool_slot
 	dsm_handle	seg;
 	int			dir_slot;
 	uint64		dir_seq;
+	TimestampTz busy_since;		/* when it took its job (BUSY) */
 } pool_slot;
+
+/* A launch waiting for a worker to park (pgbg_pool_await). */
+typedef struct pool_waiter
+{
+	PGPROC	   *proc;			/* NULL: unused */
+	Oid			database;
+	Oid			session_user;
+	bool		woken;			/* a parking worker set its latch */
+} pool_waiter;
+
+#define POOL_WAITERS		64
 
 typedef struct pool_shared
 {
 	slock_t		mutex;
+	uint64		parks;			/* how many times a worker went IDLE */
 	pool_slot	slots[PGBG_POOL_MAX];
+	pool_waiter waiters[POOL_WAITERS];
 } pool_shared;
+
+/*
+ * How long a launch waits for a worker about to park, and how long a job
+ * may have run for its worker to count as about to park.
+ */
+#define POOL_AWAIT_MS		5
+#define POOL_AWAIT_TEST_MS	60000
 
 /* GUCs. */
 int			pgbg_pool_size = 0;
@@ -75,7 +109,12 @@ static pool_shared *pool = NULL;
 static int	pool_my_slot = -1;
 
 static bool pool_over_size(void);
+static int	pool_used_locked(void);
+static bool pool_has_room(int used, Oid database, Oid session_user);
 static void pool_leave_if_idle(void);
+static int	pool_waiters_to_wake(Oid database, Oid session_user, bool all,
+								 PGPROC **procs);
+static void pool_wake(int n, PGPROC **procs);
 
 /*
  * Are more workers parked than pg_background.pool_size allows now?
@@ -83,15 +122,27 @@ static void pool_leave_if_idle(void);
 static bool
 pool_over_size(void)
 {
+	int			used;
+
+	SpinLockAcquire(&pool->mutex);
+	used = pool_used_locked();
+	SpinLockRelease(&pool->mutex);
+	return used > pgbg_pool_size;
+}
+
+/*
+ * How many places are taken.  Caller holds the spinlock.
+ */
+static int
+pool_used_locked(void)
+{
 	int			used = 0;
 	int			i;
 
-	SpinLockAcquire(&pool->mutex);
 	for (i = 0; i < PGBG_POOL_MAX; i++)
 		if (pool->slots[i].state != POOL_FREE)
 			used++;
-	SpinLockRelease(&pool->mutex);
-	return used > pgbg_pool_size;
+	return used;
 }
 
 /*
@@ -104,6 +155,71 @@ pool_leave_if_idle(void)
 	if (pool->slots[pool_my_slot].state == POOL_IDLE)
 		pool->slots[pool_my_slot].state = POOL_EXIT;
 	SpinLockRelease(&pool->mutex);
+}
+
+/*
+ * May one more worker of database and session_user park, used places
+ * being taken?  Up to pg_background.pool_size; beyond it (up to
+ * PGBG_POOL_MAX) while launches wait for a worker like it: the pool grows
+ * while there is a backlog, and shrinks back once workers over the size
+ * stay idle for POOL_SURPLUS_IDLE_MS.  Caller holds the spinlock.
+ */
+static bool
+pool_has_room(int used, Oid database, Oid session_user)
+{
+	int			i;
+
+	if (pgbg_pool_size <= 0 || used >= PGBG_POOL_MAX)
+		return false;
+	if (used < pgbg_pool_size)
+		return true;
+	for (i = 0; i < POOL_WAITERS; i++)
+		if (pool->waiters[i].proc != NULL &&
+			pool->waiters[i].database == database &&
+			pool->waiters[i].session_user == session_user)
+			return true;
+	return false;
+}
+
+/*
+ * Pick the launches waiting for a worker of database and session_user to
+ * wake: one not woken yet (a worker parked), or all of them
+ * (one that was about to park leaves: they need not wait for it).  Fills
+ * procs; the caller, holding the spinlock, sets their latches once it has
+ * released it (pool_wake).
+ */
+static int
+pool_waiters_to_wake(Oid database, Oid session_user, bool all,
+					 PGPROC **procs)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < POOL_WAITERS; i++)
+	{
+		pool_waiter *w = &pool->waiters[i];
+
+		if (w->proc == NULL || w->database != database ||
+			w->session_user != session_user || (w->woken && !all))
+			continue;
+		w->woken = true;
+		procs[n++] = w->proc;
+		if (!all)
+			break;
+	}
+	return n;
+}
+
+/*
+ * Set the latches that pool_waiters_to_wake chose.
+ */
+static void
+pool_wake(int n, PGPROC **procs)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		SetLatch(&procs[i]->procLatch);
 }
 
 /*
@@ -155,17 +271,36 @@ pgbg_pool_shmem_init(void)
 bool
 pgbg_pool_reserve(Oid database, Oid session_user)
 {
-	int			used = 0;
+	int			used;
 	int			i;
+	PGPROC	   *procs[POOL_WAITERS];
+	int			nwake = 0;
 
-	if (pool == NULL || pgbg_pool_size <= 0)
+	if (pool == NULL)
 		return false;
 
 	SpinLockAcquire(&pool->mutex);
-	for (i = 0; i < PGBG_POOL_MAX; i++)
-		if (pool->slots[i].state != POOL_FREE)
-			used++;
-	if (used < Min(pgbg_pool_size, PGBG_POOL_MAX))
+	used = pool_used_locked();
+	if (pool_my_slot >= 0)
+	{
+		/*
+		 * A pooled worker that ran a job keeps its place (one beyond
+		 * pool_size leaves once it stays idle), unless the pool was turned
+		 * off meanwhile (then launches waiting for it start workers).
+		 */
+		pool_slot  *s = &pool->slots[pool_my_slot];
+
+		Assert(s->state == POOL_BUSY);
+		if (pgbg_pool_size > 0)
+			s->state = POOL_RESERVED;
+		else
+		{
+			s->state = POOL_FREE;
+			pool_my_slot = -1;
+			nwake = pool_waiters_to_wake(database, session_user, true, procs);
+		}
+	}
+	else if (pool_has_room(used, database, session_user))
 	{
 		for (i = 0; i < PGBG_POOL_MAX; i++)
 			if (pool->slots[i].state == POOL_FREE)
@@ -178,11 +313,15 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 		pool_my_slot = i;
 	}
 	SpinLockRelease(&pool->mutex);
+	pool_wake(nwake, procs);
 	return pool_my_slot >= 0;
 }
 
 /* How long a parked worker waits before it trims its free memory. */
 #define POOL_TRIM_AFTER_MS		100
+
+/* How long a worker beyond pool_size stays parked. */
+#define POOL_SURPLUS_IDLE_MS	1000
 
 /*
  * Park this worker (it has reserved its place) until a launcher hands it a
@@ -197,19 +336,31 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 	bool		got = false;
 	bool		trimmed = false;
 
+	PGPROC	   *procs[POOL_WAITERS];
+	int			nwake;
+	pool_slot  *me;
+
 	Assert(pool_my_slot >= 0);
+	me = &pool->slots[pool_my_slot];
 	SpinLockAcquire(&pool->mutex);
-	pool->slots[pool_my_slot].state = POOL_IDLE;
+	me->state = POOL_IDLE;
+	pool->parks++;
+	/* A launch waiting for a worker like us claims us. */
+	nwake = pool_waiters_to_wake(me->database, me->session_user, false, procs);
 	SpinLockRelease(&pool->mutex);
+	pool_wake(nwake, procs);
 
 	/* Tell parked workers apart from finished ones in ps and top. */
 	pgstat_report_activity(STATE_IDLE, NULL);
 	set_ps_display("idle in pool");
 	for (;;)
 	{
-		pool_slot  *s = &pool->slots[pool_my_slot];
+		pool_slot  *s = me;
 		long		left;
+		long		limit;
+		bool		surplus;
 		bool		leave = false;
+		TimestampTz now = GetCurrentTimestamp();
 
 		/*
 		 * A reload applies to parked workers too: the pool may have shrunk
@@ -225,30 +376,46 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 				pool_leave_if_idle();
 		}
 
+		nwake = 0;
 		SpinLockAcquire(&pool->mutex);
 		if (s->state == POOL_ASSIGNED)
 		{
+			/* Take the job; the place stays ours while it runs. */
 			*seg = s->seg;
 			*dir_slot = s->dir_slot;
 			*dir_seq = s->dir_seq;
+			s->state = POOL_BUSY;
+			s->busy_since = now;
 			got = true;
 		}
-		if (got || s->state == POOL_EXIT)
+		else if (s->state == POOL_EXIT)
 		{
 			s->state = POOL_FREE;
+			nwake = pool_waiters_to_wake(s->database, s->session_user, true,
+										 procs);
 			leave = true;
 		}
 		SpinLockRelease(&pool->mutex);
-		if (leave)
+		pool_wake(nwake, procs);
+		if (got || leave)
 			break;
 
-		left = (long) pgbg_pool_idle_timeout * 1000 -
-			TimestampDifferenceMilliseconds(parked_at, GetCurrentTimestamp());
+		/* A worker beyond pool_size (the pool grew) leaves sooner. */
+		surplus = pool_over_size();
+		limit = (long) pgbg_pool_idle_timeout * 1000;
+		if (surplus && limit > POOL_SURPLUS_IDLE_MS)
+			limit = POOL_SURPLUS_IDLE_MS;
+		left = limit - TimestampDifferenceMilliseconds(parked_at, now);
 		if (left <= 0)
 		{
-			/* Leave, unless a job was handed over meanwhile. */
+			/*
+			 * Leave, unless a job was handed over meanwhile (or, for a
+			 * surplus worker, others left first).
+			 */
 			SpinLockAcquire(&pool->mutex);
-			if (s->state == POOL_IDLE || s->state == POOL_EXIT)
+			if ((s->state == POOL_IDLE || s->state == POOL_EXIT) &&
+				(!surplus || limit == (long) pgbg_pool_idle_timeout * 1000 ||
+				 pool_used_locked() > pgbg_pool_size))
 			{
 				s->state = POOL_FREE;
 				leave = true;
@@ -278,7 +445,8 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 	}
-	pool_my_slot = -1;
+	if (!got)
+		pool_my_slot = -1;
 	return got;
 }
 
@@ -292,6 +460,8 @@ pgbg_pool_leave(int *dir_slot, uint64 *dir_seq)
 {
 	pool_slot  *s;
 	bool		orphan = false;
+	PGPROC	   *procs[POOL_WAITERS];
+	int			nwake;
 
 	if (pool_my_slot < 0)
 		return false;
@@ -304,7 +474,10 @@ pgbg_pool_leave(int *dir_slot, uint64 *dir_seq)
 		*dir_seq = s->dir_seq;
 	}
 	s->state = POOL_FREE;
+	/* Launches waiting for us start workers instead. */
+	nwake = pool_waiters_to_wake(s->database, s->session_user, true, procs);
 	SpinLockRelease(&pool->mutex);
+	pool_wake(nwake, procs);
 	pool_my_slot = -1;
 	return orphan;
 }
@@ -396,6 +569,98 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 			return pid;
 		}
 	}
+}
+
+/*
+ * How many times a worker has parked, for pgbg_pool_await: a launch notes
+ * it before it looks for a parked worker.
+ */
+uint64
+pgbg_pool_parks(void)
+{
+	uint64		parks;
+
+	if (pool == NULL)
+		return 0;
+	SpinLockAcquire(&pool->mutex);
+	parks = pool->parks;
+	SpinLockRelease(&pool->mutex);
+	return parks;
+}
+
+/*
+ * A launch found no parked worker of database and session_user that would
+ * take its job (parks: pgbg_pool_parks before it looked).  If one of them
+ * is about to park, wait for a worker to park, at most POOL_AWAIT_MS from
+ * *since (set on the first call), and return true: the launch looks again.
+ * Return false if waiting is pointless (none is about to park, the time is
+ * up, too many launches wait): the launch starts a worker.  unbounded
+ * (a test's fault point): every worker of database and session_user counts
+ * as about to park, and the wait lasts up to POOL_AWAIT_TEST_MS.
+ */
+bool
+pgbg_pool_await(Oid database, Oid session_user, uint64 parks,
+				TimestampTz *since, bool unbounded)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		left;
+	bool		soon = false;
+	bool		parked;
+	int			i;
+	int			me = -1;
+
+	if (pool == NULL || pgbg_pool_size <= 0)
+		return false;
+	if (*since == 0)
+		*since = now;
+	left = (unbounded ? POOL_AWAIT_TEST_MS : POOL_AWAIT_MS) -
+		TimestampDifferenceMilliseconds(*since, now);
+	if (left <= 0)
+		return false;
+
+	SpinLockAcquire(&pool->mutex);
+	parked = (pool->parks != parks);
+	for (i = 0; i < PGBG_POOL_MAX && !parked && !soon; i++)
+	{
+		pool_slot  *s = &pool->slots[i];
+
+		if (s->database != database || s->session_user != session_user)
+			continue;
+		if (s->state == POOL_RESERVED || s->state == POOL_ASSIGNED)
+			soon = true;
+		else if (s->state == POOL_BUSY &&
+				 (unbounded ||
+				  !TimestampDifferenceExceeds(s->busy_since, now,
+											  POOL_AWAIT_MS)))
+			soon = true;
+	}
+	if (!parked && soon)
+	{
+		for (i = 0; i < POOL_WAITERS && me < 0; i++)
+			if (pool->waiters[i].proc == NULL)
+				me = i;
+		if (me >= 0)
+		{
+			pool->waiters[me].proc = MyProc;
+			pool->waiters[me].database = database;
+			pool->waiters[me].session_user = session_user;
+			pool->waiters[me].woken = false;
+		}
+	}
+	SpinLockRelease(&pool->mutex);
+	if (parked)
+		return true;
+	if (me < 0)
+		return false;
+
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 left, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	SpinLockAcquire(&pool->mutex);
+	pool->waiters[me].proc = NULL;
+	SpinLockRelease(&pool->mutex);
+	CHECK_FOR_INTERRUPTS();
+	return true;
 }
 
 /*

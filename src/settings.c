@@ -71,6 +71,7 @@ typedef struct settings_fresh
 	Oid			reset_srole;
 	settings_value value;
 	settings_value reset_value;
+	bool		per_transaction;	/* settings_per_transaction */
 } settings_fresh;
 
 static settings_fresh *fresh_vars = NULL;
@@ -298,6 +299,7 @@ pgbg_settings_note_fresh(void)
 		f->reset_scontext = gconf->reset_scontext;
 		f->srole = PGBG_GUC_SROLE(gconf);
 		f->reset_srole = PGBG_GUC_RESET_SROLE(gconf);
+		f->per_transaction = settings_per_transaction(gconf);
 		settings_values(gconf, &f->value, &f->reset_value);
 		if (gconf->vartype == PGC_STRING)
 		{
@@ -339,7 +341,7 @@ pgbg_settings_changed(void)
 		settings_value value;
 		settings_value reset;
 
-		if (gconf == f->gconf && settings_per_transaction(gconf))
+		if (gconf == f->gconf && f->per_transaction)
 			continue;
 		settings_values(gconf, &value, &reset);
 		if (gconf != f->gconf ||

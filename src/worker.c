@@ -73,6 +73,9 @@ static bool worker_xact_started = false;
  * and, outside the workers (pgbg_worker_test_fault):
  *	 "slow_undispatch"	the dispatcher waits 200 ms before it puts back a job
  *					it could not start for want of a worker slot
+ *	 "pool_await"	a launch that finds no parked worker waits for any busy
+ *					pooled worker of its user, however long its job has
+ *					run (up to a minute), instead of a few milliseconds
  */
 static char *worker_test_fault = NULL;
 
