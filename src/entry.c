@@ -90,6 +90,7 @@ static pgbg_job *entry_lookup(int32 pid);
 static pgbg_job *entry_lookup_handle(FunctionCallInfo fcinfo, bool remote_ok);
 static pgbg_job *entry_find_handle(int32 pid, int64 cookie, bool remote_ok);
 static pgbg_job *entry_remote_job(const pgbg_dir_entry *entry, int slot);
+static bool entry_launched_here(const pgbg_dir_entry *entry);
 static bool entry_may_use(pgbg_job *job);
 static pgbg_job *entry_launch(FunctionCallInfo fcinfo, bool submitted,
 							  int first_param);
@@ -918,6 +919,10 @@ entry_lookup_handle(FunctionCallInfo fcinfo, bool remote_ok)
  * see names that job if remote_ok (waiting, canceling, reading the
  * outcome), and is 55000 otherwise (only the launching session can read
  * results or detach); a job the role may not see does not exist for it.
+ * A job this session launched and then detached (or forgot) stays in the
+ * directory: waiting, canceling and reading the outcome still reach it,
+ * as from any other session of the role, but reading results or detaching
+ * again is 42704, as without the directory.
  */
 static pgbg_job *
 entry_find_handle(int32 pid, int64 cookie, bool remote_ok)
@@ -930,19 +935,34 @@ entry_find_handle(int32 pid, int64 cookie, bool remote_ok)
 		return entry_lookup(pid);
 
 	slot = pgbg_dir_find(pid, cookie, &entry);
-	if (slot >= 0 && !remote_ok)
+	if (slot >= 0 && !remote_ok && !entry_launched_here(&entry))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("background job with PID %d and cookie " INT64_FORMAT " belongs to another session",
 						pid, cookie),
 				 errdetail("Only the session that launched a job can read its results or detach from it."),
 				 errhint("Use pg_background_wait_v2, pg_background_outcome or pg_background_cancel_v2 from other sessions.")));
-	if (slot < 0)
+	if (slot < 0 || !remote_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("background job with PID %d and cookie " INT64_FORMAT " is not attached to this session",
 						pid, cookie)));
 	return entry_remote_job(&entry, slot);
+}
+
+/*
+ * Did this session launch the job of this directory entry?  Its launcher
+ * PID is ours, and it was launched after this process started (a process
+ * that had our PID before us was another session).  Such a job that the
+ * session no longer holds was detached or forgotten by it: for results
+ * and detach it is "not attached to this session" (42704), as without the
+ * directory, not another session's job (55000).
+ */
+static bool
+entry_launched_here(const pgbg_dir_entry *entry)
+{
+	return entry->launcher_pid == MyProcPid &&
+		entry->launched_at >= MyStartTimestamp;
 }
 
 /*

@@ -109,12 +109,17 @@ SELECT pg_temp.try($q$SELECT * FROM pg_background_result(pg_background_launch(''
 SHOW pg_background.default_queue_size;
 SELECT * FROM pg_background_result(pg_background_launch('SELECT 1', 0)) AS (x int);
 SET pg_background.default_queue_size = '128kB';
+-- (The list may show earlier jobs with the same PID: in directory mode it
+-- shows every job of the role, and a pooled worker runs many; only this
+-- session's job was launched since t0.)
+SELECT clock_timestamp() AS t0 \gset
 SELECT pg_background_launch('SELECT 1', 0) AS pid \gset
-SELECT queue_size FROM pg_background_jobs WHERE pid = :pid;
+SELECT queue_size FROM pg_background_jobs WHERE pid = :pid AND launched_at >= :'t0';
 SELECT * FROM pg_background_result(:pid) AS (x int);
 -- An explicit size still wins.
+SELECT clock_timestamp() AS t0 \gset
 SELECT pg_background_launch('SELECT 1', 4096) AS pid \gset
-SELECT queue_size FROM pg_background_jobs WHERE pid = :pid;
+SELECT queue_size FROM pg_background_jobs WHERE pid = :pid AND launched_at >= :'t0';
 SELECT * FROM pg_background_result(:pid) AS (x int);
 -- The smallest queue carries any result.
 SET pg_background.default_queue_size = 64;
@@ -124,7 +129,7 @@ SELECT queue_size FROM pg_background_list_v2()
     AS (pid int, cookie bigint, launched_at timestamptz, user_id oid,
         queue_size int, state text, sql_preview text, last_error text,
         consumed bool)
-    WHERE pid = :pid;
+    WHERE pid = :pid AND cookie = :cookie;
 SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (n bigint);
 RESET pg_background.default_queue_size;
 -- Out of range (its bounds are those of queue_size; the bounds in the
@@ -154,7 +159,7 @@ SET pg_background.worker_timeout = '200ms';
 SELECT h.pid, h.cookie FROM pg_background_submit_v2('SELECT pg_sleep(60)') h \gset
 SELECT pg_background_wait_v2(:pid, :cookie);
 SELECT state, sqlstate, last_error, error_detail FROM pg_background_jobs
-    WHERE pid = :pid;
+    WHERE pid = :pid AND cookie = :cookie;
 -- Inside a job, SET cannot lengthen the limit it started with.
 SELECT pg_temp.try($q$SELECT * FROM pg_background_result(pg_background_launch(
     'SET pg_background.worker_timeout = 0; SELECT pg_sleep(60)')) AS (x text)$q$);
@@ -165,10 +170,14 @@ SELECT regexp_replace(pg_temp.try('SET pg_background.worker_timeout = -1'), ' \(
 \c
 SET pg_background.worker_timeout = '200ms';
 SET pg_background.default_queue_size = '1MB';
+-- (The new session has launched no job; in directory mode the list shows
+-- the earlier sessions' jobs too, all launched before this one started.)
 SELECT count(*) FROM pg_background_list_v2()
     AS (pid int, cookie bigint, launched_at timestamptz, user_id oid,
         queue_size int, state text, sql_preview text, last_error text,
-        consumed bool);
+        consumed bool)
+    WHERE launched_at >= (SELECT backend_start FROM pg_stat_activity
+                          WHERE pid = pg_backend_pid());
 SHOW pg_background.worker_timeout;
 SHOW pg_background.default_queue_size;
 
