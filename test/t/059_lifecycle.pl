@@ -13,10 +13,12 @@
 #    parking with the child's segment mapped).
 # 2. A launch that raises an error has run nothing: 60 launches of
 #    INSERT INTO t2 VALUES (i), each under statement_timeout = (i % 12) + 1
-#    ms; a launch that returned leaves its job in the session (none is
-#    detached), whether or not its statement failed afterwards.  Once every
-#    worker is gone, t2 holds exactly the values of the session's jobs.  On this node (directory, pool) and on a node without
-#    preload.
+#    ms (the job itself runs without one); a launch that returned leaves its
+#    job in the session (none is detached), whether or not its statement
+#    failed afterwards.  Once every worker is gone, every job of the session
+#    has ended 'stopped', no job of a failed launch did, and t2 holds
+#    exactly the values of the session's jobs, each once.  On this node
+#    (directory, pool, then no pool) and on a node without preload.
 # 3. No pinned segment outlives its job: with pg_background.test_fault =
 #    'after_map' every worker dies (FATAL) right after mapping its segment,
 #    before telling the directory.  With the pool off: (a) a job queued
@@ -115,6 +117,27 @@ $plain->append_conf('postgresql.conf', "max_worker_processes = 16\n");
 $plain->start;
 $plain->safe_psql('postgres', 'CREATE EXTENSION pg_background');
 
+# Helpers of each node.  pgbg_t_launch launches with no statement_timeout
+# of its own (its SET clause is in effect at the call, so the job inherits
+# 0): the few milliseconds of the calling statement, armed when it began,
+# interrupt the launch, never the job's SQL, which would otherwise fail on
+# its own timeout now and then on a busy machine, with the launch returned.
+# pgbg_t_in_session says whether a listed job is one of this session's
+# (detaching it; a job only the directory lists is refused with 55000).
+my $helpers = q{
+CREATE TABLE t2 (i int);
+CREATE FUNCTION pgbg_t_launch(sql text) RETURNS int LANGUAGE sql
+  SET statement_timeout = 0 AS $$SELECT pg_background_launch(sql)$$;
+CREATE FUNCTION pgbg_t_in_session(p int, c bigint) RETURNS bool
+  LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_background_detach_v2(p, c);
+  RETURN true;
+EXCEPTION WHEN object_not_in_prerequisite_state OR undefined_object THEN
+  RETURN false;
+END $$;
+};
+
 # The directory node twice: pooled launches (too quick for most timeouts),
 # then fresh workers only (pool_size = 0), which the timeouts do interrupt.
 for my $run (
@@ -129,43 +152,62 @@ for my $run (
 	}
 	else
 	{
-		$n->safe_psql('postgres', 'CREATE TABLE t2 (i int)');
+		$n->safe_psql('postgres', $helpers);
 	}
 	my @script;
 	for my $i ($base + 1 .. $base + 60)
 	{
 		my $ms = ($i % 12) + 1;
 		push @script, "SET statement_timeout = '${ms}ms';",
-		  "SELECT $i, pg_background_launch('INSERT INTO t2 VALUES ($i)') > 0;",
+		  "SELECT $i, pgbg_t_launch('INSERT INTO t2 VALUES ($i)') > 0;",
 		  "RESET statement_timeout;";
 	}
-	# Every launch that returned left its job in the session (none is
-	# detached), whether or not its statement then failed.  In the
-	# directory, a launch that failed is listed too, 'canceled' (or
-	# 'error', if its worker had mapped the segment), never having run.
 	# (The last RESET may itself have been interrupted on a busy machine.)
 	push @script, ('RESET statement_timeout;') x 5;
-	push @script, q{\echo LIST},
-	  q{SELECT substring(sql_preview FROM '\((\d+)\)') FROM pg_background_list()
-	    WHERE sql_preview LIKE 'INSERT INTO t2 %' AND state NOT IN ('error', 'canceled');};
-	my ($stdout, $stderr);
-	$n->psql('postgres', join("\n", @script),
-		stdout => \$stdout, stderr => \$stderr,
-		extra_params => [ '-v', 'ON_ERROR_STOP=0', '-v', 'VERBOSITY=verbose' ]);
-	my ($done, $kept) = split /^LIST$/m, $stdout;
-	my %launched = map { $_ => 1 } ($kept =~ /^(\d+)$/mg);
+	my $s = launcher_session($n);
+	my ($done, $stderr) = run_query($s, join("\n", @script));
 	my %succeeded = map { $_ => 1 } ($done =~ /^(\d+)\|t$/mg);
-	is(join(',', grep { !$launched{$_} } sort { $a <=> $b } keys %succeeded),
-		'', "(2) $mode: every statement that succeeded left its job in the session");
 	my $nfailed = () = $stderr =~ /ERROR:  57014/g;
-	note(sprintf('(2) %s: %d launches returned, %d statements failed with 57014',
-			$mode, scalar(keys %launched), $nfailed));
+	note(sprintf('(2) %s: %d launch statements succeeded, %d failed with 57014',
+			$mode, scalar(keys %succeeded), $nfailed));
 	cmp_ok($nfailed, '>', 0, "(2) $mode: some launches were interrupted")
 	  if $must_interrupt;
+
+	# Only once every worker is gone do the states say what ran.  A launch
+	# that returned left its job in the session, whether or not its
+	# statement failed afterwards; in the directory, a launch that failed is
+	# listed too, but is not the session's.
 	settled($n, "(2) $mode", $n == $node);
-	my $rows = $n->safe_psql('postgres',
-		'SELECT coalesce(string_agg(i::text, \',\' ORDER BY i), \'\') FROM t2');
-	is($rows, join(',', sort { $a <=> $b } keys %launched),
+	my ($list) = run_query($s, q{
+SELECT substring(sql_preview FROM '\((\d+)\)') || ' ' || state || ' ' ||
+       pgbg_t_in_session(pid, cookie)
+FROM pg_background_list() WHERE sql_preview LIKE 'INSERT INTO t2 %'});
+	$s->quit;
+	my (%returned, @unfinished, @failed_ran);
+	for (split /\n/, $list)
+	{
+		my ($i, $state, $ours) = split / /;
+		next if $i <= $base || $i > $base + 60;	# an earlier run's
+		if ($ours eq 'true')
+		{
+			$returned{$i} = 1;
+			push @unfinished, "$i:$state" if $state ne 'stopped';
+		}
+		elsif ($state eq 'stopped')
+		{
+			push @failed_ran, $i;
+		}
+	}
+	note(sprintf('(2) %s: %d launches returned', $mode, scalar(keys %returned)));
+	is(join(',', grep { !$returned{$_} } sort { $a <=> $b } keys %succeeded),
+		'', "(2) $mode: every statement that succeeded left its job in the session");
+	is(join(',', @unfinished), '',
+		"(2) $mode: every job whose launch returned ran to its end");
+	is(join(',', @failed_ran), '', "(2) $mode: no job of a failed launch ran");
+	my $rows = $n->safe_psql('postgres', qq{
+SELECT coalesce(string_agg(i::text, ',' ORDER BY i), '') FROM t2
+WHERE i BETWEEN $base + 1 AND $base + 60});
+	is($rows, join(',', sort { $a <=> $b } keys %returned),
 		"(2) $mode: exactly the jobs whose launch returned ran, each once");
 }
 $plain->stop;
