@@ -85,14 +85,22 @@ pgbg_control_receive(pgbg_job *job, StringInfo msg)
 		switch (pgbg_wire_next(job, msg))
 		{
 			case PGBG_WIRE_MESSAGE:
+				if (waiting)
+					pgbg_control_wait_end();
 				return true;
 			case PGBG_WIRE_END:
+				if (waiting)
+					pgbg_control_wait_end();
 				return false;
 			case PGBG_WIRE_EMPTY:
 				break;
 		}
 		if (stopped)
+		{
+			if (waiting)
+				pgbg_control_wait_end();
 			return false;
+		}
 		stopped = pgbg_session_worker_stopped(job);
 		if (stopped)
 			continue;
@@ -153,10 +161,16 @@ pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms)
 
 		for (i = 0; i < njobs; i++)
 			if (pgbg_control_finished(jobs[i]))
+			{
+				pgbg_control_wait_end();
 				return i;
+			}
 		remaining = control_remaining(wait.started, timeout_ms);
 		if (remaining == 0)
+		{
+			pgbg_control_wait_end();
 			return -1;
+		}
 		pgbg_control_sleep(jobs, njobs, &wait, remaining);
 	}
 }
@@ -181,11 +195,12 @@ control_wait_exited(pgbg_job **jobs, int njobs, long timeout_ms)
 		for (i = 0; i < njobs; i++)
 			if (!pgbg_session_worker_stopped(jobs[i]))
 				all = false;
-		if (all)
-			return true;
 		remaining = control_remaining(wait.started, timeout_ms);
-		if (remaining == 0)
-			return false;
+		if (all || remaining == 0)
+		{
+			pgbg_control_wait_end();
+			return all;
+		}
 		pgbg_control_sleep(NULL, 0, &wait, remaining);
 	}
 }
@@ -282,6 +297,17 @@ pgbg_control_wait_begin(pgbg_wait *wait)
 {
 	wait->started = wait->checked = GetCurrentTimestamp();
 	pgbg_dir_prepare_wait();
+}
+
+/*
+ * End a wait (whatever ended it): leave the directory's list of waiters,
+ * so that jobs ending later do not wake this process for nothing (a
+ * wake-up costs the ending worker a signal and us a turn).
+ */
+void
+pgbg_control_wait_end(void)
+{
+	pgbg_dir_end_wait();
 }
 
 /*

@@ -1246,6 +1246,16 @@ pgbg_dir_prepare_wait(void)
 }
 
 /*
+ * The wait that pgbg_dir_prepare_wait began is over.
+ */
+void
+pgbg_dir_end_wait(void)
+{
+	if (dir != NULL)
+		ConditionVariableCancelSleep();
+}
+
+/*
  * The part of a new entry that a launcher knows; the rest is filled by
  * pgbg_job_submit (lifecycle.c).
  */

@@ -455,6 +455,7 @@ launch_wait_for_connect(pgbg_job *job)
 			break;
 		pgbg_control_sleep(&job, 1, &wait, -1);
 	}
+	pgbg_control_wait_end();
 }
 
 /*

@@ -413,6 +413,7 @@ extern int	pgbg_control_wait(pgbg_job **jobs, int njobs, long timeout_ms);
 extern void pgbg_control_cancel(pgbg_job **jobs, int njobs, int grace_ms);
 extern void pgbg_control_drain_all(void);
 extern void pgbg_control_wait_begin(pgbg_wait *wait);
+extern void pgbg_control_wait_end(void);
 extern void pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 							   long timeout_ms);
 
@@ -459,6 +460,7 @@ extern bool pgbg_dir_finished(int slot, uint64 seq);
 extern int	pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots);
 extern void pgbg_dir_counts(int *active, int *queued, int *used, int *size);
 extern void pgbg_dir_prepare_wait(void);
+extern void pgbg_dir_end_wait(void);
 
 /* pool.c */
 #define PGBG_POOL_MAX				64
