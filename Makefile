@@ -85,24 +85,14 @@ dist:
 
 # scripts/test.sh runs the pg_regress and isolation suites a second time
 # against a cluster with shared_preload_libraries = 'pg_background' and
-# pg_background.pool_size = 4, except these, whose expected output holds in
-# session-local mode only (each still needs rewriting to hold in both
-# modes; the others were, see api_errors, upstream_compat, other_session):
-#  - docs_handles, handles, session_max_workers: count and select rows of
-#    pg_background_jobs / pg_background_list() / pg_background_list_v2() by
-#    PID alone, or all of them, which in directory mode lists every job of
-#    the role in the server (earlier suites' finished jobs, and this
-#    session's detached and forgotten ones) and, with the pool, several
-#    jobs per worker PID: their counts then depend on what ran before.
-#    session_max_workers counts the jobs the session holds from the list,
-#    which in directory mode cannot tell a held job from one the session
-#    detached; handles and docs_handles also expect 42704 for the outcome or
-#    a wait on a detached handle, which directory mode still reaches
-#    (docs/directory.md, "Who sees a job"; tested in both modes by
-#    detached_handle).
+# pg_background.pool_size = 4, except those named here (none now).  Every
+# suite holds in both modes: in directory mode the job list shows every job
+# of the role in the server, and with the pool several jobs per worker PID,
+# so the suites pick its rows by the handles they launched, or by
+# launched_at >= a time taken just before (see handles, session_max_workers).
 # Suites whose output differs in directory mode as documented have an
 # alternative expected file (name_1.out) whose output shows the mode.
-PRELOAD_SKIP = docs_handles handles session_max_workers
+PRELOAD_SKIP =
 
 # The pg_regress and isolation suites of the preload pass, given the same
 # variables as the first run (scripts/test.sh asks before it).

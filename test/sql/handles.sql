@@ -2,9 +2,15 @@
 -- list, the pg_background_jobs view, stats, progress, outcome, labels, and
 -- who may use a handle.  PIDs and cookies vary: they go into psql variables
 -- (\gset) and only booleans, counts and masked messages are printed.
+-- The list is read by handle, or for the jobs launched since this session
+-- started (t_start): in directory mode (shared_preload_libraries) it shows
+-- every job of the role in the server, and with the pool several jobs share
+-- a worker PID.  Where directory mode differs as documented (a detached
+-- job), the expected output is handles_1.out.
 CREATE EXTENSION IF NOT EXISTS pg_background;
 -- A fresh session: the statistics counters start at zero.
 \c
+SELECT backend_start AS t_start FROM pg_stat_activity WHERE pid = pg_backend_pid() \gset
 
 CREATE TABLE handles_t (i int);
 GRANT ALL ON handles_t TO PUBLIC;
@@ -124,7 +130,7 @@ SELECT handles_try(format('SELECT * FROM pg_background_result_v2(%s, %s) AS (x t
 	:j4_pid, :j4_cookie));
 SELECT pg_background_wait_v2_timeout(:j4_pid, :j4_cookie, 0) AS over;
 SELECT submitted, consumed, state, command_tag, row_count
-FROM pg_background_jobs WHERE pid = :j4_pid;
+FROM pg_background_jobs WHERE pid = :j4_pid AND cookie = :j4_cookie;
 
 -- job 5: rows of a submitted job are discarded, its outcome is kept
 SELECT * FROM pg_background_submit_v2('SELECT g FROM generate_series(1, 5) g',
@@ -148,11 +154,11 @@ SELECT state, command_tag, row_count, started_at IS NOT NULL AS started,
 	context
 FROM pg_background_outcome(:j6_pid, :j6_cookie);
 SELECT state, sqlstate, last_error, error_detail, error_hint
-FROM pg_background_jobs WHERE pid = :j6_pid;
+FROM pg_background_jobs WHERE pid = :j6_pid AND cookie = :j6_cookie;
 -- reading it re-raises the worker's error
 SELECT * FROM handles_err(format('SELECT * FROM pg_background_result_v2(%s, %s) AS (x text)',
 	:j6_pid, :j6_cookie));
-SELECT state, consumed, last_error FROM handles_list_v2() WHERE pid = :j6_pid;
+SELECT state, consumed, last_error FROM handles_list_v2() WHERE pid = :j6_pid AND cookie = :j6_cookie;
 
 ---------------------------------------------------------------------------
 -- Waiting on a job whose output is far bigger than its queue
@@ -171,10 +177,13 @@ FROM pg_background_result_v2(:j7_pid, :j7_cookie) AS (g int, m text);
 ---------------------------------------------------------------------------
 -- A v1 PID is a handle whose cookie the session keeps
 ---------------------------------------------------------------------------
--- job 8
+-- job 8 (the list's only job with its PID launched since t8)
+SELECT clock_timestamp() AS t8 \gset
 SELECT pg_background_launch('SELECT 42 AS v1') AS j8_pid \gset
-SELECT count(*) AS listed FROM handles_list_v2() WHERE pid = :j8_pid;
-SELECT cookie AS j8_cookie FROM handles_list_v2() WHERE pid = :j8_pid \gset
+SELECT count(*) AS listed FROM handles_list_v2()
+WHERE pid = :j8_pid AND launched_at >= :'t8';
+SELECT cookie AS j8_cookie FROM handles_list_v2()
+WHERE pid = :j8_pid AND launched_at >= :'t8' \gset
 SELECT :j8_cookie <> 0 AS cookie_ok;
 SELECT * FROM pg_background_result_v2(:j8_pid, :j8_cookie) AS (v1 int);
 SELECT handles_try(format('SELECT * FROM pg_background_result(%s) AS (v1 int)', :j8_pid));
@@ -187,7 +196,7 @@ SELECT * FROM pg_background_submit_v2($$SELECT pg_background_progress(10, 'ten')
 	SELECT pg_background_progress(40, 'forty')$$) \gset j9_
 SELECT pg_background_wait_v2(:j9_pid, :j9_cookie);
 SELECT * FROM pg_background_get_progress_v2(:j9_pid, :j9_cookie);
-SELECT progress_pct, progress_msg FROM pg_background_jobs WHERE pid = :j9_pid;
+SELECT progress_pct, progress_msg FROM pg_background_jobs WHERE pid = :j9_pid AND cookie = :j9_cookie;
 -- job 10: progress without a message
 SELECT * FROM pg_background_submit_v2('SELECT pg_background_progress(7)') \gset j10_
 SELECT pg_background_wait_v2(:j10_pid, :j10_cookie);
@@ -227,12 +236,12 @@ SELECT pg_background_wait_any(ARRAY[(:j5_pid, :j5_cookie), (:j4_pid, :j4_cookie)
 SELECT state, command_tag, started_at IS NOT NULL AS started, finished_at,
 	sqlstate FROM pg_background_outcome(:j12_pid, :j12_cookie);
 SELECT * FROM pg_background_get_progress_v2(:j12_pid, :j12_cookie);
-SELECT state, consumed FROM pg_background_jobs WHERE pid = :j12_pid;
+SELECT state, consumed FROM pg_background_jobs WHERE pid = :j12_pid AND cookie = :j12_cookie;
 SELECT workers_launched, workers_active FROM pg_background_stats_v2();
 -- cancel (default grace period): the job's transaction rolls back
 SELECT pg_background_cancel_v2(:j12_pid, :j12_cookie);
 SELECT state, sqlstate, message FROM pg_background_outcome(:j12_pid, :j12_cookie);
-SELECT state FROM pg_background_jobs WHERE pid = :j12_pid;
+SELECT state FROM pg_background_jobs WHERE pid = :j12_pid AND cookie = :j12_cookie;
 SELECT count(*) AS inserted_100 FROM handles_t WHERE i = 100;
 SELECT handles_try(format('SELECT * FROM pg_background_result_v2(%s, %s) AS (x text)',
 	:j12_pid, :j12_cookie));
@@ -250,15 +259,23 @@ SELECT count(*) AS inserted_101 FROM handles_t WHERE i = 101;
 SELECT pg_background_cancel_v2(:j4_pid, :j4_cookie);
 SELECT pg_background_cancel_v2_grace(:j6_pid, :j6_cookie, 0);
 SELECT pg_background_cancel_v2_grace(:j1_pid, :j1_cookie, 10);
-SELECT pid = :j4_pid AS j4, pid = :j6_pid AS j6, state
-FROM pg_background_jobs WHERE pid IN (:j1_pid, :j4_pid, :j6_pid) ORDER BY 1, 2;
+SELECT (pid, cookie) = (:j4_pid, :j4_cookie) AS j4,
+	(pid, cookie) = (:j6_pid, :j6_cookie) AS j6, state
+FROM pg_background_jobs
+WHERE (pid, cookie) IN ((:j1_pid, :j1_cookie), (:j4_pid, :j4_cookie), (:j6_pid, :j6_cookie))
+ORDER BY 1, 2;
 
--- job 14: detach a running job; it runs on and commits, the handle is gone
+-- job 14: detach a running job; it runs on and commits, the handle is gone.
+-- In directory mode (handles_1.out) the directory keeps the job: the list
+-- shows it and its outcome can be read (docs/directory.md, "Who sees a job").
+SELECT current_setting('shared_preload_libraries') LIKE '%pg_background%'
+	AS directory_mode;
 SELECT * FROM pg_background_launch_v2(
 	'SELECT pg_advisory_xact_lock(73001); INSERT INTO handles_t VALUES (200)') \gset j14_
 SELECT handles_wait(handles_blocked(:j14_pid));
 SELECT pg_background_detach_v2(:j14_pid, :j14_cookie);
-SELECT count(*) AS listed FROM pg_background_jobs WHERE pid = :j14_pid;
+SELECT count(*) AS listed FROM pg_background_jobs
+WHERE pid = :j14_pid AND cookie = :j14_cookie;
 SELECT handles_try(format('SELECT pg_background_outcome(%s, %s)', :j14_pid, :j14_cookie));
 SELECT pg_advisory_unlock(73001);
 SELECT handles_wait('(SELECT count(*) = 1 FROM handles_t WHERE i = 200)');
@@ -282,12 +299,12 @@ SELECT pg_background_wait_v2(:j19_pid, :j19_cookie);
 SELECT handles_wait(handles_blocked(:j15_pid)), handles_wait(handles_blocked(:j16_pid)),
 	handles_wait(handles_blocked(:j17_pid)), handles_wait(handles_blocked(:j18_pid));
 SELECT label, state, submitted, sql_preview FROM pg_background_jobs
-WHERE label IS NOT NULL ORDER BY label, sql_preview;
+WHERE label IS NOT NULL AND launched_at >= :'t_start' ORDER BY label, sql_preview;
 SELECT pg_background_cancel_label('regress_batch') AS canceled;
 SELECT pg_background_cancel_label('regress_batch', 0) AS canceled;
 SELECT pg_background_cancel_label('regress_nobody') AS canceled;
 SELECT label, state, sqlstate FROM pg_background_jobs
-WHERE label IS NOT NULL ORDER BY label, sql_preview;
+WHERE label IS NOT NULL AND launched_at >= :'t_start' ORDER BY label, sql_preview;
 SELECT pg_advisory_unlock(73002);
 SELECT pg_background_wait_v2(:j18_pid, :j18_cookie);
 SELECT * FROM pg_background_result_v2(:j18_pid, :j18_cookie) AS (x int);
@@ -295,14 +312,16 @@ SELECT * FROM pg_background_result_v2(:j18_pid, :j18_cookie) AS (x int);
 ---------------------------------------------------------------------------
 -- Statistics of this session after jobs 1 to 19: 19 launched; completed:
 -- 1-5, 7-10, 18, 19 (11); failed: 6, 11 (2); canceled: 12, 13, 15-17 (5);
--- 14 was detached while running, so it is not counted.
+-- 14 was detached while running, so it is not counted.  The list shows the
+-- jobs 1 to 19 but 14 (in directory mode, 14 too: stopped).
 ---------------------------------------------------------------------------
 SELECT workers_launched, workers_completed, workers_failed, workers_canceled,
 	workers_active, avg_execution_ms IS NOT NULL AS has_avg,
 	avg_execution_ms >= 0 AS avg_ok,
 	max_workers = current_setting('pg_background.max_workers')::int AS max_ok
 FROM pg_background_stats_v2();
-SELECT state, count(*) FROM handles_list_v2() GROUP BY state ORDER BY state;
+SELECT state, count(*) FROM handles_list_v2() WHERE launched_at >= :'t_start'
+GROUP BY state ORDER BY state;
 
 ---------------------------------------------------------------------------
 -- Bad arguments
@@ -437,8 +456,11 @@ SELECT pg_background_wait_v2_timeout(:u1_pid, :u1_cookie, 0) AS over;
 SELECT pg_background_wait_any(ARRAY[(:u1_pid, :u1_cookie), (:u2_pid, :u2_cookie)]::pg_background_handle[])
 	= (:u2_pid, :u2_cookie)::pg_background_handle AS first_over;
 SELECT label, state, user_id = 'regress_handles_user'::regrole AS owner
-FROM pg_background_jobs WHERE pid IN (:u1_pid, :u2_pid, :u3_pid) ORDER BY pid = :u3_pid, label;
-SELECT count(*) FROM handles_list_v2() WHERE pid IN (:u1_pid, :u2_pid, :u3_pid);
+FROM pg_background_jobs
+WHERE (pid, cookie) IN ((:u1_pid, :u1_cookie), (:u2_pid, :u2_cookie), (:u3_pid, :u3_cookie))
+ORDER BY pid = :u3_pid, label;
+SELECT count(*) FROM handles_list_v2()
+WHERE (pid, cookie) IN ((:u1_pid, :u1_cookie), (:u2_pid, :u2_cookie), (:u3_pid, :u3_cookie));
 SELECT workers_launched, workers_active FROM pg_background_stats_v2();
 SELECT pg_background_cancel_v2(:u3_pid, :u3_cookie);
 SELECT state FROM pg_background_outcome(:u3_pid, :u3_cookie);
@@ -458,8 +480,10 @@ SELECT call, handles_try(format(call, :u1_pid, :u1_cookie)) FROM (VALUES
 	('SELECT * FROM pg_background_result(%s) AS (r text)'),
 	('SELECT pg_background_detach(%s)')
 ) AS v(call);
-SELECT count(*) AS visible FROM pg_background_jobs WHERE pid IN (:u1_pid, :u2_pid, :u3_pid);
-SELECT count(*) AS visible FROM handles_list_v2() WHERE pid IN (:u1_pid, :u2_pid, :u3_pid);
+SELECT count(*) AS visible FROM pg_background_jobs
+WHERE (pid, cookie) IN ((:u1_pid, :u1_cookie), (:u2_pid, :u2_cookie), (:u3_pid, :u3_cookie));
+SELECT count(*) AS visible FROM handles_list_v2()
+WHERE (pid, cookie) IN ((:u1_pid, :u1_cookie), (:u2_pid, :u2_cookie), (:u3_pid, :u3_cookie));
 SELECT pg_background_cancel_label('regress_user_job') AS canceled;
 
 -- a role without the grant may use nothing
