@@ -46,6 +46,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -328,6 +329,8 @@ pg_background_durable_runner_main(Datum main_arg)
 static void
 durable_runner_exit(int code, Datum arg)
 {
+	/* An error that skipped an unlock must not hang us here. */
+	LWLockReleaseAll();
 	runner_withdraw_all();
 	(void) pgbg_durable_runner_end(DatumGetObjectId(arg), runner_seen,
 								   code != 0);
