@@ -25,7 +25,8 @@
  *	 enqueue	(caller's transaction) a new row, queued.
  *	 claim		(runner) a due row, queued or interrupted (running, but no
  *				live worker of this server has it), becomes running, its
- *				attempt counted (committed before the SQL runs).  A job
+ *				attempt counted (committed before the SQL runs), once the
+ *				directory's admission limits let the attempt start.  A job
  *				interrupted PGBG_DURABLE_MAX_INTERRUPTIONS times, or whose
  *				role cannot connect, fails instead.
  *	 unclaim	(runner) no worker could be started for a claimed job: back
@@ -1582,13 +1583,16 @@ durable_claim_attempt(int64 job)
 /*
  * Transition "claim" (runner, in its transaction): up to max due jobs that
  * are queued, or interrupted (running without a slot: not in busy), become
- * running with one more attempt, each in a slot taken for it.  An
- * interrupted job that has been interrupted too often fails instead, and
- * so does a job whose owner can no longer connect.  Returns the number
- * claimed, filling claimed[].
+ * running with one more attempt, each in a slot taken for it, once admit
+ * let its attempt start (the directory's admission limits).  A job that
+ * admit refuses stays as it is (*waiting is set then), and the next due
+ * one is looked at.  An interrupted job that has been interrupted too
+ * often fails instead, and so does a job whose owner can no longer
+ * connect.  Returns the number claimed, filling claimed[].
  */
 int
-pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claimed)
+pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_admit admit,
+				   bool *waiting, pgbg_durable_claimed *claimed)
 {
 	durable_save save;
 	Oid			types[2] = {INT8ARRAYOID, INT4OID};
@@ -1598,15 +1602,20 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 	int64	   *ids;
 	Oid		   *owners;
 	bool	   *too_often;
+	char	  **labels;
+	char	  **sqls;
 	int			i;
 
+	*waiting = false;
 	args[0] = durable_id_array(busy, nbusy);
-	args[1] = Int32GetDatum(max);
+	/* Beyond max: the first ones may have to wait for admission. */
+	args[1] = Int32GetDatum(max + PGBG_DURABLE_MAX_RUNNING);
 
 	durable_enter(&save);
 
 	durable_spi("SELECT id, owner::oid, state = 'running' AND attempts - errors >= "
 				CppAsString2(PGBG_DURABLE_MAX_INTERRUPTIONS)
+				", label, left(sql, " CppAsString2(PGBG_PREVIEW_CHARS) ")"
 				" FROM %s WHERE state IN ('queued', 'running') "
 				"AND run_at <= now() AND id <> ALL ($1) "
 				"ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -1615,6 +1624,8 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 	ids = palloc(sizeof(int64) * Max(ncand, 1));
 	owners = palloc(sizeof(Oid) * Max(ncand, 1));
 	too_often = palloc(sizeof(bool) * Max(ncand, 1));
+	labels = palloc(sizeof(char *) * Max(ncand, 1));
+	sqls = palloc(sizeof(char *) * Max(ncand, 1));
 	for (i = 0; i < ncand; i++)
 	{
 		bool		isnull;
@@ -1627,11 +1638,13 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 		too_often[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc, 3,
 												  &isnull));
+		labels[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+		sqls[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5);
 	}
 
 	PG_TRY();
 	{
-		for (i = 0; i < ncand; i++)
+		for (i = 0; i < ncand && n < max; i++)
 		{
 			int			slot;
 
@@ -1644,6 +1657,15 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_claimed *claime
 			claimed[n].job = ids[i];
 			claimed[n].owner = owners[i];
 			claimed[n].attempt = 0;
+			claimed[n].dir_slot = -1;
+			claimed[n].dir_seq = 0;
+			if (!admit(&claimed[n], labels[i], sqls[i]))
+			{
+				/* It waits, queued (or interrupted), for a place. */
+				pgbg_durable_slot_release(slot, MyDatabaseId, ids[i]);
+				*waiting = true;
+				continue;
+			}
 			n++;
 			claimed[n - 1].attempt = durable_claim_attempt(ids[i]);
 		}

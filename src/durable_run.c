@@ -9,7 +9,9 @@
  * at server start, or woken by the commit of a transaction that enqueued,
  * see durable.c) gets one, a dynamic background worker connected to it as
  * the bootstrap superuser.  The runner claims the due jobs (at most
- * pg_background.durable_workers at once), starts a worker for each, and
+ * pg_background.durable_workers at once) whose attempt the directory's
+ * admission limits let start (each gets an entry of the job directory,
+ * lifecycle.c's submit of a durable attempt), starts a worker for each, and
  * sleeps on its latch until a commit wakes it, a worker ends (the
  * postmaster notifies it), the next job is due, or a finished job is to be
  * purged.  It leaves once its database has no durable job left at all.
@@ -23,7 +25,10 @@
  * the success commit together.  After an error it rolls back and records
  * the error (pgbg_durable_fail) in a new transaction.  A worker that dies
  * (a crash, a restart, a termination) leaves the job running with no slot:
- * the runner claims it again as interrupted.
+ * the runner claims it again as interrupted.  The worker's entry of the
+ * directory goes through the worker's transitions (pgbg_job_worker_begin
+ * before it connects, attached, publish), and ends when the process
+ * exits, so the attempt counts against the limits until then.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,12 +39,14 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -56,6 +63,12 @@
 
 /* How soon a runner tries again when no worker slot was free. */
 #define DURABLE_WORKER_RETRY_MS		100
+
+/*
+ * How soon a runner looks again at a due job whose attempt the admission
+ * limits refused (a worker's end anywhere may have made room).
+ */
+#define DURABLE_ADMISSION_RETRY_MS	100
 
 /* A runner the dispatcher started. */
 typedef struct durable_runner
@@ -85,6 +98,14 @@ static List *durable_runners = NIL;
 static List *runner_workers = NIL;
 static uint64 runner_seen = 0;
 
+/*
+ * The attempts admitted in this turn whose worker is not registered yet
+ * (their entries of the job directory are withdrawn if the turn fails, or
+ * the runner leaves, before it is).
+ */
+static pgbg_durable_claimed runner_admitted[PGBG_DURABLE_MAX_RUNNING];
+static int	runner_nadmitted = 0;
+
 /* The worker's timeout. */
 static TimeoutId durable_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t durable_timeout_reached = false;
@@ -96,6 +117,14 @@ static long runner_turn(Oid database, bool *leave);
 static void runner_reap(Oid database);
 static bool runner_any_stopped(void);
 static bool runner_start_worker(pgbg_durable_claimed *job);
+static bool runner_admit(pgbg_durable_claimed *job, const char *label,
+						 const char *sql);
+static void runner_withdraw(pgbg_durable_claimed *job);
+static void runner_withdraw_all(void);
+static bool durable_run_attempt(pgbg_durable_claimed *job);
+static void durable_publish(pgbg_outcome *outcome, pgbg_state state,
+							ErrorData *edata);
+static void durable_copy_clipped(char *dst, const char *src, size_t size);
 static void durable_worker_commit(void *arg, const char *command_tag);
 static void durable_timeout_handler(void);
 
@@ -263,6 +292,7 @@ pg_background_durable_runner_main(Datum main_arg)
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();
+			runner_withdraw_all();
 			RESUME_INTERRUPTS();
 			timeout = DURABLE_RUNNER_RETRY_MS;
 			failed = true;
@@ -299,6 +329,9 @@ pg_background_durable_runner_main(Datum main_arg)
 static void
 durable_runner_exit(int code, Datum arg)
 {
+	/* An error that skipped an unlock must not hang us here. */
+	LWLockReleaseAll();
+	runner_withdraw_all();
 	(void) pgbg_durable_runner_end(DatumGetObjectId(arg), runner_seen,
 								   code != 0);
 }
@@ -323,6 +356,7 @@ runner_turn(Oid database, bool *leave)
 	int64		left = 0;
 	bool		installed;
 	bool		retry = false;
+	bool		waiting = false;
 	int			i;
 	static bool first = true;
 	static TimestampTz purge_at = 0;	/* 0: at the first turn */
@@ -343,7 +377,8 @@ runner_turn(Oid database, bool *leave)
 		if (GetCurrentTimestamp() >= purge_at)
 			pgbg_durable_purge();
 		if (room > 0)
-			nclaimed = pgbg_durable_claim(busy, nbusy, room, claimed);
+			nclaimed = pgbg_durable_claim(busy, nbusy, room, runner_admit,
+										  &waiting, claimed);
 		if (nclaimed > 0)
 			busy = pgbg_durable_slot_jobs(database, &nbusy, false);
 		pgbg_durable_next(busy, nbusy, &left, &due_ms, &purge_ms);
@@ -372,14 +407,18 @@ runner_turn(Oid database, bool *leave)
 			CommitTransactionCommand();
 			pgbg_durable_slot_release(claimed[i].slot, database,
 									  claimed[i].job);
+			runner_withdraw(&claimed[i]);
 			retry = true;
 		}
 	}
+	runner_withdraw_all();		/* none is left: claim admitted no more */
 
 	/*
 	 * When to look again: when the next job is due (if a worker may take it;
 	 * else when a worker ends, which wakes us), or is to be purged.
 	 */
+	if (waiting && due_ms == 0)
+		due_ms = DURABLE_ADMISSION_RETRY_MS;
 	if (due_ms >= 0 && list_length(runner_workers) < pgbg_durable_workers)
 		timeout = due_ms;
 	if (purge_ms >= 0 && (timeout < 0 || purge_ms < timeout))
@@ -406,6 +445,8 @@ runner_reap(Oid database)
 
 		if (GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
 			continue;
+		/* Its entry of the directory ends, if the worker never reached it. */
+		pgbg_job_vanished(s->job.dir_slot, s->job.dir_seq);
 		pgbg_durable_slot_release(s->job.slot, database, s->job.job);
 		pfree(s->handle);
 		pfree(s);
@@ -442,6 +483,7 @@ runner_start_worker(pgbg_durable_claimed *job)
 	BackgroundWorkerHandle *handle;
 	durable_started *s;
 	MemoryContext oldcontext;
+	int			i;
 
 	durable_fill_worker(&worker, "pg_background_durable_worker_main",
 						PGBG_WORKER_TYPE, MyDatabaseId);
@@ -464,7 +506,72 @@ runner_start_worker(pgbg_durable_claimed *job)
 	s->job = *job;
 	runner_workers = lappend(runner_workers, s);
 	MemoryContextSwitchTo(oldcontext);
+
+	/* The entry is the worker's now (or, if it never starts, runner_reap's). */
+	for (i = 0; i < runner_nadmitted; i++)
+		if (runner_admitted[i].dir_slot == job->dir_slot &&
+			runner_admitted[i].dir_seq == job->dir_seq)
+			runner_admitted[i].dir_slot = -1;
 	return true;
+}
+
+/*
+ * Admission of an attempt (pgbg_durable_claim's callback, in the runner's
+ * transaction): submit it to the job directory as a job of its role in
+ * this database, with the durable job's label and the start of its SQL;
+ * true if the limits let its worker start now.
+ */
+static bool
+runner_admit(pgbg_durable_claimed *job, const char *label, const char *sql)
+{
+	pgbg_dir_entry proto;
+	int64		cookie = 0;
+
+	Assert(runner_nadmitted < PGBG_DURABLE_MAX_RUNNING);
+	while (cookie == 0)
+	{
+		if (!pg_strong_random(&cookie, sizeof(cookie)))
+			cookie = (int64) GetCurrentTimestamp() ^ job->job;
+	}
+	pgbg_dir_proto(&proto, cookie, job->owner, true, 0, label,
+				   sql != NULL ? sql : "");
+	/* The worker connects as the job's role (see docs/durable.md). */
+	proto.session_user = job->owner;
+	if (!pgbg_job_submit_durable(&proto, &job->dir_slot, &job->dir_seq))
+		return false;
+	runner_admitted[runner_nadmitted++] = *job;
+	return true;
+}
+
+/*
+ * The worker of an admitted attempt will not start: its entry goes.
+ */
+static void
+runner_withdraw(pgbg_durable_claimed *job)
+{
+	int			i;
+
+	for (i = 0; i < runner_nadmitted; i++)
+		if (runner_admitted[i].dir_slot == job->dir_slot &&
+			runner_admitted[i].dir_seq == job->dir_seq)
+			runner_admitted[i].dir_slot = -1;
+	pgbg_job_withdraw(job->dir_slot, job->dir_seq);
+}
+
+/*
+ * Withdraw every admitted attempt whose worker was not registered (after
+ * an error of the turn, or as the runner leaves), and forget them all.
+ */
+static void
+runner_withdraw_all(void)
+{
+	int			i;
+
+	for (i = 0; i < runner_nadmitted; i++)
+		if (runner_admitted[i].dir_slot >= 0)
+			pgbg_job_withdraw(runner_admitted[i].dir_slot,
+							  runner_admitted[i].dir_seq);
+	runner_nadmitted = 0;
 }
 
 /*
@@ -476,14 +583,6 @@ pg_background_durable_worker_main(Datum main_arg)
 {
 	Oid			database = DatumGetObjectId(main_arg);
 	pgbg_durable_claimed job;
-	durable_attempt attempt;
-	char	   *sql = NULL;
-	char	   *paramspace = NULL;
-	int			timeout_ms = 0;
-	bool		cancel = false;
-	bool		ours;
-	char		tag[PGBG_TAG_LEN];
-	MemoryContext job_context;
 
 	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
 	pqsignal(SIGTERM, die);
@@ -491,40 +590,84 @@ pg_background_durable_worker_main(Datum main_arg)
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background durable job");
 	whereToSendOutput = DestNone;
 
+	/* Its entry of the job directory ends however this process ends. */
+	pgbg_job_worker_begin(job.dir_slot, job.dir_seq);
+
 	/* A session of the job's role. */
 	BackgroundWorkerInitializeConnectionByOid(database, job.owner,
 											  PGBG_BGW_BYPASS_ROLELOGIN);
 	pgstat_report_appname(PGBG_WORKER_TYPE);
-	if (!pgbg_durable_slot_attach(job.slot, database, job.job, &cancel))
-		proc_exit(0);
+	(void) durable_run_attempt(&job);
+	proc_exit(0);
+}
+
+/*
+ * Run one attempt of a claimed job, in this worker connected to its
+ * database as its role: check that the attempt is still this worker's,
+ * run the SQL (its success recorded before its last commit), or record
+ * its error.  The job's entry of the directory (pgbg_job_worker_begin
+ * named it) learns the worker's PID and the outcome.  Returns true if the
+ * attempt succeeded (the worker may then take another job: see pool.c),
+ * false if it ended otherwise or was not run.
+ */
+static bool
+durable_run_attempt(pgbg_durable_claimed *job)
+{
+	Oid			database = MyDatabaseId;
+	durable_attempt attempt;
+	char	   *sql = NULL;
+	char	   *paramspace = NULL;
+	int			timeout_ms = 0;
+	bool		cancel = false;
+	bool		ours;
+	bool		unread = false;
+	pgbg_attach_result attach;
+	char		tag[PGBG_TAG_LEN];
+	pgbg_outcome outcome;
+	MemoryContext job_context;
+	MemoryContext oldcontext = CurrentMemoryContext;
+
+	if (!pgbg_durable_slot_attach(job->slot, database, job->job, &cancel))
+		return false;
+	attach = pgbg_job_attached(NULL, NULL, &unread);
+	if (attach == PGBG_ATTACH_GONE)
+		return false;
 
 	job_context = AllocSetContextCreate(TopMemoryContext,
 										"pg_background durable job",
 										ALLOCSET_DEFAULT_SIZES);
-	attempt.job = job.job;
-	attempt.attempt = job.attempt;
+	attempt.job = job->job;
+	attempt.attempt = job->attempt;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(job_context);
-	ours = pgbg_durable_load(job.job, job.attempt, &sql, &paramspace,
+	ours = pgbg_durable_load(job->job, job->attempt, &sql, &paramspace,
 							 &timeout_ms);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcontext);
 	if (!ours)
-		proc_exit(0);
+	{
+		MemoryContextDelete(job_context);
+		return false;
+	}
 
+	durable_publish(&outcome, PGBG_STATE_RUNNING, NULL);
+	durable_timeout_reached = false;
 	PG_TRY();
 	{
-		if (cancel)
+		/* A cancel of the directory's entry stops the attempt alone. */
+		if (cancel || attach == PGBG_ATTACH_CANCELED)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("canceling durable job before it started")));
 		if (timeout_ms > 0)
 		{
-			durable_timeout_id = RegisterTimeout(USER_TIMEOUT,
-												 durable_timeout_handler);
+			if (durable_timeout_id == MAX_TIMEOUTS)
+				durable_timeout_id = RegisterTimeout(USER_TIMEOUT,
+													 durable_timeout_handler);
 			enable_timeout_after(durable_timeout_id, timeout_ms);
 		}
 		pgbg_worker_execute(sql, paramspace, durable_worker_commit, &attempt,
@@ -543,7 +686,7 @@ pg_background_durable_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(job_context);
 		edata = CopyErrorData();
 		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-			(cancel || pgbg_durable_slot_canceled(job.slot, database, job.job));
+			(cancel || pgbg_durable_slot_canceled(job->slot, database, job->job));
 		if (durable_timeout_reached && !canceled &&
 			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		{
@@ -560,11 +703,14 @@ pg_background_durable_worker_main(Datum main_arg)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		pgbg_durable_fail(job.job, job.attempt, edata, canceled);
+		pgbg_durable_fail(job->job, job->attempt, edata, canceled);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgbg_durable_broadcast();
-		proc_exit(0);
+		durable_publish(&outcome, PGBG_STATE_ERROR, edata);
+		MemoryContextSwitchTo(oldcontext);
+		MemoryContextDelete(job_context);
+		return false;
 	}
 	PG_END_TRY();
 
@@ -575,11 +721,62 @@ pg_background_durable_worker_main(Datum main_arg)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) pgbg_durable_succeed(job.job, job.attempt, tag, false);
+	(void) pgbg_durable_succeed(job->job, job->attempt, tag, false);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgbg_durable_broadcast();
-	proc_exit(0);
+	strlcpy(outcome.command_tag, tag, sizeof(outcome.command_tag));
+	durable_publish(&outcome, PGBG_STATE_DONE, NULL);
+	MemoryContextSwitchTo(oldcontext);
+	MemoryContextDelete(job_context);
+	return true;
+}
+
+/*
+ * Publish the attempt's outcome in its entry of the job directory: it
+ * starts (RUNNING: the outcome is initialized), succeeded (DONE), or
+ * failed (ERROR, with edata's SQLSTATE, message and detail).
+ */
+static void
+durable_publish(pgbg_outcome *outcome, pgbg_state state, ErrorData *edata)
+{
+	if (state == PGBG_STATE_RUNNING)
+	{
+		memset(outcome, 0, sizeof(pgbg_outcome));
+		outcome->progress_pct = -1;
+		outcome->started_at = GetCurrentTimestamp();
+	}
+	else
+		outcome->finished_at = GetCurrentTimestamp();
+	outcome->state = state;
+	if (edata != NULL)
+	{
+		strlcpy(outcome->sqlstate, unpack_sql_state(edata->sqlerrcode),
+				sizeof(outcome->sqlstate));
+		durable_copy_clipped(outcome->message, edata->message,
+							 sizeof(outcome->message));
+		durable_copy_clipped(outcome->detail, edata->detail,
+							 sizeof(outcome->detail));
+	}
+	pgbg_job_publish(outcome);
+}
+
+/*
+ * Copy src (NULL for empty) into dst of size bytes, clipped at a character
+ * boundary of the database encoding.
+ */
+static void
+durable_copy_clipped(char *dst, const char *src, size_t size)
+{
+	int			len;
+
+	if (src == NULL)
+		src = "";
+	len = strlen(src);
+	if (len >= (int) size)
+		len = pg_mbcliplen(src, len, (int) size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 /*

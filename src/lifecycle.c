@@ -32,6 +32,13 @@
  * over), one whose launch failed through pgbg_job_abandon, and a queued
  * one through pgbg_job_cancel.
  *
+ * An attempt of a durable job (durable_run.c) is admitted by its runner
+ * (pgbg_job_submit_durable: ACTIVE at once, or refused and not recorded:
+ * the job waits in its table, not in the queue), and its worker goes
+ * through the worker's transitions like any other (no segment, no
+ * results: it is submitted); an attempt whose worker was never started is
+ * withdrawn (pgbg_job_withdraw).
+ *
  * Each transition takes the directory's lock exclusively, checks the state
  * it starts from, changes the entry (the directory keeps its dense copy
  * and lists in step at unlock), and collects what must follow outside the
@@ -701,6 +708,81 @@ pgbg_job_vanished(int slot, uint64 seq)
 	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited)
 		job_end(e, "53000",
 				"background worker exited before it started its job", &fx);
+	pgbg_dir_unlock();
+	job_apply(&fx);
+}
+
+/* ---------------------------------------------------------------------
+ * Transitions of a runner of durable jobs (durable_run.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * submit (a durable attempt): a runner is about to start a worker for an
+ * attempt of a durable job (proto: its owner, database, label).  Admitted
+ * if the limits allow one more worker and no queued job that they allow
+ * waits (the dispatcher starts that one first): the entry is recorded,
+ * ACTIVE, and counts against the limits from now on, until its worker has
+ * gone (the worker's transitions end it) or it is withdrawn.  Refused
+ * otherwise, or when the directory is full: nothing is recorded, the
+ * attempt stays due, and the runner asks again later.  Returns whether it
+ * was admitted (*slot and *seq name the entry then).
+ */
+bool
+pgbg_job_submit_durable(const pgbg_dir_entry *proto, int *slot, uint64 *seq)
+{
+	pgbg_dir_entry *e = NULL;
+	bool		admit;
+	int			i;
+
+	pgbg_dir_lock(LW_EXCLUSIVE);
+	admit = job_may_start(proto->owner, proto->database);
+	for (i = pgbg_dir_next_queued(-1); admit && i >= 0;
+		 i = pgbg_dir_next_queued(i))
+	{
+		Oid			owner;
+		Oid			database;
+		uint64		queued_seq;
+
+		if (pgbg_dir_queued_job(i, &owner, &database, &queued_seq) &&
+			job_may_start(owner, database))
+			admit = false;
+	}
+	if (admit)
+		e = pgbg_dir_allocate(slot);
+	if (e != NULL)
+	{
+		*seq = e->seq;
+		*e = *proto;
+		e->seq = *seq;
+		e->state = PGBG_DIR_ACTIVE;
+		e->handle_pid = 0;		/* the worker's PID, once it attached */
+	}
+	pgbg_dir_unlock();
+	return e != NULL;
+}
+
+/*
+ * withdraw: the worker of an admitted durable attempt was never started
+ * (no worker slot was free, or the runner's transaction failed, or the
+ * runner is leaving): the entry goes, as if the attempt had never been
+ * admitted, and its place under the limits is free again.  An entry that
+ * a worker reached is left to that worker.
+ */
+void
+pgbg_job_withdraw(int slot, uint64 seq)
+{
+	job_effects fx = {0};
+	pgbg_dir_entry *e;
+
+	pgbg_dir_lock(LW_EXCLUSIVE);
+	e = pgbg_dir_modify(slot, seq);
+	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
+		e->worker_pid == 0)
+	{
+		e->state = PGBG_DIR_FREE;
+		job_wake_dispatcher(&fx);
+	}
 	pgbg_dir_unlock();
 	job_apply(&fx);
 }

@@ -55,8 +55,9 @@
  *				on its own.
  *	 lifecycle.c The only module that changes a directory job's state: the
  *				named transitions (submit, requeue, enqueue, hand to pool,
- *				abandon, cancel, dispatch, undispatch, vanished, attached,
- *				publish, results taken, worker done), each doing its own
+ *				abandon, cancel, dispatch, undispatch, vanished, submit
+ *				and withdraw of a durable attempt, attached, publish,
+ *				results taken, worker done), each doing its own
  *				bookkeeping (pins, the stored description, the wake-ups),
  *				and admission control (limits, the queue and each role's
  *				share of it).
@@ -75,10 +76,11 @@
  *				lists them, running jobs' slots, the condition variable
  *				waiters sleep on), the wake-up at commit, the SQL API.
  *	 durable_run.c The processes that run durable jobs: a runner per
- *				database (claims due jobs, starts their workers) and a
- *				worker per attempt (runs the SQL as the job's role through
- *				pgbg_worker_execute, recording the success before the
- *				last commit).
+ *				database (claims due jobs that the admission limits let
+ *				start, each attempt an entry of the directory; starts
+ *				their workers) and a worker per attempt (runs the SQL as
+ *				the job's role through pgbg_worker_execute, recording the
+ *				success before the last commit).
  *	 pool.c		The warm pool's slots: workers that finished a job park,
  *				connected, and take the next job of the same database and
  *				user.
@@ -522,6 +524,9 @@ extern bool pgbg_job_signal(int slot, uint64 seq, int signo);
 extern bool pgbg_job_dispatch(pgbg_dir_entry *job, int *slot);
 extern void pgbg_job_undispatch(int slot, uint64 seq);
 extern void pgbg_job_vanished(int slot, uint64 seq);
+extern bool pgbg_job_submit_durable(const pgbg_dir_entry *proto, int *slot,
+									uint64 *seq);
+extern void pgbg_job_withdraw(int slot, uint64 seq);
 extern void pgbg_job_worker_begin(int slot, uint64 seq);
 extern const pgbg_spec *pgbg_job_spec(void);
 extern pgbg_attach_result pgbg_job_attached(PGPROC *launcher,
@@ -551,7 +556,17 @@ typedef struct pgbg_durable_claimed
 	int64		job;
 	Oid			owner;
 	int32		attempt;
+	int			dir_slot;		/* its entry of the job directory */
+	uint64		dir_seq;
 } pgbg_durable_claimed;
+
+/*
+ * Admission of a claimed job's attempt (durable_run.c): true if its worker
+ * may start now (filling claimed->dir_slot and dir_seq), false if it must
+ * wait.
+ */
+typedef bool (*pgbg_durable_admit) (pgbg_durable_claimed *claimed,
+									const char *label, const char *sql);
 
 extern int	pgbg_durable_keep_finished;
 extern int	pgbg_durable_workers;
@@ -578,6 +593,7 @@ extern int64 *pgbg_durable_slot_jobs(Oid database, int *n, bool clean);
 extern void pgbg_durable_broadcast(void);
 extern void pgbg_durable_purge(void);
 extern int	pgbg_durable_claim(int64 *busy, int nbusy, int max,
+							   pgbg_durable_admit admit, bool *waiting,
 							   pgbg_durable_claimed *claimed);
 extern void pgbg_durable_unclaim(int64 job, int32 attempt);
 extern void pgbg_durable_next(int64 *busy, int nbusy, int64 *left,
