@@ -66,9 +66,11 @@
 
 /*
  * How soon a runner looks again at a due job whose attempt the admission
- * limits refused (a worker's end anywhere may have made room).
+ * limits refused, at the latest: the end of any job of the directory wakes
+ * it sooner (it waits on the directory's condition variable then), and so
+ * does a reload that may have raised a limit.
  */
-#define DURABLE_ADMISSION_RETRY_MS	100
+#define DURABLE_ADMISSION_RETRY_MS	1000
 
 /* A runner the dispatcher started. */
 typedef struct durable_runner
@@ -363,6 +365,14 @@ runner_turn(Oid database, bool *leave)
 
 	runner_reap(database);
 	runner_seen = pgbg_durable_wakeups(database, true);
+
+	/*
+	 * If the limits refuse an attempt, the end of a job elsewhere may make
+	 * room: be on the directory's list of waiters before looking, so that
+	 * such an end wakes us (pgbg_dir_broadcast); leave it below if nothing
+	 * was refused.
+	 */
+	pgbg_dir_prepare_wait();
 	busy = pgbg_durable_slot_jobs(database, &nbusy, first);
 	first = false;
 	room = Min(pgbg_durable_workers, PGBG_DURABLE_MAX_RUNNING) -
@@ -389,6 +399,7 @@ runner_turn(Oid database, bool *leave)
 	if (!installed)
 	{
 		/* No extension here (any more): forget the database. */
+		pgbg_dir_end_wait();
 		pgbg_durable_forget_database(database);
 		*leave = pgbg_durable_runner_end(database, runner_seen, false);
 		return -1;
@@ -412,6 +423,8 @@ runner_turn(Oid database, bool *leave)
 		}
 	}
 	runner_withdraw_all();		/* none is left: claim admitted no more */
+	if (!waiting)
+		pgbg_dir_end_wait();
 
 	/*
 	 * When to look again: when the next job is due (if a worker may take it;
@@ -499,6 +512,13 @@ runner_start_worker(pgbg_durable_claimed *job)
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		MemoryContextSwitchTo(oldcontext);
+
+		/*
+		 * The pool must not keep a worker slot that a job waiting for one
+		 * needs (as the dispatcher does for queued jobs): ask a parked
+		 * worker to leave; the retry finds its slot free.
+		 */
+		(void) pgbg_pool_evict();
 		return false;
 	}
 	s = palloc(sizeof(durable_started));

@@ -25,6 +25,13 @@
 #    pg_background_jobs then shows three finished entries (stopped,
 #    command tag INSERT 0 1), and admission counts no active worker.
 # 3. The server log shows no crash, TRAP or PANIC.
+# 4. The pool keeps no worker slot a durable attempt needs.  Second node,
+#    max_worker_processes = 6: the dispatcher, the logical replication
+#    launcher and the database's runner (kept by a first, finished durable
+#    job) take three slots, and three workers parked in the pool
+#    (pool_size = 3, pool_idle_timeout = 3600) the other three.  A durable
+#    job enqueued then still runs (its runner asks a parked worker to
+#    leave): wait_job returns true, and two workers are left parked.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -130,5 +137,56 @@ $locker->quit;
 $node->stop;
 my $log = slurp_file($node->logfile);
 unlike($log, qr/TRAP|PANIC|terminated by signal/, 'no crash in the server log');
+
+# 4. Parked workers give their slots to durable attempts.
+my $full = PostgreSQL::Test::Cluster->new('durable_slots');
+$full->init;
+$full->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_background'
+max_worker_processes = 6
+pg_background.pool_size = 3
+pg_background.pool_idle_timeout = 3600
+max_parallel_workers = 0
+max_parallel_workers_per_gather = 0
+log_min_messages = log
+});
+$full->start;
+$full->safe_psql('postgres', q{
+CREATE EXTENSION pg_background;
+CREATE TABLE t (k text);
+});
+my $first = $full->safe_psql('postgres',
+	q{SELECT pg_background_enqueue($$INSERT INTO t VALUES ('first')$$)});
+is($full->safe_psql('postgres', "SELECT pg_background_wait_job($first, 60000)"),
+	't', 'slots: a first durable job ran (its runner stays)');
+my $slots_locker = $full->background_psql('postgres', on_error_stop => 0);
+$slots_locker->query_safe('SELECT pg_advisory_lock(7474)');
+my $launcher = $full->background_psql('postgres', on_error_stop => 0);
+$launcher->query_safe(q{CREATE TEMP TABLE h AS
+SELECT pg_background_launch_v2('SELECT pg_advisory_xact_lock_shared(7474)', 0) AS h
+FROM generate_series(1, 3)});
+ok(poll_until($full, q{SELECT count(*) FROM pg_locks
+	WHERE locktype = 'advisory' AND NOT granted}, '3', 60),
+	'slots: three jobs run at once, on three workers');
+$slots_locker->query_safe('SELECT pg_advisory_unlock(7474)');
+ok(poll_until($full, q{SELECT pool_idle FROM pg_background_admission()}, '3', 60),
+	'slots: their three workers are parked');
+is($full->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type LIKE 'pg_background%'
+	   OR backend_type = 'logical replication launcher'}),
+	'6', 'slots: every worker slot is taken');
+my $second = $full->safe_psql('postgres',
+	q{SELECT pg_background_enqueue($$INSERT INTO t VALUES ('second')$$)});
+is($full->safe_psql('postgres', "SELECT pg_background_wait_job($second, 60000)"),
+	't', 'slots: a durable job still runs, a parked worker having left');
+is($full->safe_psql('postgres', q{SELECT string_agg(k, ',' ORDER BY k) FROM t}),
+	'first,second', 'slots: both jobs\' effects are there');
+ok(poll_until($full, q{SELECT pool_idle FROM pg_background_admission()}, '2', 60),
+	'slots: two workers are left parked');
+$launcher->quit;
+$slots_locker->quit;
+$full->stop;
+$log = slurp_file($full->logfile);
+unlike($log, qr/TRAP|PANIC|terminated by signal/, 'slots: no crash in the server log');
 
 done_testing();
