@@ -381,9 +381,9 @@ pgbg_control_sleep(pgbg_job **jobs, int njobs, pgbg_wait *wait,
 	 * Jobs of the directory that this session did not start (another
 	 * session's, or queued ones the dispatcher started) wake us through the
 	 * directory's condition variable; stay on its list before the caller
-	 * looks again, so that no wakeup is lost.
+	 * looks again, so that no wakeup is lost (pgbg_dir_keep_waiting).
 	 */
-	pgbg_dir_prepare_wait();
+	pgbg_dir_keep_waiting();
 }
 
 /*

@@ -1246,6 +1246,25 @@ pgbg_dir_prepare_wait(void)
 }
 
 /*
+ * Between two turns of a wait that pgbg_dir_prepare_wait began (its latch
+ * just reset): be on the list again if a broadcast took us off it.  Not
+ * pgbg_dir_prepare_wait again: preparing cancels the sleep first, and
+ * canceling a sleep that a broadcast ended passes a wakeup on to another
+ * waiter (ConditionVariableSignal), which does the same at its next turn;
+ * with a few sessions waiting, one job's end then kept them waking each
+ * other without end.  A sleep of no time does what a sleeping waiter does:
+ * it puts us back on the list if we were taken off, and nothing else
+ * (it resets the latch again, which the caller looks past: it checks what
+ * it waits for next).  If no wait is prepared, it prepares one.
+ */
+void
+pgbg_dir_keep_waiting(void)
+{
+	if (dir != NULL)
+		(void) ConditionVariableTimedSleep(&dir->cv, 0, PG_WAIT_EXTENSION);
+}
+
+/*
  * The wait that pgbg_dir_prepare_wait began is over.
  */
 void

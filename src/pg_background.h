@@ -462,6 +462,7 @@ extern bool pgbg_dir_finished(int slot, uint64 seq);
 extern int	pgbg_dir_snapshot(pgbg_dir_entry **entries, int **slots);
 extern void pgbg_dir_counts(int *active, int *queued, int *used, int *size);
 extern void pgbg_dir_prepare_wait(void);
+extern void pgbg_dir_keep_waiting(void);
 extern void pgbg_dir_end_wait(void);
 
 /* pool.c */
