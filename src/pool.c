@@ -146,13 +146,25 @@ pool_used_locked(void)
 }
 
 /*
- * Mark this worker's slot to be left (unless a job was handed over).
+ * The pool was made smaller: mark this worker's slot to be left (unless a
+ * job was handed over) if the places not being left yet are still more
+ * than pool_size.  Decided under the spinlock, one parked worker after the
+ * other, so that as many leave as the new size asks, not every one that
+ * saw the pool over its size.
  */
 static void
 pool_leave_if_idle(void)
 {
+	int			staying = 0;
+	int			i;
+
 	SpinLockAcquire(&pool->mutex);
-	if (pool->slots[pool_my_slot].state == POOL_IDLE)
+	for (i = 0; i < PGBG_POOL_MAX; i++)
+		if (pool->slots[i].state != POOL_FREE &&
+			pool->slots[i].state != POOL_EXIT)
+			staying++;
+	if (staying > pgbg_pool_size &&
+		pool->slots[pool_my_slot].state == POOL_IDLE)
 		pool->slots[pool_my_slot].state = POOL_EXIT;
 	SpinLockRelease(&pool->mutex);
 }

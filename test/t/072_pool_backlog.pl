@@ -20,6 +20,9 @@
 # 4. Shrink: both locks released, both workers park (pool_idle = 2), and
 #    one of them leaves within the deadline (pool_idle = 1, one
 #    'pg_background' backend) while pool_idle_timeout is an hour.
+# 4b. Three workers parked with pool_size = 3 (three jobs at once, the
+#    fault point off); a reload to pool_size = 2 leaves exactly two parked
+#    (every parked worker used to see the pool over its size and leave).
 # 5. The log shows no TRAP, no PANIC, no process terminated by a signal.
 use strict;
 use warnings;
@@ -172,6 +175,31 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM backlog_t'),
 is($out . $err, 'INSERT 0 1', 'the next launch runs');
 is($node->safe_psql('postgres', 'SELECT string_agg(i::text, \',\') FROM backlog_t'),
 	'2', 'only its row is there');
+
+# ---------------------------------------------------------------------------
+# 4b. Made smaller by a reload, the pool keeps exactly pool_size workers.
+# ---------------------------------------------------------------------------
+set_guc($node, 'pg_background.test_fault', q{''}, '');
+set_guc($node, 'pg_background.pool_size', '3', '3');
+$locker->query_safe('SELECT pg_advisory_lock(3)');
+$a->query_safe(q{CREATE TEMP TABLE three AS
+SELECT pg_background_launch_v2('SELECT pg_advisory_xact_lock_shared(3)', 0) AS h
+FROM generate_series(1, 3)});
+ok( $node->poll_query_until(
+		'postgres', q{SELECT count(*) = 3 FROM pg_locks
+WHERE locktype = 'advisory' AND objid = 3 AND NOT granted}),
+	'three jobs run at once');
+$locker->query_safe('SELECT pg_advisory_unlock(3)');
+ok(poll_until($node, q{SELECT pool_idle FROM pg_background_admission()}, '3',
+		$PostgreSQL::Test::Utils::timeout_default),
+	'their three workers park (pool_size = 3)');
+set_guc($node, 'pg_background.pool_size', '2', '2');
+ok( poll_until(
+		$node, qq{SELECT ($workers_sql) = (SELECT pool_idle FROM pg_background_admission())},
+		't', $PostgreSQL::Test::Utils::timeout_default),
+	'after pool_size = 2, the workers that leave are gone');
+is($node->safe_psql('postgres', q{SELECT pool_idle FROM pg_background_admission()}),
+	'2', 'exactly two workers stay parked, not none');
 
 $_->quit for ($locker, $a, $b, $c, $d);
 $node->stop;
