@@ -31,6 +31,7 @@ OBJS = \
 	src/segment.o \
 	src/specstore.o \
 	src/durable.o \
+	src/durable_attempt.o \
 	src/durable_run.o \
 	src/preload.o
 

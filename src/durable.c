@@ -44,8 +44,11 @@
  *
  * Shared memory (with shared_preload_libraries) holds the databases that
  * have durable jobs, each with its runner (durable_run.c) and a wake-up
- * counter; the running jobs, each with its worker, so that a runner can
- * tell an interrupted job from a running one, and a cancel can reach it;
+ * counter; the running jobs' slots, each with its worker, so that a runner
+ * can tell an interrupted job from a running one, and a cancel can reach
+ * it (a runner takes a slot for each attempt; the runner frees it if the
+ * worker never started or stopped before it could, the worker when it is
+ * done with the attempt or exits: slot done);
  * and a condition variable broadcast whenever a job finishes, on which
  * pg_background_wait_job sleeps.  The databases are also kept in a file
  * (PGBG_DURABLE_FILE), written before a database's first job can commit,
@@ -125,6 +128,7 @@ typedef struct durable_running
 {
 	Oid			database;		/* InvalidOid: slot free */
 	int64		job;
+	uint64		seq;			/* which taking of the slot (never 0) */
 	int32		pid;			/* 0 until the worker started */
 	bool		cancel;			/* pg_background_cancel_job asked */
 } durable_running;
@@ -134,6 +138,7 @@ typedef struct durable_shared
 	LWLock	   *lock;
 	ConditionVariable finished; /* broadcast when a job finishes */
 	PGPROC	   *dispatcher;
+	uint64		slot_seq;		/* the last slot taking's number */
 	int			ndbs;
 	durable_db	dbs[PGBG_DURABLE_MAX_DATABASES];
 	durable_running running[PGBG_DURABLE_MAX_RUNNING];
@@ -176,7 +181,7 @@ static void durable_xact_callback(XactEvent event, void *arg);
 static void durable_register_callback(void);
 static void durable_note_broadcast(void);
 static durable_db *durable_find_db(Oid database);
-static durable_running *durable_slot(int slot, Oid database, int64 job);
+static durable_running *durable_slot(const pgbg_durable_claimed *c);
 static void durable_note_database(Oid database);
 static void durable_write_file(void);
 static void durable_write_file_after_commit(void);
@@ -723,73 +728,131 @@ pgbg_durable_runner_end(Oid database, uint64 seen, bool failed)
 }
 
 /*
- * A runner takes a slot for a job it is about to claim; -1 if none is free.
+ * A runner takes a slot for a job it is about to claim (c->job): fills
+ * c->slot and c->slot_seq, which name this taking of the slot (a slot
+ * freed and taken again for the same job is another one); false if none
+ * is free.
  */
-int
-pgbg_durable_slot_take(Oid database, int64 job)
+bool
+pgbg_durable_slot_take(pgbg_durable_claimed *c)
 {
 	int			i;
-	int			slot = -1;
+	bool		taken = false;
 
 	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
 	for (i = 0; i < PGBG_DURABLE_MAX_RUNNING; i++)
 	{
-		if (durable->running[i].database == InvalidOid)
+		durable_running *r = &durable->running[i];
+
+		if (r->database == InvalidOid)
 		{
-			durable->running[i].database = database;
-			durable->running[i].job = job;
-			durable->running[i].pid = 0;
-			durable->running[i].cancel = false;
-			slot = i;
+			r->database = MyDatabaseId;
+			r->job = c->job;
+			r->seq = ++durable->slot_seq;
+			r->pid = 0;
+			r->cancel = false;
+			c->slot = i;
+			c->slot_seq = r->seq;
+			taken = true;
 			break;
 		}
 	}
 	LWLockRelease(durable->lock);
-	return slot;
+	return taken;
 }
 
 /*
- * The slot, if it is one and still holds the job; else NULL.  Caller holds
- * the lock.
+ * The slot of the claimed attempt, if it still holds it; else NULL.
+ * Caller holds the lock.
  */
 static durable_running *
-durable_slot(int slot, Oid database, int64 job)
+durable_slot(const pgbg_durable_claimed *c)
 {
 	durable_running *r;
 
-	if (slot < 0 || slot >= PGBG_DURABLE_MAX_RUNNING)
+	if (c->slot < 0 || c->slot >= PGBG_DURABLE_MAX_RUNNING)
 		return NULL;
-	r = &durable->running[slot];
-	return (r->database == database && r->job == job) ? r : NULL;
+	r = &durable->running[c->slot];
+	return (r->database != InvalidOid && r->seq == c->slot_seq &&
+			r->job == c->job) ? r : NULL;
 }
 
 /*
- * Free the slot if it still holds the job (its worker is gone, or it was
- * never started).
+ * The runner frees the attempt's slot if it still holds it (its worker
+ * never started, or stopped).
  */
 void
-pgbg_durable_slot_release(int slot, Oid database, int64 job)
+pgbg_durable_slot_release(const pgbg_durable_claimed *c)
 {
 	durable_running *r;
 
 	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
-	r = durable_slot(slot, database, job);
+	r = durable_slot(c);
 	if (r != NULL)
 		memset(r, 0, sizeof(durable_running));
 	LWLockRelease(durable->lock);
 }
 
 /*
- * The worker of the job in slot starts: records its PID.  Returns false if
- * the slot no longer holds the job; *cancel tells whether a cancel came.
+ * Transition "slot done" (job worker): the worker is done with the
+ * attempt, because it ended (its outcome is recorded) or because the
+ * process is leaving (an interrupted attempt: the runner claims the job
+ * again).  Frees the slot if it still holds the attempt, and wakes the
+ * database's runner: a worker taken from the pool does not stop after its
+ * attempt, so the postmaster would not tell the runner that a place among
+ * pg_background.durable_workers is free again.
+ */
+void
+pgbg_durable_slot_done(const pgbg_durable_claimed *c)
+{
+	durable_running *r;
+	durable_db *db;
+	PGPROC	   *runner = NULL;
+
+	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
+	r = durable_slot(c);
+	if (r != NULL)
+	{
+		db = durable_find_db(r->database);
+		memset(r, 0, sizeof(durable_running));
+		if (db != NULL)
+		{
+			db->wakeups++;
+			runner = db->runner;
+		}
+	}
+	LWLockRelease(durable->lock);
+	if (runner != NULL)
+		SetLatch(&runner->procLatch);
+}
+
+/*
+ * Does the slot still hold the attempt (its worker has not said it is done
+ * with it)?
  */
 bool
-pgbg_durable_slot_attach(int slot, Oid database, int64 job, bool *cancel)
+pgbg_durable_slot_holds(const pgbg_durable_claimed *c)
+{
+	bool		holds;
+
+	LWLockAcquire(durable->lock, LW_SHARED);
+	holds = (durable_slot(c) != NULL);
+	LWLockRelease(durable->lock);
+	return holds;
+}
+
+/*
+ * The worker of the attempt starts: records its PID.  Returns false if
+ * the slot no longer holds the attempt; *cancel tells whether a cancel
+ * came.
+ */
+bool
+pgbg_durable_slot_attach(const pgbg_durable_claimed *c, bool *cancel)
 {
 	durable_running *r;
 
 	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
-	r = durable_slot(slot, database, job);
+	r = durable_slot(c);
 	if (r != NULL)
 	{
 		r->pid = MyProcPid;
@@ -800,16 +863,16 @@ pgbg_durable_slot_attach(int slot, Oid database, int64 job, bool *cancel)
 }
 
 /*
- * Was the job in slot asked to stop?
+ * Was the attempt asked to stop?
  */
 bool
-pgbg_durable_slot_canceled(int slot, Oid database, int64 job)
+pgbg_durable_slot_canceled(const pgbg_durable_claimed *c)
 {
 	durable_running *r;
 	bool		cancel = false;
 
 	LWLockAcquire(durable->lock, LW_SHARED);
-	r = durable_slot(slot, database, job);
+	r = durable_slot(c);
 	if (r != NULL)
 		cancel = r->cancel;
 	LWLockRelease(durable->lock);
@@ -1489,11 +1552,18 @@ pg_background_cancel_job(PG_FUNCTION_ARGS)
 					r->cancel = true;
 					pid = r->pid;
 					canceled = true;
+
+					/*
+					 * Under the lock, which the worker takes to give the
+					 * slot up (pgbg_durable_slot_done): a worker that went
+					 * on to another job from the pool is never signaled
+					 * for this one.
+					 */
+					if (pid != 0)
+						(void) kill(pid, SIGINT);
 				}
 			}
 			LWLockRelease(durable->lock);
-			if (pid != 0)
-				(void) kill(pid, SIGINT);
 		}
 	}
 	durable_leave(&save);
@@ -1646,15 +1716,11 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_admit admit,
 	{
 		for (i = 0; i < ncand && n < max; i++)
 		{
-			int			slot;
-
 			if (!durable_claim_one(ids[i], owners[i], too_often[i]))
 				continue;
-			slot = pgbg_durable_slot_take(MyDatabaseId, ids[i]);
-			if (slot < 0)
-				break;
-			claimed[n].slot = slot;
 			claimed[n].job = ids[i];
+			if (!pgbg_durable_slot_take(&claimed[n]))
+				break;
 			claimed[n].owner = owners[i];
 			claimed[n].attempt = 0;
 			claimed[n].dir_slot = -1;
@@ -1662,7 +1728,7 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_admit admit,
 			if (!admit(&claimed[n], labels[i], sqls[i]))
 			{
 				/* It waits, queued (or interrupted), for a place. */
-				pgbg_durable_slot_release(slot, MyDatabaseId, ids[i]);
+				pgbg_durable_slot_release(&claimed[n]);
 				*waiting = true;
 				continue;
 			}
@@ -1674,8 +1740,7 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_admit admit,
 	{
 		/* The claims roll back: so do their slots. */
 		for (i = 0; i < n; i++)
-			pgbg_durable_slot_release(claimed[i].slot, MyDatabaseId,
-									  claimed[i].job);
+			pgbg_durable_slot_release(&claimed[i]);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

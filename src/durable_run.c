@@ -11,24 +11,24 @@
  * the bootstrap superuser.  The runner claims the due jobs (at most
  * pg_background.durable_workers at once) whose attempt the directory's
  * admission limits let start (each gets an entry of the job directory,
- * lifecycle.c's submit of a durable attempt), starts a worker for each, and
- * sleeps on its latch until a commit wakes it, a worker ends (the
- * postmaster notifies it), the next job is due, or a finished job is to be
- * purged.  It leaves once its database has no durable job left at all.
+ * lifecycle.c's submit of a durable attempt), hands each to a worker of the
+ * job's role parked in the warm pool, or else starts a worker for it
+ * (pg_background_durable_worker_main, worker.c), and sleeps on its latch
+ * until a commit wakes it, a worker is done with its attempt (the worker
+ * gives the attempt's slot up and wakes it; a worker that stops before it
+ * could, the postmaster notifies), the next job is due, or a finished job
+ * is to be purged.  It leaves once its database has no durable job left at
+ * all.  At most pg_background.durable_workers attempts hold a slot at
+ * once.
  *
- * A worker connects as the job's role (a real session of that role, as a
- * job launched in a SECURITY DEFINER function is: nothing in the job can
- * get back to a superuser), checks that the attempt is still its own, and
- * runs the job's SQL as pg_background_launch runs a job's
- * (pgbg_worker_execute).  In the SQL's last transaction, before it
- * commits, it records the success (pgbg_durable_succeed): the effects and
- * the success commit together.  After an error it rolls back and records
- * the error (pgbg_durable_fail) in a new transaction.  A worker that dies
- * (a crash, a restart, a termination) leaves the job running with no slot:
- * the runner claims it again as interrupted.  The worker's entry of the
- * directory goes through the worker's transitions (pgbg_job_worker_begin
- * before it connects, attached, publish), and ends when the process
- * exits, so the attempt counts against the limits until then.
+ * The attempt itself (durable_attempt.c) runs in the worker's loop
+ * (worker.c), as the job's role: its success is recorded before its SQL's
+ * last commit, its error after a rollback.  A worker that dies (a crash, a
+ * restart, a termination) leaves the job running with no slot: the runner
+ * claims it again as interrupted.  The attempt's entry of the directory
+ * goes through the worker's transitions, and ends when the worker is done
+ * with it (it parks) or exits, so the attempt counts against the limits
+ * until then.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,7 +39,6 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -53,7 +52,6 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
-#include "utils/timeout.h"
 
 #include "pg_background.h"
 #include "pgbg_compat.h"
@@ -86,13 +84,6 @@ typedef struct durable_started
 	pgbg_durable_claimed job;
 } durable_started;
 
-/* What a worker passes to its commit hook. */
-typedef struct durable_attempt
-{
-	int64		job;
-	int32		attempt;
-} durable_attempt;
-
 /* The dispatcher's runners. */
 static List *durable_runners = NIL;
 
@@ -108,10 +99,6 @@ static uint64 runner_seen = 0;
 static pgbg_durable_claimed runner_admitted[PGBG_DURABLE_MAX_RUNNING];
 static int	runner_nadmitted = 0;
 
-/* The worker's timeout. */
-static TimeoutId durable_timeout_id = MAX_TIMEOUTS;
-static volatile sig_atomic_t durable_timeout_reached = false;
-
 static void durable_fill_worker(BackgroundWorker *worker, const char *function,
 								const char *type, Oid database);
 static void durable_runner_exit(int code, Datum arg);
@@ -123,12 +110,7 @@ static bool runner_admit(pgbg_durable_claimed *job, const char *label,
 						 const char *sql);
 static void runner_withdraw(pgbg_durable_claimed *job);
 static void runner_withdraw_all(void);
-static bool durable_run_attempt(pgbg_durable_claimed *job);
-static void durable_publish(pgbg_outcome *outcome, pgbg_state state,
-							ErrorData *edata);
-static void durable_copy_clipped(char *dst, const char *src, size_t size);
-static void durable_worker_commit(void *arg, const char *command_tag);
-static void durable_timeout_handler(void);
+static void runner_passed_on(pgbg_durable_claimed *job);
 
 /*
  * Describe a dynamic background worker of ours, connected to database,
@@ -375,8 +357,8 @@ runner_turn(Oid database, bool *leave)
 	pgbg_dir_prepare_wait();
 	busy = pgbg_durable_slot_jobs(database, &nbusy, first);
 	first = false;
-	room = Min(pgbg_durable_workers, PGBG_DURABLE_MAX_RUNNING) -
-		list_length(runner_workers);
+	/* Each attempt holds a slot until its worker is done with it. */
+	room = Min(pgbg_durable_workers, PGBG_DURABLE_MAX_RUNNING) - nbusy;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -409,6 +391,12 @@ runner_turn(Oid database, bool *leave)
 
 	for (i = 0; i < nclaimed; i++)
 	{
+		/* A worker of the job's role parked in the pool takes it first. */
+		if (pgbg_job_hand_attempt_to_pool(&claimed[i]) != 0)
+		{
+			runner_passed_on(&claimed[i]);
+			continue;
+		}
 		if (!runner_start_worker(&claimed[i]))
 		{
 			StartTransactionCommand();
@@ -416,8 +404,7 @@ runner_turn(Oid database, bool *leave)
 			pgbg_durable_unclaim(claimed[i].job, claimed[i].attempt);
 			PopActiveSnapshot();
 			CommitTransactionCommand();
-			pgbg_durable_slot_release(claimed[i].slot, database,
-									  claimed[i].job);
+			pgbg_durable_slot_release(&claimed[i]);
 			runner_withdraw(&claimed[i]);
 			retry = true;
 		}
@@ -432,7 +419,7 @@ runner_turn(Oid database, bool *leave)
 	 */
 	if (waiting && due_ms == 0)
 		due_ms = DURABLE_ADMISSION_RETRY_MS;
-	if (due_ms >= 0 && list_length(runner_workers) < pgbg_durable_workers)
+	if (due_ms >= 0 && nbusy < pgbg_durable_workers)
 		timeout = due_ms;
 	if (purge_ms >= 0 && (timeout < 0 || purge_ms < timeout))
 		timeout = purge_ms;
@@ -444,7 +431,9 @@ runner_turn(Oid database, bool *leave)
 }
 
 /*
- * Forget the workers that have stopped, freeing their slots.
+ * Forget the workers that have stopped, freeing their slots, and those
+ * that are done with their attempt (they gave its slot up themselves, and
+ * may be parked in the pool now).
  */
 static void
 runner_reap(Oid database)
@@ -457,10 +446,16 @@ runner_reap(Oid database)
 		pid_t		pid;
 
 		if (GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
-			continue;
-		/* Its entry of the directory ends, if the worker never reached it. */
-		pgbg_job_vanished(s->job.dir_slot, s->job.dir_seq);
-		pgbg_durable_slot_release(s->job.slot, database, s->job.job);
+		{
+			if (pgbg_durable_slot_holds(&s->job))
+				continue;
+		}
+		else
+		{
+			/* Its entry ends, if the worker never reached it. */
+			pgbg_job_vanished(s->job.dir_slot, s->job.dir_seq);
+			pgbg_durable_slot_release(&s->job);
+		}
 		pfree(s->handle);
 		pfree(s);
 		runner_workers = foreach_delete_current(runner_workers, lc);
@@ -496,7 +491,6 @@ runner_start_worker(pgbg_durable_claimed *job)
 	BackgroundWorkerHandle *handle;
 	durable_started *s;
 	MemoryContext oldcontext;
-	int			i;
 
 	durable_fill_worker(&worker, "pg_background_durable_worker_main",
 						PGBG_WORKER_TYPE, MyDatabaseId);
@@ -528,10 +522,7 @@ runner_start_worker(pgbg_durable_claimed *job)
 	MemoryContextSwitchTo(oldcontext);
 
 	/* The entry is the worker's now (or, if it never starts, runner_reap's). */
-	for (i = 0; i < runner_nadmitted; i++)
-		if (runner_admitted[i].dir_slot == job->dir_slot &&
-			runner_admitted[i].dir_seq == job->dir_seq)
-			runner_admitted[i].dir_slot = -1;
+	runner_passed_on(job);
 	return true;
 }
 
@@ -564,6 +555,22 @@ runner_admit(pgbg_durable_claimed *job, const char *label, const char *sql)
 }
 
 /*
+ * An admitted attempt was passed on to a worker (one the runner started,
+ * or one parked in the pool): its entry, and its slot, are the worker's
+ * now, not to be withdrawn by runner_withdraw_all.
+ */
+static void
+runner_passed_on(pgbg_durable_claimed *job)
+{
+	int			i;
+
+	for (i = 0; i < runner_nadmitted; i++)
+		if (runner_admitted[i].dir_slot == job->dir_slot &&
+			runner_admitted[i].dir_seq == job->dir_seq)
+			runner_admitted[i].dir_slot = -1;
+}
+
+/*
  * The worker of an admitted attempt will not start: its entry goes.
  */
 static void
@@ -592,236 +599,4 @@ runner_withdraw_all(void)
 			pgbg_job_withdraw(runner_admitted[i].dir_slot,
 							  runner_admitted[i].dir_seq);
 	runner_nadmitted = 0;
-}
-
-/*
- * Entry point of a durable job's worker: main_arg is the database, and
- * bgw_extra the claimed job.
- */
-void
-pg_background_durable_worker_main(Datum main_arg)
-{
-	Oid			database = DatumGetObjectId(main_arg);
-	pgbg_durable_claimed job;
-
-	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background durable job");
-	whereToSendOutput = DestNone;
-
-	/* Its entry of the job directory ends however this process ends. */
-	pgbg_job_worker_begin(job.dir_slot, job.dir_seq);
-
-	/* A session of the job's role. */
-	BackgroundWorkerInitializeConnectionByOid(database, job.owner,
-											  PGBG_BGW_BYPASS_ROLELOGIN);
-	pgstat_report_appname(PGBG_WORKER_TYPE);
-	(void) durable_run_attempt(&job);
-	proc_exit(0);
-}
-
-/*
- * Run one attempt of a claimed job, in this worker connected to its
- * database as its role: check that the attempt is still this worker's,
- * run the SQL (its success recorded before its last commit), or record
- * its error.  The job's entry of the directory (pgbg_job_worker_begin
- * named it) learns the worker's PID and the outcome.  Returns true if the
- * attempt succeeded (the worker may then take another job: see pool.c),
- * false if it ended otherwise or was not run.
- */
-static bool
-durable_run_attempt(pgbg_durable_claimed *job)
-{
-	Oid			database = MyDatabaseId;
-	durable_attempt attempt;
-	char	   *sql = NULL;
-	char	   *paramspace = NULL;
-	int			timeout_ms = 0;
-	bool		cancel = false;
-	bool		ours;
-	bool		unread = false;
-	pgbg_attach_result attach;
-	char		tag[PGBG_TAG_LEN];
-	pgbg_outcome outcome;
-	MemoryContext job_context;
-	MemoryContext oldcontext = CurrentMemoryContext;
-
-	if (!pgbg_durable_slot_attach(job->slot, database, job->job, &cancel))
-		return false;
-	attach = pgbg_job_attached(NULL, NULL, &unread);
-	if (attach == PGBG_ATTACH_GONE)
-		return false;
-
-	job_context = AllocSetContextCreate(TopMemoryContext,
-										"pg_background durable job",
-										ALLOCSET_DEFAULT_SIZES);
-	attempt.job = job->job;
-	attempt.attempt = job->attempt;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(job_context);
-	ours = pgbg_durable_load(job->job, job->attempt, &sql, &paramspace,
-							 &timeout_ms);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(oldcontext);
-	if (!ours)
-	{
-		MemoryContextDelete(job_context);
-		return false;
-	}
-
-	durable_publish(&outcome, PGBG_STATE_RUNNING, NULL);
-	durable_timeout_reached = false;
-	PG_TRY();
-	{
-		/* A cancel of the directory's entry stops the attempt alone. */
-		if (cancel || attach == PGBG_ATTACH_CANCELED)
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("canceling durable job before it started")));
-		if (timeout_ms > 0)
-		{
-			if (durable_timeout_id == MAX_TIMEOUTS)
-				durable_timeout_id = RegisterTimeout(USER_TIMEOUT,
-													 durable_timeout_handler);
-			enable_timeout_after(durable_timeout_id, timeout_ms);
-		}
-		pgbg_worker_execute(sql, paramspace, durable_worker_commit, &attempt,
-							tag, sizeof(tag));
-		if (timeout_ms > 0)
-			disable_timeout(durable_timeout_id, false);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		bool		canceled;
-
-		HOLD_INTERRUPTS();
-		if (timeout_ms > 0)
-			disable_timeout(durable_timeout_id, false);
-		MemoryContextSwitchTo(job_context);
-		edata = CopyErrorData();
-		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-			(cancel || pgbg_durable_slot_canceled(job->slot, database, job->job));
-		if (durable_timeout_reached && !canceled &&
-			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		{
-			edata->message = psprintf("canceling durable job due to its timeout");
-			edata->detail = psprintf("The attempt ran longer than the job's timeout (%d ms).",
-									 timeout_ms);
-		}
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		QueryCancelPending = false;
-		RESUME_INTERRUPTS();
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgbg_durable_fail(job->job, job->attempt, edata, canceled);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgbg_durable_broadcast();
-		durable_publish(&outcome, PGBG_STATE_ERROR, edata);
-		MemoryContextSwitchTo(oldcontext);
-		MemoryContextDelete(job_context);
-		return false;
-	}
-	PG_END_TRY();
-
-	/*
-	 * The SQL's own COMMIT or ROLLBACK ended its last transaction before the
-	 * hook could run: record the success now (at least once, then).
-	 */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) pgbg_durable_succeed(job->job, job->attempt, tag, false);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgbg_durable_broadcast();
-	strlcpy(outcome.command_tag, tag, sizeof(outcome.command_tag));
-	durable_publish(&outcome, PGBG_STATE_DONE, NULL);
-	MemoryContextSwitchTo(oldcontext);
-	MemoryContextDelete(job_context);
-	return true;
-}
-
-/*
- * Publish the attempt's outcome in its entry of the job directory: it
- * starts (RUNNING: the outcome is initialized), succeeded (DONE), or
- * failed (ERROR, with edata's SQLSTATE, message and detail).
- */
-static void
-durable_publish(pgbg_outcome *outcome, pgbg_state state, ErrorData *edata)
-{
-	if (state == PGBG_STATE_RUNNING)
-	{
-		memset(outcome, 0, sizeof(pgbg_outcome));
-		outcome->progress_pct = -1;
-		outcome->started_at = GetCurrentTimestamp();
-	}
-	else
-		outcome->finished_at = GetCurrentTimestamp();
-	outcome->state = state;
-	if (edata != NULL)
-	{
-		strlcpy(outcome->sqlstate, unpack_sql_state(edata->sqlerrcode),
-				sizeof(outcome->sqlstate));
-		durable_copy_clipped(outcome->message, edata->message,
-							 sizeof(outcome->message));
-		durable_copy_clipped(outcome->detail, edata->detail,
-							 sizeof(outcome->detail));
-	}
-	pgbg_job_publish(outcome);
-}
-
-/*
- * Copy src (NULL for empty) into dst of size bytes, clipped at a character
- * boundary of the database encoding.
- */
-static void
-durable_copy_clipped(char *dst, const char *src, size_t size)
-{
-	int			len;
-
-	if (src == NULL)
-		src = "";
-	len = strlen(src);
-	if (len >= (int) size)
-		len = pg_mbcliplen(src, len, (int) size - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-/*
- * The commit hook of a durable job: its success commits with its effects.
- */
-static void
-durable_worker_commit(void *arg, const char *command_tag)
-{
-	durable_attempt *a = (durable_attempt *) arg;
-
-	/* The statement's snapshot is gone with its portal. */
-	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) pgbg_durable_succeed(a->job, a->attempt, command_tag, true);
-	PopActiveSnapshot();
-}
-
-/*
- * The attempt reached its timeout (in the SIGALRM handler): cancel it as a
- * query cancel would.
- */
-static void
-durable_timeout_handler(void)
-{
-	durable_timeout_reached = true;
-	QueryCancelPending = true;
-	InterruptPending = true;
-	SetLatch(MyLatch);
 }

@@ -34,10 +34,11 @@
  *
  * An attempt of a durable job (durable_run.c) is admitted by its runner
  * (pgbg_job_submit_durable: ACTIVE at once, or refused and not recorded:
- * the job waits in its table, not in the queue), and its worker goes
- * through the worker's transitions like any other (no segment, no
- * results: it is submitted); an attempt whose worker was never started is
- * withdrawn (pgbg_job_withdraw).
+ * the job waits in its table, not in the queue), handed to a parked
+ * worker of its role if there is one (pgbg_job_hand_attempt_to_pool), and
+ * its worker goes through the worker's transitions like any other (no
+ * segment, no results: it is submitted); an attempt whose worker was never
+ * started is withdrawn (pgbg_job_withdraw).
  *
  * Each transition takes the directory's lock exclusively, checks the state
  * it starts from, changes the entry (the directory keeps its dense copy
@@ -763,6 +764,32 @@ pgbg_job_submit_durable(const pgbg_dir_entry *proto, int *slot, uint64 *seq)
 }
 
 /*
+ * hand to pool (a durable attempt): give an admitted attempt whose worker
+ * has not started to a worker parked in the pool, connected to the
+ * attempt's database as its role.  Returns the worker's PID, which the
+ * entry shows from now on, or 0 if none was parked (the runner starts a
+ * worker).
+ */
+int32
+pgbg_job_hand_attempt_to_pool(const pgbg_durable_claimed *attempt)
+{
+	pgbg_dir_entry *e;
+	int32		pid = 0;
+
+	pgbg_dir_lock(LW_EXCLUSIVE);
+	e = pgbg_dir_modify(attempt->dir_slot, attempt->dir_seq);
+	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
+		e->worker_pid == 0 && e->session_user == attempt->owner)
+	{
+		pid = pgbg_pool_claim_attempt(e->database, attempt);
+		if (pid != 0)
+			e->handle_pid = pid;
+	}
+	pgbg_dir_unlock();
+	return pid;
+}
+
+/*
  * withdraw: the worker of an admitted durable attempt was never started
  * (no worker slot was free, or the runner's transaction failed, or the
  * runner is leaving): the entry goes, as if the attempt had never been
@@ -971,15 +998,20 @@ pgbg_job_pool_reserve(void)
 
 /*
  * on_shmem_exit of a pooled worker: leave the pool; a job that was handed
- * over and never taken ends (vanished).
+ * over and never taken ends (vanished).  So does the entry of a durable
+ * attempt handed over, whose slot is given up as by a worker that stops
+ * during its attempt: the job's runner claims the job again.
  */
 static void
 job_pool_exit(int code, Datum arg)
 {
-	int			slot;
-	uint64		seq;
+	pgbg_pool_task task;
 
 	LWLockReleaseAll();			/* as in job_worker_exit */
-	if (pgbg_pool_leave(&slot, &seq))
-		pgbg_job_vanished(slot, seq);
+	if (pgbg_pool_leave(&task))
+	{
+		pgbg_job_vanished(task.dir_slot, task.dir_seq);
+		if (task.durable)
+			pgbg_durable_slot_done(&task.attempt);
+	}
 }

@@ -77,10 +77,13 @@
  *				waiters sleep on), the wake-up at commit, the SQL API.
  *	 durable_run.c The processes that run durable jobs: a runner per
  *				database (claims due jobs that the admission limits let
- *				start, each attempt an entry of the directory; starts
- *				their workers) and a worker per attempt (runs the SQL as
- *				the job's role through pgbg_worker_execute, recording the
- *				success before the last commit).
+ *				start, each attempt an entry of the directory; hands each
+ *				to a parked worker of the job's role, or starts a worker).
+ *	 durable_attempt.c One attempt, in the worker's loop (worker.c runs
+ *				its SQL as the job's role): checks it is still the
+ *				worker's, records the success before the last commit (the
+ *				commit hook) or the error after a rollback, and gives the
+ *				attempt's slot up when done or when the process exits.
  *	 pool.c		The warm pool's slots: workers that finished a job park,
  *				connected, and take the next job of the same database and
  *				user.
@@ -379,10 +382,10 @@ extern void pgbg_worker_define_gucs(void);
 extern bool pgbg_worker_test_fault(const char *name);
 extern PGDLLEXPORT void pg_background_worker_main(Datum main_arg);
 extern void pgbg_worker_report_progress(int32 pct, const char *msg);
+extern PGDLLEXPORT void pg_background_durable_worker_main(Datum main_arg);
+
+/* A durable job's commit hook (worker.c, durable_attempt.c). */
 typedef void (*pgbg_commit_hook) (void *arg, const char *command_tag);
-extern void pgbg_worker_execute(const char *sql, const char *paramspace,
-								pgbg_commit_hook hook, void *arg,
-								char *command_tag, Size taglen);
 
 /*
  * send.c -> wire.c: a message of this type carries several DataRow
@@ -465,20 +468,51 @@ extern void pgbg_dir_prepare_wait(void);
 extern void pgbg_dir_keep_waiting(void);
 extern void pgbg_dir_end_wait(void);
 
+/*
+ * An attempt of a durable job that a runner claimed, for the worker that
+ * runs it (durable.c, durable_run.c; carried by the pool, pool.c).
+ */
+typedef struct pgbg_durable_claimed
+{
+	int			slot;			/* its slot among the running jobs */
+	uint64		slot_seq;		/* which taking of that slot */
+	int64		job;
+	Oid			owner;
+	int32		attempt;
+	int			dir_slot;		/* its entry of the job directory */
+	uint64		dir_seq;
+} pgbg_durable_claimed;
+
 /* pool.c */
 #define PGBG_POOL_MAX				64
+
+/*
+ * What a parked worker is handed: a job of the directory (its segment, or
+ * DSM_HANDLE_INVALID, and its entry) or an attempt of a durable job.
+ */
+typedef struct pgbg_pool_task
+{
+	bool		durable;
+	dsm_handle	seg;
+	int			dir_slot;
+	uint64		dir_seq;
+	pgbg_durable_claimed attempt;	/* if durable */
+} pgbg_pool_task;
+
 extern int	pgbg_pool_size;
 extern int	pgbg_pool_idle_timeout;
 extern void pgbg_pool_define_gucs(void);
 extern Size pgbg_pool_shmem_size(void);
 extern void pgbg_pool_shmem_init(void);
 extern bool pgbg_pool_reserve(Oid database, Oid session_user);
-extern bool pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq);
-extern bool pgbg_pool_leave(int *dir_slot, uint64 *dir_seq);
+extern bool pgbg_pool_park(pgbg_pool_task *task);
+extern bool pgbg_pool_leave(pgbg_pool_task *task);
 extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
 extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 							 int dir_slot, uint64 dir_seq, int32 launcher,
 							 bool (*skip) (int32 pid));
+extern int32 pgbg_pool_claim_attempt(Oid database,
+									 const pgbg_durable_claimed *attempt);
 extern uint64 pgbg_pool_parks(void);
 extern bool pgbg_pool_await(Oid database, Oid session_user, uint64 parks,
 							TimestampTz *since, bool unbounded);
@@ -527,6 +561,7 @@ extern void pgbg_job_undispatch(int slot, uint64 seq);
 extern void pgbg_job_vanished(int slot, uint64 seq);
 extern bool pgbg_job_submit_durable(const pgbg_dir_entry *proto, int *slot,
 									uint64 *seq);
+extern int32 pgbg_job_hand_attempt_to_pool(const pgbg_durable_claimed *attempt);
 extern void pgbg_job_withdraw(int slot, uint64 seq);
 extern void pgbg_job_worker_begin(int slot, uint64 seq);
 extern const pgbg_spec *pgbg_job_spec(void);
@@ -550,16 +585,6 @@ extern PGDLLEXPORT void pg_background_dispatcher_main(Datum main_arg);
 #define PGBG_DURABLE_MAX_DELAY_DAYS 1	/* bound of a retry delay */
 #define PGBG_DURABLE_MAX_INTERRUPTIONS 10
 
-/* A job a runner claimed, for the worker it starts. */
-typedef struct pgbg_durable_claimed
-{
-	int			slot;
-	int64		job;
-	Oid			owner;
-	int32		attempt;
-	int			dir_slot;		/* its entry of the job directory */
-	uint64		dir_seq;
-} pgbg_durable_claimed;
 
 /*
  * Admission of a claimed job's attempt (durable_run.c): true if its worker
@@ -585,11 +610,13 @@ extern uint64 pgbg_durable_wakeups(Oid database, bool awake);
 extern bool pgbg_durable_runner_sleeps(Oid database, uint64 seen,
 									   TimestampTz until);
 extern bool pgbg_durable_runner_end(Oid database, uint64 seen, bool failed);
-extern int	pgbg_durable_slot_take(Oid database, int64 job);
-extern void pgbg_durable_slot_release(int slot, Oid database, int64 job);
-extern bool pgbg_durable_slot_attach(int slot, Oid database, int64 job,
+extern bool pgbg_durable_slot_take(pgbg_durable_claimed *c);
+extern void pgbg_durable_slot_release(const pgbg_durable_claimed *c);
+extern void pgbg_durable_slot_done(const pgbg_durable_claimed *c);
+extern bool pgbg_durable_slot_holds(const pgbg_durable_claimed *c);
+extern bool pgbg_durable_slot_attach(const pgbg_durable_claimed *c,
 									 bool *cancel);
-extern bool pgbg_durable_slot_canceled(int slot, Oid database, int64 job);
+extern bool pgbg_durable_slot_canceled(const pgbg_durable_claimed *c);
 extern int64 *pgbg_durable_slot_jobs(Oid database, int *n, bool clean);
 extern void pgbg_durable_broadcast(void);
 extern void pgbg_durable_purge(void);
@@ -610,7 +637,15 @@ extern void pgbg_durable_fail(int64 job, int32 attempt, ErrorData *edata,
 /* durable_run.c */
 extern long pgbg_durable_start_runners(void);
 extern PGDLLEXPORT void pg_background_durable_runner_main(Datum main_arg);
-extern PGDLLEXPORT void pg_background_durable_worker_main(Datum main_arg);
+
+/* durable_attempt.c */
+extern void pgbg_attempt_begin(const pgbg_durable_claimed *job);
+extern bool pgbg_attempt_load(char **sql, char **paramspace);
+extern void pgbg_attempt_arm(void);
+extern void pgbg_attempt_disarm(void);
+extern void pgbg_attempt_commit(void *arg, const char *command_tag);
+extern void pgbg_attempt_succeeded(const char *command_tag);
+extern void pgbg_attempt_failed(void);
 
 /* decode.c */
 extern void pgbg_decode_result(pgbg_job *job, Tuplestorestate *tupstore,

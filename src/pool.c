@@ -8,7 +8,9 @@
  * locks, LISTEN, settings, role) and parks here, connected, for up to
  * pg_background.pool_idle_timeout.  A launch whose database and session
  * user match hands its segment to a parked worker instead of starting a
- * process: no fork, no connection, no cache warm-up.  Each job still runs
+ * process: no fork, no connection, no cache warm-up.  So does the runner
+ * of durable jobs with an attempt of a job of the worker's user (a worker
+ * that ran an attempt parks as any other).  Each job still runs
  * in fresh transactions with the launcher's GUC state, role and security
  * context, restored from the segment as for a new worker.
  *
@@ -68,10 +70,8 @@ typedef struct pool_slot
 	int32		pid;
 	Oid			database;
 	Oid			session_user;
-	/* The job handed over (ASSIGNED). */
-	dsm_handle	seg;
-	int			dir_slot;
-	uint64		dir_seq;
+	/* The job (or durable attempt) handed over (ASSIGNED). */
+	pgbg_pool_task task;
 	TimestampTz busy_since;		/* when it took its job (BUSY) */
 } pool_slot;
 
@@ -115,6 +115,9 @@ static void pool_leave_if_idle(void);
 static int	pool_waiters_to_wake(Oid database, Oid session_user, bool all,
 								 PGPROC **procs);
 static void pool_wake(int n, PGPROC **procs);
+static int32 pool_claim(Oid database, Oid session_user,
+						const pgbg_pool_task *task, int32 launcher,
+						bool (*skip) (int32 pid));
 
 /*
  * Are more workers parked than pg_background.pool_size allows now?
@@ -337,12 +340,12 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 
 /*
  * Park this worker (it has reserved its place) until a launcher hands it a
- * job (returns true with the job's segment and directory entry) or it
- * should leave: the idle timeout passed, or the dispatcher needs its slot
- * (returns false).
+ * job, or a durable job's runner an attempt (returns true with *task) or
+ * it should leave: the idle timeout passed, or the dispatcher needs its
+ * slot (returns false).
  */
 bool
-pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
+pgbg_pool_park(pgbg_pool_task *task)
 {
 	TimestampTz parked_at = GetCurrentTimestamp();
 	bool		got = false;
@@ -393,9 +396,7 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 		if (s->state == POOL_ASSIGNED)
 		{
 			/* Take the job; the place stays ours while it runs. */
-			*seg = s->seg;
-			*dir_slot = s->dir_slot;
-			*dir_seq = s->dir_seq;
+			*task = s->task;
 			s->state = POOL_BUSY;
 			s->busy_since = now;
 			got = true;
@@ -463,12 +464,12 @@ pgbg_pool_park(dsm_handle *seg, int *dir_slot, uint64 *dir_seq)
 }
 
 /*
- * A pooled worker is leaving: free its place.  Returns true, with the job's
- * directory entry, if a job was handed over that it never took (the caller
- * records that the job ended).
+ * A pooled worker is leaving: free its place.  Returns true, with *task,
+ * if a job (or durable attempt) was handed over that it never took (the
+ * caller records that it ended).
  */
 bool
-pgbg_pool_leave(int *dir_slot, uint64 *dir_seq)
+pgbg_pool_leave(pgbg_pool_task *task)
 {
 	pool_slot  *s;
 	bool		orphan = false;
@@ -482,8 +483,7 @@ pgbg_pool_leave(int *dir_slot, uint64 *dir_seq)
 	if (s->state == POOL_ASSIGNED)
 	{
 		orphan = true;
-		*dir_slot = s->dir_slot;
-		*dir_seq = s->dir_seq;
+		*task = s->task;
 	}
 	s->state = POOL_FREE;
 	/* Launches waiting for us start workers instead. */
@@ -530,6 +530,42 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 				int dir_slot, uint64 dir_seq, int32 launcher,
 				bool (*skip) (int32 pid))
 {
+	pgbg_pool_task task;
+
+	memset(&task, 0, sizeof(task));
+	task.seg = seg;
+	task.dir_slot = dir_slot;
+	task.dir_seq = dir_seq;
+	return pool_claim(database, session_user, &task, launcher, skip);
+}
+
+/*
+ * Hand an attempt of a durable job (admitted: its entry of the directory
+ * is attempt->dir_slot/dir_seq) to a parked worker of database connected
+ * as the job's role.  Returns the worker's PID, or 0 if there is none.
+ */
+int32
+pgbg_pool_claim_attempt(Oid database, const pgbg_durable_claimed *attempt)
+{
+	pgbg_pool_task task;
+
+	memset(&task, 0, sizeof(task));
+	task.durable = true;
+	task.seg = DSM_HANDLE_INVALID;
+	task.dir_slot = attempt->dir_slot;
+	task.dir_seq = attempt->dir_seq;
+	task.attempt = *attempt;
+	return pool_claim(database, attempt->owner, &task, 0, NULL);
+}
+
+/*
+ * Hand task to a parked worker of database and session_user (see
+ * pgbg_pool_claim).
+ */
+static int32
+pool_claim(Oid database, Oid session_user, const pgbg_pool_task *task,
+		   int32 launcher, bool (*skip) (int32 pid))
+{
 	bool		skipped[PGBG_POOL_MAX] = {0};
 	int			i;
 
@@ -569,9 +605,7 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 			pool_slot  *s = &pool->slots[candidate];
 
 			s->state = POOL_ASSIGNED;
-			s->seg = seg;
-			s->dir_slot = dir_slot;
-			s->dir_seq = dir_seq;
+			s->task = *task;
 			proc = s->proc;
 		}
 		SpinLockRelease(&pool->mutex);

@@ -20,6 +20,12 @@
  * and finally ReadyForQuery; but only the last statement of the string
  * sends its rows, as in upstream pg_background.
  *
+ * The same loop runs the attempts of durable jobs (durable_attempt.c): in
+ * a worker that a durable job's runner started for one, connected as the
+ * job's role, or in a parked worker of that role and database, which the
+ * runner hands the attempt to.  Either worker may park after an attempt
+ * that succeeded, under the same rules as after a job.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -82,6 +88,9 @@ static char *worker_test_fault = NULL;
 /* Connected as another user than a launcher's: never park (see pool.c). */
 static bool worker_may_park = true;
 
+/* Connected to the database (a pooled worker, or a durable job's). */
+static bool worker_connected = false;
+
 /* This worker's status in shared memory, and our private copy of it. */
 static pgbg_status *worker_status = NULL;
 
@@ -108,7 +117,12 @@ static TimeoutId worker_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t worker_timeout_reached = false;
 static int	worker_timeout_ms = 0;
 
+static void worker_serve(pgbg_pool_task *task);
 static bool worker_run_job(dsm_handle seg_handle);
+static bool worker_run_attempt(pgbg_durable_claimed *job);
+static void worker_execute_durable(const char *sql, const char *paramspace,
+								   pgbg_commit_hook hook, void *arg,
+								   char *command_tag, Size taglen);
 static void worker_reset_session(void);
 static bool worker_attach(dsm_segment *seg, bool built, shm_toc **toc_out);
 static void worker_wait_for_go(void);
@@ -138,7 +152,7 @@ static void worker_timeout_rethrow(ErrorData *edata);
 static void worker_call_commit_hook(QueryCompletion *qc);
 
 /*
- * A durable job's hook (pgbg_worker_execute), called once in the last
+ * A durable job's hook (worker_execute_durable), called once in the last
  * transaction of its SQL, before that commits.
  */
 static pgbg_commit_hook worker_commit_hook = NULL;
@@ -180,9 +194,7 @@ pgbg_worker_test_fault(const char *name)
 void
 pg_background_worker_main(Datum main_arg)
 {
-	dsm_handle	seg_handle = DatumGetUInt32(main_arg);
-	int			dir_slot;
-	uint64		dir_seq;
+	pgbg_pool_task task;
 
 	/*
 	 * Terminate gracefully, at the next interrupt check, like a backend.  A
@@ -198,14 +210,73 @@ pg_background_worker_main(Datum main_arg)
 	before_shmem_exit(worker_exit_callback, (Datum) 0);
 
 	/* Our entry in the shared directory, closed however we exit. */
-	memcpy(&dir_slot, MyBgworkerEntry->bgw_extra, sizeof(dir_slot));
-	memcpy(&dir_seq, MyBgworkerEntry->bgw_extra + sizeof(dir_slot),
-		   sizeof(dir_seq));
+	memset(&task, 0, sizeof(task));
+	task.seg = DatumGetUInt32(main_arg);
+	memcpy(&task.dir_slot, MyBgworkerEntry->bgw_extra, sizeof(task.dir_slot));
+	memcpy(&task.dir_seq, MyBgworkerEntry->bgw_extra + sizeof(task.dir_slot),
+		   sizeof(task.dir_seq));
+	worker_serve(&task);
+}
 
+/*
+ * Entry point of the worker that a durable job's runner started for an
+ * attempt (durable_run.c): main_arg is the database, and bgw_extra the
+ * claimed attempt.  It connects as the job's role (a real session of that
+ * role, as a job launched in a SECURITY DEFINER function is: nothing in
+ * the job can get back to a superuser), runs the attempt, and may then
+ * park like any worker.
+ */
+void
+pg_background_durable_worker_main(Datum main_arg)
+{
+	Oid			database = DatumGetObjectId(main_arg);
+	pgbg_pool_task task;
+
+	memset(&task, 0, sizeof(task));
+	task.durable = true;
+	memcpy(&task.attempt, MyBgworkerEntry->bgw_extra, sizeof(task.attempt));
+	task.dir_slot = task.attempt.dir_slot;
+	task.dir_seq = task.attempt.dir_seq;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_background durable job");
+	whereToSendOutput = DestNone;
+	before_shmem_exit(worker_exit_callback, (Datum) 0);
+
+	/* Its entry of the job directory and its slot end however it ends. */
+	pgbg_job_worker_begin(task.dir_slot, task.dir_seq);
+	pgbg_attempt_begin(&task.attempt);
+
+	/* A session of the job's role. */
+	BackgroundWorkerInitializeConnectionByOid(database, task.attempt.owner,
+											  PGBG_BGW_BYPASS_ROLELOGIN);
+	worker_connected = true;
+	worker_note_fresh_session();
+	worker_serve(&task);
+}
+
+/*
+ * Run task, then, while the pool takes this worker, the tasks handed to it
+ * in the pool: jobs of the directory and attempts of durable jobs.
+ */
+static void
+worker_serve(pgbg_pool_task *task)
+{
 	for (;;)
 	{
-		pgbg_job_worker_begin(dir_slot, dir_seq);
-		if (!worker_run_job(seg_handle))
+		bool		ok;
+
+		pgbg_job_worker_begin(task->dir_slot, task->dir_seq);
+		if (task->durable)
+		{
+			pgbg_attempt_begin(&task->attempt);
+			ok = worker_run_attempt(&task->attempt);
+		}
+		else
+			ok = worker_run_job(task->seg);
+		if (!ok)
 			break;
 
 		/*
@@ -223,15 +294,15 @@ pg_background_worker_main(Datum main_arg)
 
 		/*
 		 * A cancel of the job that is over is pending by now, if any was sent
-		 * (the directory signals only while the entry is open): it must not
+		 * (the directory signals only while the entry is open, a durable
+		 * job's cancel only while the worker holds its slot): it must not
 		 * interrupt the reset or the next job.  A termination sent for that
 		 * job ends the process here, before it can take another one.
 		 */
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		worker_reset_session();
-		if (!worker_settings_clean() ||
-			!pgbg_pool_park(&seg_handle, &dir_slot, &dir_seq))
+		if (!worker_settings_clean() || !pgbg_pool_park(task))
 			break;
 	}
 }
@@ -353,6 +424,48 @@ worker_run_job(dsm_handle seg_handle)
 	worker_status = NULL;
 	dsm_detach(seg);
 	error_context_stack = errcallback.previous;
+	return true;
+}
+
+/*
+ * Run an attempt of a durable job (pgbg_attempt_begin named it), in this
+ * worker connected to its database as its role: see durable_attempt.c.
+ * Returns true if the attempt succeeded (the worker may then take another
+ * job), false if it failed or was not to be run.  A worker from the pool
+ * comes with its session reset and proven as a fresh one's (it parked):
+ * the attempt cannot tell it from a worker started for it.
+ */
+static bool
+worker_run_attempt(pgbg_durable_claimed *job)
+{
+	char	   *sql;
+	char	   *paramspace;
+	char		tag[PGBG_TAG_LEN];
+
+	Assert(worker_connected && MyDatabaseId != InvalidOid &&
+		   GetAuthenticatedUserId() == job->owner);
+	whereToSendOutput = DestNone;
+	pgstat_report_appname(PGBG_WORKER_TYPE);
+	if (!pgbg_attempt_load(&sql, &paramspace))
+		return false;
+
+	worker_note_job_objects();
+	PG_TRY();
+	{
+		pgbg_attempt_arm();
+		worker_execute_durable(sql, paramspace, pgbg_attempt_commit, NULL,
+							   tag, sizeof(tag));
+		pgbg_attempt_disarm();
+	}
+	PG_CATCH();
+	{
+		pgbg_attempt_failed();
+		return false;
+	}
+	PG_END_TRY();
+	pgbg_attempt_succeeded(tag);
+	worker_jobs_run++;
+	pgstat_report_activity(STATE_IDLE, NULL);
 	return true;
 }
 
@@ -790,16 +903,14 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
 static void
 worker_adopt_identity(pgbg_fixed *fixed, const char *settings)
 {
-	static bool connected = false;
-
 	/* A pooled worker is connected already, as the same user (pool.c). */
-	if (!connected)
+	if (!worker_connected)
 	{
 		BackgroundWorkerInitializeConnectionByOid(fixed->database_id,
 												  fixed->authenticated_user_id,
 												  fixed->as_current_user ?
 												  PGBG_BGW_BYPASS_ROLELOGIN : 0);
-		connected = true;
+		worker_connected = true;
 		worker_may_park = !fixed->as_current_user;
 		worker_note_fresh_session();
 	}
@@ -986,7 +1097,7 @@ worker_execute(const char *sql, const char *paramspace, CommandDest dest)
  * Call the commit hook, if any, once: in the SQL's last transaction, which
  * is about to commit, unless the SQL's own transaction control ended it
  * (a last COMMIT or ROLLBACK: the hook is then not called, and the caller
- * of pgbg_worker_execute finishes after the commit).  qc is the last
+ * of worker_execute_durable finishes after the commit).  qc is the last
  * statement's completion (NULL for an empty string).
  */
 static void
@@ -1005,16 +1116,18 @@ worker_call_commit_hook(QueryCompletion *qc)
 }
 
 /*
- * Run the SQL of a durable job (durable_run.c) as a job's SQL runs, its
- * output discarded: hook is called in its last transaction before that
- * commits (see worker_call_commit_hook).  The last statement's command tag
- * goes to command_tag.  An error is raised as it comes.
+ * Run the SQL of a durable job's attempt as a job's SQL runs, its output
+ * discarded: hook is called in its last transaction before that commits
+ * (see worker_call_commit_hook).  The last statement's command tag goes to
+ * command_tag.  An error is raised as it comes.  No
+ * pg_background.worker_timeout applies (the job has its own timeout).
  */
-void
-pgbg_worker_execute(const char *sql, const char *paramspace,
-					pgbg_commit_hook hook, void *arg,
-					char *command_tag, Size taglen)
+static void
+worker_execute_durable(const char *sql, const char *paramspace,
+					   pgbg_commit_hook hook, void *arg,
+					   char *command_tag, Size taglen)
 {
+	worker_timeout_ms = 0;
 	memset(&worker_outcome, 0, sizeof(worker_outcome));
 	worker_outcome.state = PGBG_STATE_RUNNING;
 	worker_commit_hook = hook;

@@ -28,10 +28,12 @@
 # 4. The pool keeps no worker slot a durable attempt needs.  Second node,
 #    max_worker_processes = 6: the dispatcher, the logical replication
 #    launcher and the database's runner (kept by a first, finished durable
-#    job) take three slots, and three workers parked in the pool
-#    (pool_size = 3, pool_idle_timeout = 3600) the other three.  A durable
-#    job enqueued then still runs (its runner asks a parked worker to
-#    leave): wait_job returns true, and two workers are left parked.
+#    job of regress_carol, whose worker parks) take three slots, and three
+#    workers of regress_carol parked in the pool (pool_size = 3,
+#    pool_idle_timeout = 3600) the other three.  A durable job of the
+#    superuser enqueued then still runs (no parked worker is of its role:
+#    its runner asks one to leave): wait_job returns true; two workers of
+#    regress_carol are left parked, and the durable job's worker parks too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -153,15 +155,22 @@ log_min_messages = log
 $full->start;
 $full->safe_psql('postgres', q{
 CREATE EXTENSION pg_background;
+CREATE ROLE regress_carol LOGIN;
+SELECT grant_pg_background_privileges('regress_carol', false);
 CREATE TABLE t (k text);
+GRANT ALL ON t TO regress_carol;
 });
 my $first = $full->safe_psql('postgres',
-	q{SELECT pg_background_enqueue($$INSERT INTO t VALUES ('first')$$)});
+	q{SELECT pg_background_enqueue($$INSERT INTO t VALUES ('first')$$)},
+	extra_params => [ '-U', 'regress_carol' ]);
 is($full->safe_psql('postgres', "SELECT pg_background_wait_job($first, 60000)"),
 	't', 'slots: a first durable job ran (its runner stays)');
+ok(poll_until($full, q{SELECT pool_idle FROM pg_background_admission()}, '1', 60),
+	'slots: its worker is parked');
 my $slots_locker = $full->background_psql('postgres', on_error_stop => 0);
 $slots_locker->query_safe('SELECT pg_advisory_lock(7474)');
-my $launcher = $full->background_psql('postgres', on_error_stop => 0);
+my $launcher = $full->background_psql('postgres', on_error_stop => 0,
+	extra_params => [ '-U', 'regress_carol' ]);
 $launcher->query_safe(q{CREATE TEMP TABLE h AS
 SELECT pg_background_launch_v2('SELECT pg_advisory_xact_lock_shared(7474)', 0) AS h
 FROM generate_series(1, 3)});
@@ -181,8 +190,10 @@ is($full->safe_psql('postgres', "SELECT pg_background_wait_job($second, 60000)")
 	't', 'slots: a durable job still runs, a parked worker having left');
 is($full->safe_psql('postgres', q{SELECT string_agg(k, ',' ORDER BY k) FROM t}),
 	'first,second', 'slots: both jobs\' effects are there');
-ok(poll_until($full, q{SELECT pool_idle FROM pg_background_admission()}, '2', 60),
-	'slots: two workers are left parked');
+ok(poll_until($full, q{SELECT count(*) FILTER (WHERE usename = 'regress_carol'),
+	count(*) FILTER (WHERE usename <> 'regress_carol'), (SELECT pool_idle FROM pg_background_admission())
+	FROM pg_stat_activity WHERE backend_type = 'pg_background' AND state = 'idle'}, '2|1|3', 60),
+	'slots: two workers of regress_carol are left parked, and the durable job\'s worker parked');
 $launcher->quit;
 $slots_locker->quit;
 $full->stop;
