@@ -1054,6 +1054,24 @@ pgbg_dir_broadcast(void)
 }
 
 /*
+ * Copy src (NULL for empty) into dst, a text field of size bytes of an
+ * outcome, clipped at a character boundary of the database encoding.
+ */
+void
+pgbg_outcome_copy_clipped(char *dst, const char *src, size_t size)
+{
+	int			len;
+
+	if (src == NULL)
+		src = "";
+	len = strlen(src);
+	if (len >= (int) size)
+		len = pg_mbcliplen(src, len, (int) size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/*
  * Publish a worker's outcome into the entry of job seq in slot.  Takes the
  * lock shared and the entry's partition lock exclusively: statement ends
  * and progress reports of different jobs do not wait for each other, and

@@ -63,7 +63,6 @@ static volatile sig_atomic_t attempt_timeout_reached = false;
 static void attempt_end(void);
 static void attempt_exit(int code, Datum arg);
 static void attempt_publish(pgbg_state state, ErrorData *edata);
-static void attempt_copy_clipped(char *dst, const char *src, size_t size);
 static void attempt_timeout_handler(void);
 
 /*
@@ -296,30 +295,12 @@ attempt_publish(pgbg_state state, ErrorData *edata)
 	{
 		strlcpy(outcome->sqlstate, unpack_sql_state(edata->sqlerrcode),
 				sizeof(outcome->sqlstate));
-		attempt_copy_clipped(outcome->message, edata->message,
+		pgbg_outcome_copy_clipped(outcome->message, edata->message,
 							 sizeof(outcome->message));
-		attempt_copy_clipped(outcome->detail, edata->detail,
+		pgbg_outcome_copy_clipped(outcome->detail, edata->detail,
 							 sizeof(outcome->detail));
 	}
 	pgbg_job_publish(outcome);
-}
-
-/*
- * Copy src (NULL for empty) into dst of size bytes, clipped at a character
- * boundary of the database encoding.
- */
-static void
-attempt_copy_clipped(char *dst, const char *src, size_t size)
-{
-	int			len;
-
-	if (src == NULL)
-		src = "";
-	len = strlen(src);
-	if (len >= (int) size)
-		len = pg_mbcliplen(src, len, (int) size - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
 }
 
 /*

@@ -459,6 +459,7 @@ extern void pgbg_dir_set_dispatcher(PGPROC *proc);
 extern PGPROC *pgbg_dir_dispatcher(void);
 extern void pgbg_dir_broadcast(void);
 extern void pgbg_dir_publish(int slot, uint64 seq, const pgbg_outcome *outcome);
+extern void pgbg_outcome_copy_clipped(char *dst, const char *src, size_t size);
 extern int	pgbg_dir_find(int32 pid, int64 cookie, pgbg_dir_entry *copy);
 extern bool pgbg_dir_get(int slot, uint64 seq, pgbg_dir_entry *copy);
 extern bool pgbg_dir_finished(int slot, uint64 seq);

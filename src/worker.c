@@ -131,7 +131,6 @@ static void worker_execute(const char *sql, const char *paramspace,
 						   CommandDest dest);
 static void worker_publish(bool wake_launcher);
 static void worker_record_error(ErrorData *edata);
-static void worker_copy_clipped(char *dst, const char *src, size_t size);
 static void worker_error_callback(void *arg);
 static void worker_note_fresh_session(void);
 static void worker_note_job_objects(void);
@@ -786,33 +785,15 @@ worker_record_error(ErrorData *edata)
 	worker_outcome.finished_at = GetCurrentTimestamp();
 	strlcpy(worker_outcome.sqlstate, unpack_sql_state(edata->sqlerrcode),
 			sizeof(worker_outcome.sqlstate));
-	worker_copy_clipped(worker_outcome.message, edata->message,
+	pgbg_outcome_copy_clipped(worker_outcome.message, edata->message,
 						sizeof(worker_outcome.message));
-	worker_copy_clipped(worker_outcome.detail, edata->detail,
+	pgbg_outcome_copy_clipped(worker_outcome.detail, edata->detail,
 						sizeof(worker_outcome.detail));
-	worker_copy_clipped(worker_outcome.hint, edata->hint,
+	pgbg_outcome_copy_clipped(worker_outcome.hint, edata->hint,
 						sizeof(worker_outcome.hint));
-	worker_copy_clipped(worker_outcome.context, edata->context,
+	pgbg_outcome_copy_clipped(worker_outcome.context, edata->context,
 						sizeof(worker_outcome.context));
 	worker_publish(true);
-}
-
-/*
- * Copy src (NULL for empty) into dst of size bytes, clipped at a character
- * boundary of the database encoding.
- */
-static void
-worker_copy_clipped(char *dst, const char *src, size_t size)
-{
-	int			len;
-
-	if (src == NULL)
-		src = "";
-	len = strlen(src);
-	if (len >= (int) size)
-		len = pg_mbcliplen(src, len, (int) size - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
 }
 
 /*
@@ -881,7 +862,7 @@ pgbg_worker_report_progress(int32 pct, const char *msg)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_background_progress can only be called by SQL running in a pg_background worker")));
 	worker_outcome.progress_pct = pct;
-	worker_copy_clipped(worker_outcome.progress_msg, msg,
+	pgbg_outcome_copy_clipped(worker_outcome.progress_msg, msg,
 						sizeof(worker_outcome.progress_msg));
 	worker_publish(false);
 }
