@@ -384,7 +384,8 @@ pg_background_enqueue(sql pg_catalog.text, run_at pg_catalog.timestamptz,
                       VARIADIC params "any")
 RETURNS pg_catalog.int8
 AS 'MODULE_PATHNAME', 'pg_background_enqueue' LANGUAGE C VOLATILE$d$),
--- The trigger that lists the database and wakes its runner at commit.
+-- The trigger that lists the database and wakes its runner at commit, for
+-- rows not written by pg_background_enqueue (a restore's COPY).
 ('pgbg_durable_inserted()', $d$
 pgbg_durable_inserted()
 RETURNS trigger

@@ -10,8 +10,9 @@
  * its database, once its run_at has come; a crash or a restart loses it
  * not (see docs/durable.md).  Every change of a row is one of the named
  * transitions below, run through SPI as the table's owner with search_path
- * pinned (durable_enter/durable_leave), so that no other code, and no role
- * but the extension's owner, writes the table:
+ * pinned (durable_enter/durable_leave), except the enqueue, on its callers'
+ * hot path, which writes its row directly (durable_insert_row); so no other
+ * code, and no role but the extension's owner, writes the table:
  *
  *	  enqueue ──► queued ──claim──► running ──succeed──► succeeded
  *				   ▲  │   ◄─unclaim─┘  │ │
@@ -63,13 +64,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "commands/extension.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -84,6 +90,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -167,14 +174,59 @@ static Oid	durable_relowner = InvalidOid;
 static char *durable_relname = NULL;
 
 /* The enqueue's statement, prepared once per session (and table). */
-static SPIPlanPtr durable_insert_plan = NULL;
-static Oid	durable_insert_relid = InvalidOid;
-static Oid	durable_insert_relnsp = InvalidOid;
+/*
+ * The columns an enqueue fills (the others are left null), their types,
+ * and where the table has them (durable_row_layout); the sequence of id.
+ */
+typedef enum durable_column
+{
+	DCOL_ID,
+	DCOL_OWNER,
+	DCOL_SQL,
+	DCOL_PARAM_TYPES,
+	DCOL_PARAM_VALUES,
+	DCOL_LABEL,
+	DCOL_STATE,
+	DCOL_RUN_AT,
+	DCOL_MAX_ATTEMPTS,
+	DCOL_RETRY_DELAY,
+	DCOL_TIMEOUT,
+	DCOL_ATTEMPTS,
+	DCOL_ERRORS,
+	DCOL_ENQUEUED_AT,
+	DCOL_COUNT
+} durable_column;
+
+static const struct
+{
+	const char *name;
+	Oid			type;
+}			durable_columns[DCOL_COUNT] =
+{
+	{"id", INT8OID},
+	{"owner", REGROLEOID},
+	{"sql", TEXTOID},
+	{"param_types", REGTYPEARRAYOID},
+	{"param_values", TEXTARRAYOID},
+	{"label", TEXTOID},
+	{"state", TEXTOID},
+	{"run_at", TIMESTAMPTZOID},
+	{"max_attempts", INT4OID},
+	{"retry_delay", INTERVALOID},
+	{"timeout", INTERVALOID},
+	{"attempts", INT4OID},
+	{"errors", INT4OID},
+	{"enqueued_at", TIMESTAMPTZOID},
+};
+
+static Oid	durable_row_relid = InvalidOid; /* the table the layout is of */
+static int	durable_row_natts;
+static AttrNumber durable_row_attnums[DCOL_COUNT];
+static Oid	durable_row_seq = InvalidOid;
 
 /* What the transaction in progress must do when it commits. */
 static bool durable_xact_wake = false;
 static TimestampTz durable_xact_due = DT_NOEND; /* earliest run_at */
-static bool durable_enqueuing = false;	/* inside pg_background_enqueue */
 static bool durable_xact_broadcast = false;
 
 static void durable_xact_callback(XactEvent event, void *arg);
@@ -202,6 +254,9 @@ static int64 durable_arg_id(FunctionCallInfo fcinfo);
 static Datum durable_id_array(int64 *ids, int n);
 static bool durable_claim_one(int64 job, Oid owner, bool too_often);
 static int32 durable_claim_attempt(int64 job);
+static void durable_row_layout(Relation rel);
+static int64 durable_insert_row(Datum *values, bool *nulls);
+static void durable_note_insert(TimestampTz due);
 
 /*
  * Define the settings of durable jobs (from _PG_init).
@@ -1085,7 +1140,6 @@ durable_xact_callback(XactEvent event, void *arg)
 			durable_xact_wake = false;
 			durable_xact_broadcast = false;
 			durable_xact_due = DT_NOEND;
-			durable_enqueuing = false;
 			break;
 		default:
 			break;
@@ -1150,19 +1204,10 @@ durable_interval_ms(FunctionCallInfo fcinfo, int argno, const char *argname,
 Datum
 pg_background_enqueue(PG_FUNCTION_ARGS)
 {
-	durable_save save;
 	pgbg_params *params;
-	Oid			owner = GetUserId();
-	Datum		values[9];
-	char		nulls[9];
-	Oid			types[9] = {TEXTOID, TIMESTAMPTZOID, INT4OID, INTERVALOID,
-	INTERVALOID, TEXTOID, OIDARRAYOID, TEXTARRAYOID, OIDOID};
-	Datum	   *param_values = NULL;
-	bool	   *param_nulls = NULL;
-	Datum	   *param_types = NULL;
+	Datum		values[DCOL_COUNT];
+	bool		nulls[DCOL_COUNT];
 	int64		id;
-	int			i;
-	bool		isnull;
 	TimestampTz due;
 
 	pgbg_dir_require("pg_background_enqueue");
@@ -1203,11 +1248,19 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 
 	/* Parameters for $1..$n, as their types and text representations. */
 	params = pgbg_params_collect(fcinfo, 6);
+
+	memset(nulls, true, sizeof(nulls));
+	values[DCOL_OWNER] = ObjectIdGetDatum(GetUserId());
+	values[DCOL_SQL] = PG_GETARG_DATUM(0);
 	if (params->nparams > 0)
 	{
-		param_values = palloc(sizeof(Datum) * params->nparams);
-		param_nulls = palloc(sizeof(bool) * params->nparams);
-		param_types = palloc(sizeof(Datum) * params->nparams);
+		Datum	   *param_types = palloc(sizeof(Datum) * params->nparams);
+		Datum	   *param_values = palloc(sizeof(Datum) * params->nparams);
+		bool	   *param_nulls = palloc(sizeof(bool) * params->nparams);
+		int			dims[1] = {params->nparams};
+		int			lbs[1] = {1};
+		int			i;
+
 		for (i = 0; i < params->nparams; i++)
 		{
 			param_types[i] = ObjectIdGetDatum(params->types[i]);
@@ -1215,89 +1268,201 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 			param_values[i] = param_nulls[i] ? (Datum) 0 :
 				CStringGetTextDatum(params->values[i]);
 		}
+		values[DCOL_PARAM_TYPES] =
+			PointerGetDatum(construct_array(param_types, params->nparams,
+											REGTYPEOID, sizeof(Oid), true,
+											TYPALIGN_INT));
+		values[DCOL_PARAM_VALUES] =
+			PointerGetDatum(construct_md_array(param_values, param_nulls,
+											   1, dims, lbs, TEXTOID,
+											   -1, false, TYPALIGN_INT));
+		nulls[DCOL_PARAM_TYPES] = nulls[DCOL_PARAM_VALUES] = false;
 	}
-
-	for (i = 0; i < 6; i++)
+	if (!PG_ARGISNULL(5))
 	{
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		values[DCOL_LABEL] = PG_GETARG_DATUM(5);
+		nulls[DCOL_LABEL] = false;
 	}
-	values[6] = (Datum) 0;
-	values[7] = (Datum) 0;
-	nulls[6] = nulls[7] = 'n';
-	if (params->nparams > 0)
+	due = PG_ARGISNULL(1) ? GetCurrentTransactionStartTimestamp() :
+		PG_GETARG_TIMESTAMPTZ(1);
+	values[DCOL_RUN_AT] = TimestampTzGetDatum(due);
+	values[DCOL_MAX_ATTEMPTS] = PG_GETARG_DATUM(2);
+	values[DCOL_RETRY_DELAY] = PG_GETARG_DATUM(3);
+	if (!PG_ARGISNULL(4))
 	{
-		int			dims[1] = {params->nparams};
-		int			lbs[1] = {1};
-
-		values[6] = PointerGetDatum(construct_array(param_types, params->nparams,
-													OIDOID, sizeof(Oid), true,
-													TYPALIGN_INT));
-		values[7] = PointerGetDatum(construct_md_array(param_values, param_nulls,
-													   1, dims, lbs, TEXTOID,
-													   -1, false, TYPALIGN_INT));
-		nulls[6] = nulls[7] = ' ';
+		values[DCOL_TIMEOUT] = PG_GETARG_DATUM(4);
+		nulls[DCOL_TIMEOUT] = false;
 	}
+	values[DCOL_STATE] = CStringGetTextDatum("queued");
+	values[DCOL_ATTEMPTS] = Int32GetDatum(0);
+	values[DCOL_ERRORS] = Int32GetDatum(0);
+	values[DCOL_ENQUEUED_AT] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	nulls[DCOL_OWNER] = nulls[DCOL_SQL] = nulls[DCOL_RUN_AT] = false;
+	nulls[DCOL_MAX_ATTEMPTS] = nulls[DCOL_RETRY_DELAY] = false;
+	nulls[DCOL_STATE] = nulls[DCOL_ATTEMPTS] = nulls[DCOL_ERRORS] = false;
+	nulls[DCOL_ENQUEUED_AT] = false;
 
-	values[8] = ObjectIdGetDatum(owner);
-	nulls[8] = ' ';
-
-	durable_enter_as_owner(&save);
-	if (durable_insert_plan == NULL || durable_insert_relid != durable_relid ||
-		durable_insert_relnsp != durable_relnsp)
-	{
-		durable_save pinned;
-		char	   *query;
-		SPIPlanPtr	plan;
-
-		/* Prepared with search_path pinned; the plan cache keeps that. */
-		durable_leave(&save);
-		durable_enter(&pinned);
-
-		query = psprintf("INSERT INTO %s (owner, sql, run_at, max_attempts, "
-						 "retry_delay, timeout, label, param_types, param_values) "
-						 "VALUES ($9::regrole, $1, coalesce($2, now()), $3, $4, $5, "
-						 "$6, $7::regtype[], $8) RETURNING id",
-						 durable_table());
-		plan = SPI_prepare(query, 9, types);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the enqueue of a durable job: %s",
-				 SPI_result_code_string(SPI_result));
-		if (durable_insert_plan != NULL)
-			SPI_freeplan(durable_insert_plan);
-		durable_insert_plan = plan;
-		durable_insert_relid = durable_relid;
-		durable_insert_relnsp = durable_relnsp;
-		durable_leave(&pinned);
-		durable_enter_as_owner(&save);
-	}
-	/* No row limit: it would stop the INSERT before its AFTER trigger. */
-	durable_enqueuing = true;
-	if (SPI_execute_plan(durable_insert_plan, values, nulls, false, 0) !=
-		SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "could not enqueue the durable job");
-	durable_enqueuing = false;
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1, &isnull));
-	durable_leave(&save);
+	id = durable_insert_row(values, nulls);
 
 	/*
 	 * The database is listed, its runner woken at commit (see below), unless
 	 * it sleeps until after this job is due anyway.
 	 */
-	due = PG_ARGISNULL(1) ? GetCurrentTransactionStartTimestamp() :
-		PG_GETARG_TIMESTAMPTZ(1);
-	if (due < durable_xact_due)
-		durable_xact_due = due;
+	durable_note_insert(due);
 	PG_RETURN_INT64(id);
 }
 
 /*
+ * Find the columns of durable_columns in the table, each of its type, and
+ * the sequence of id; an error if the table has not the layout of this
+ * library's version, or has another column that must not be null.
+ * Remembered for the relation; later calls only compare the names.
+ */
+static void
+durable_row_layout(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	attnums[DCOL_COUNT];
+	List	   *seqs;
+	int			i;
+	int			c;
+
+	if (durable_row_relid == RelationGetRelid(rel) &&
+		durable_row_natts == desc->natts)
+	{
+		for (c = 0; c < DCOL_COUNT; c++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, durable_row_attnums[c] - 1);
+
+			if (att->attisdropped ||
+				strcmp(NameStr(att->attname), durable_columns[c].name) != 0)
+				break;
+		}
+		if (c == DCOL_COUNT)
+			return;
+	}
+
+	durable_row_relid = InvalidOid;
+	memset(attnums, 0, sizeof(attnums));
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < DCOL_COUNT; c++)
+		{
+			if (strcmp(NameStr(att->attname), durable_columns[c].name) == 0)
+				break;
+		}
+		if (c < DCOL_COUNT && att->atttypid == durable_columns[c].type)
+			attnums[c] = att->attnum;
+		else if (c < DCOL_COUNT || att->attnotnull)
+			break;
+	}
+	for (c = 0; c < DCOL_COUNT && i == desc->natts; c++)
+	{
+		if (attnums[c] == 0)
+			break;
+	}
+	seqs = getOwnedSequences(RelationGetRelid(rel));
+	if (i < desc->natts || c < DCOL_COUNT || list_length(seqs) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the table of durable jobs has an unexpected layout"),
+				 errhint("Update the extension: ALTER EXTENSION pg_background UPDATE.")));
+	durable_row_seq = linitial_oid(seqs);
+	list_free(seqs);
+	memcpy(durable_row_attnums, attnums, sizeof(attnums));
+	durable_row_natts = desc->natts;
+	durable_row_relid = RelationGetRelid(rel);
+}
+
+/*
+ * The enqueue transition: insert a queued job's row (values and nulls
+ * indexed by durable_column; id is taken from the table's sequence here)
+ * and return its id.  Written directly, as the executor's INSERT would
+ * (toasted as needed, every index kept, the row visible to the
+ * transaction's next command), without planning a statement for it: the
+ * enqueue is on its callers' hot path.  The table's statement trigger does
+ * not fire for it; durable_note_insert does its work.  No privilege check:
+ * the caller may run pg_background_enqueue, and writes as the table's
+ * owner would.
+ */
+static int64
+durable_insert_row(Datum *values, bool *nulls)
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	List	   *recheck;
+	int64		id;
+	int			c;
+
+	PreventCommandIfReadOnly("pg_background_enqueue()");
+	PreventCommandIfParallelMode("pg_background_enqueue()");
+	durable_find_table();
+	rel = table_open(durable_relid, RowExclusiveLock);
+	durable_row_layout(rel);
+
+	id = nextval_internal(durable_row_seq, false);
+	values[DCOL_ID] = Int64GetDatum(id);
+	nulls[DCOL_ID] = false;
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),
+								  table_slot_callbacks(rel));
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * durable_row_natts);
+	for (c = 0; c < DCOL_COUNT; c++)
+	{
+		slot->tts_values[durable_row_attnums[c] - 1] = values[c];
+		slot->tts_isnull[durable_row_attnums[c] - 1] = nulls[c];
+	}
+	ExecStoreVirtualTuple(slot);
+
+	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	recheck = pgbg_insert_index_tuples(rri, slot, estate);
+	list_free(recheck);
+
+	ExecCloseIndices(rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+
+	/* As after an INSERT run through SPI: the next command sees the row. */
+	CommandCounterIncrement();
+	return id;
+}
+
+/*
+ * Rows of durable jobs were inserted in this transaction, the earliest due
+ * at due: list the database (in shared memory and in the file) before they
+ * can commit, and wake its runner when they have.  Without
+ * shared_preload_libraries (a restore into such a server) nothing to do.
+ */
+static void
+durable_note_insert(TimestampTz due)
+{
+	if (durable == NULL)
+		return;
+	durable_note_database(MyDatabaseId);
+	durable_register_callback();
+	durable_xact_wake = true;
+	if (due < durable_xact_due)
+		durable_xact_due = due;
+}
+
+/*
  * pgbg_durable_inserted(): trigger, after each statement that inserts into
- * the table (an enqueue, or pg_restore's COPY of a dump's jobs).  Lists the
- * database (in shared memory and in the file) before the rows can commit,
- * and asks for its runner to be woken when they have.  Without
- * shared_preload_libraries (a restore into such a server) it does nothing.
+ * the table other than an enqueue's (pg_restore's COPY of a dump's jobs,
+ * a superuser's INSERT): those rows are due whenever, so the runner is
+ * woken at commit.
  */
 Datum
 pgbg_durable_inserted(PG_FUNCTION_ARGS)
@@ -1306,15 +1471,7 @@ pgbg_durable_inserted(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("pgbg_durable_inserted must be called as a trigger")));
-	if (durable != NULL)
-	{
-		durable_note_database(MyDatabaseId);
-		durable_register_callback();
-		durable_xact_wake = true;
-		/* Rows not from pg_background_enqueue: due whenever, wake up. */
-		if (!durable_enqueuing)
-			durable_xact_due = DT_NOBEGIN;
-	}
+	durable_note_insert(DT_NOBEGIN);
 	return PointerGetDatum(NULL);
 }
 

@@ -100,6 +100,25 @@ pgbg_completion_tag(char *buf, size_t size, const QueryCompletion *qc)
 #endif
 
 /*
+ * Index entries for a row inserted without the executor's INSERT
+ * (durable.c): ExecInsertIndexTuples took the result relation from the
+ * EState before 14, and a flag for summarizing indexes only from 16 on.
+ * Returns the list of indexes to recheck (none here: no exclusion
+ * constraints, no speculative insertion).
+ */
+#if PG_VERSION_NUM >= 160000
+#define pgbg_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#elif PG_VERSION_NUM >= 140000
+#define pgbg_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#else
+#define pgbg_insert_index_tuples(rri, slot, estate) \
+	((estate)->es_result_relation_info = (rri), \
+	 ExecInsertIndexTuples((slot), (estate), false, NULL, NIL))
+#endif
+
+/*
  * Shared memory requests: from 15 on, in shmem_request_hook; before, in
  * _PG_init itself.  PGBG_SHMEM_REQUEST_HOOK tells preload.c which.
  * MarkGUCPrefixReserved was EmitWarningsOnPlaceholders before 15.

@@ -39,6 +39,7 @@
 # 12. Finished jobs are removed after pg_background.durable_keep_finished.
 # 12b. A damaged file of databases is renamed (.damaged), the log says so,
 #     and the next enqueue lists the database again.
+#     A table of another layout is refused with 55000 (12c).
 # 13. A hot standby refuses to enqueue with 25006.
 use strict;
 use warnings;
@@ -217,6 +218,7 @@ my %bad = (
 	q{SELECT pg_background_enqueue('SELECT 1', timeout => '0')} => '22023',
 	q{SELECT pg_background_enqueue('SELECT 1', timeout => '30 days')} => '22023',
 	q{SELECT pg_background_enqueue('SELECT 1', run_at => 'infinity')} => '22023',
+	q{BEGIN READ ONLY; SELECT pg_background_enqueue('SELECT 1');} => '25006',
 	q{SELECT * FROM pg_background_job(NULL)} => '22004',
 	q{SELECT * FROM pg_background_job(-1)} => '42704',
 	q{SELECT pg_background_wait_job(NULL)} => '22004',
@@ -368,6 +370,24 @@ like(slurp_file($node->logfile), qr/pg_background durable job file "pg_backgroun
 my $relisted = $node->safe_psql('postgres', q{SELECT pg_background_enqueue('SELECT 1')});
 is(wait_job($relisted), 't', 'a job enqueued afterwards runs');
 ok(-e $dbs_file, 'and the database is listed again');
+
+# 12c. The enqueue writes its row directly: a table changed under it (a
+#      superuser's NOT NULL column) is refused with 55000 and leaves no row;
+#      once the column is gone (dropped: the table keeps a dropped column),
+#      an enqueue works again and its job runs.
+$node->safe_psql('postgres',
+	'ALTER TABLE pgbg_durable ADD COLUMN extra int NOT NULL DEFAULT 0');
+my $before_layout = $node->safe_psql('postgres', 'SELECT count(*) FROM pgbg_durable');
+is(sqlstate_of('postgres', q{SELECT pg_background_enqueue('SELECT 1')}), '55000',
+	'a table of another layout is refused');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pgbg_durable'), $before_layout,
+	'and nothing was written');
+$node->safe_psql('postgres', 'ALTER TABLE pgbg_durable DROP COLUMN extra');
+my $after_layout = $node->safe_psql('postgres',
+	q{SELECT pg_background_enqueue('SELECT $1::int', NULL, 1, '1 s', '1 min', 'after drop', 7)});
+is(wait_job($after_layout), 't', 'after the column is dropped, a job is enqueued and runs');
+is(job($after_layout, q{state, label, command_tag}), 'succeeded|after drop|SELECT 1',
+	'with its label and outcome');
 
 # 13. Hot standby.
 $node->backup('base');
