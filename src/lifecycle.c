@@ -104,6 +104,18 @@ static void job_worker_exit(int code, Datum arg);
 static void job_pool_exit(int code, Datum arg);
 
 /*
+ * A job that is started (ACTIVE) but that no worker has reached yet: its
+ * worker has not taken it, and has not exited either.  Such a job can still
+ * be given back, withdrawn or handed to another worker.
+ */
+static inline bool
+job_unreached(const pgbg_dir_entry *e)
+{
+	return e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
+		e->worker_pid == 0;
+}
+
+/*
  * Do what a transition left to do, after the lock is released.
  */
 static void
@@ -678,8 +690,7 @@ pgbg_job_undispatch(int slot, uint64 seq)
 
 	pgbg_dir_lock(LW_EXCLUSIVE);
 	e = pgbg_dir_modify(slot, seq);
-	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
-		e->worker_pid == 0)
+	if (job_unreached(e))
 	{
 		if (e->canceled)
 		{
@@ -778,8 +789,7 @@ pgbg_job_hand_attempt_to_pool(const pgbg_durable_claimed *attempt)
 
 	pgbg_dir_lock(LW_EXCLUSIVE);
 	e = pgbg_dir_modify(attempt->dir_slot, attempt->dir_seq);
-	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
-		e->worker_pid == 0 && e->session_user == attempt->owner)
+	if (job_unreached(e) && e->session_user == attempt->owner)
 	{
 		pid = pgbg_pool_claim_attempt(e->database, attempt);
 		if (pid != 0)
@@ -804,8 +814,7 @@ pgbg_job_withdraw(int slot, uint64 seq)
 
 	pgbg_dir_lock(LW_EXCLUSIVE);
 	e = pgbg_dir_modify(slot, seq);
-	if (e != NULL && e->state == PGBG_DIR_ACTIVE && !e->exited &&
-		e->worker_pid == 0)
+	if (job_unreached(e))
 	{
 		e->state = PGBG_DIR_FREE;
 		job_wake_dispatcher(&fx);
