@@ -12,8 +12,10 @@ use Test::More ();
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
-# For the warm pool's tests (055, 056); import them by name.
-our @EXPORT_OK = qw(pool_session pool_job wait_parked poll_until);
+# For the warm pool's tests (055, 056) and the chaos tests (065, 075);
+# import them by name.
+our @EXPORT_OK = qw(pool_session pool_job wait_parked poll_until
+  script_new script_add script_add_reset script_write script_read_log);
 
 # Run a query in a background psql session; return its stdout and whatever
 # it wrote to stderr (which is then cleared for the next query).
@@ -128,6 +130,126 @@ sub poll_until
 		return 0 if time > $deadline;
 		usleep(100_000);
 	}
+}
+
+# A chaos test's psql script of one session: its lines, and what some of
+# them do (line number -> [ what, job id ]), to tell its errors apart.
+sub script_new
+{
+	return { lines => [], what => {} };
+}
+
+# Append $line; $what (and the job $id) name it for script_read_log.
+sub script_add
+{
+	my ($sc, $line, $what, $id) = @_;
+	push @{ $sc->{lines} }, $line;
+	$sc->{what}{ scalar @{ $sc->{lines} } } = [ $what, $id ] if defined $what;
+	return;
+}
+
+# RESET statement_timeout, which a (short) timeout may itself interrupt on a
+# busy machine: then again, up to ten times.
+sub script_add_reset
+{
+	my ($sc) = @_;
+	script_add($sc, 'RESET statement_timeout;', 'reset');
+	for (2 .. 10)
+	{
+		script_add($sc, '\\if :ERROR');
+		script_add($sc, 'RESET statement_timeout;', 'reset');
+	}
+	script_add($sc, '\\endif') for (2 .. 10);
+	return;
+}
+
+# Write the script to $file.
+sub script_write
+{
+	my ($sc, $file) = @_;
+	open my $fh, '>', $file or die "$file: $!";
+	print $fh "$_\n" for @{ $sc->{lines} };
+	close $fh;
+	return;
+}
+
+# Read what psql (-v VERBOSITY=verbose) wrote running the script: "$f.err"
+# and "$f.out".  An error is expected if $allowed->{what}{sqlstate} says
+# so; any other, and any FATAL, PANIC or lost connection, is reported with
+# diag (prefixed by $label) and counted as unexpected.  Lines "R:id:value"
+# of the output are results; "T:id:false" says that a timeout launch
+# ('tlaunch') returned and "D:id:false" that its job was found and detached
+# afterwards.  Returns { unexpected, errors (a list of [ what, sqlstate ]),
+# launch_err, result_err (job id -> sqlstate), results (job id -> value),
+# tlaunch (job id -> returned, returned_late or failed) }.
+sub script_read_log
+{
+	my ($sc, $f, $allowed, $label) = @_;
+	my %r = (unexpected => 0, errors => [], launch_err => {},
+		result_err => {}, results => {}, tlaunch => {});
+	my (%err_line, %out);
+
+	open my $eh, '<', "$f.err" or die "$f.err: $!";
+	while (my $l = <$eh>)
+	{
+		chomp $l;
+		if ($l =~ /^psql:[^:]*:(\d+): (ERROR|FATAL|PANIC):  ([0-9A-Z]{5}): (.*)$/)
+		{
+			my ($n, $level, $state, $msg) = ($1, $2, $3, $4);
+			my $w = $sc->{what}{$n};
+			my $what = $w ? $w->[0] : 'other';
+			push @{ $r{errors} }, [ $what, $state ];
+			$err_line{$n} = $state;
+			$r{launch_err}{ $w->[1] } = $state if $what eq 'launch';
+			$r{result_err}{ $w->[1] } = $state if $what eq 'result';
+			if ($level ne 'ERROR' || !$allowed->{$what} || !$allowed->{$what}{$state})
+			{
+				$r{unexpected}++;
+				Test::More::diag("$label line $n: unexpected $level $state $msg: "
+					  . $sc->{lines}[ $n - 1 ]);
+			}
+		}
+		elsif ($l =~ /^psql:.*(?:FATAL|PANIC|connection|server closed)/i)
+		{
+			$r{unexpected}++;
+			Test::More::diag("$label: $l");
+		}
+	}
+	close $eh;
+
+	open my $oh, '<', "$f.out" or die "$f.out: $!";
+	while (my $l = <$oh>)
+	{
+		chomp $l;
+		if ($l =~ /^R:(\d+):(.*)$/) { $r{results}{$1} = $2; }
+		elsif ($l =~ /^([TD]):(\d+):false$/) { $out{$1}{$2} = 1; }
+	}
+	close $oh;
+
+	for my $n (sort { $a <=> $b } keys %{ $sc->{what} })
+	{
+		my ($what, $id) = @{ $sc->{what}{$n} };
+		next unless $what eq 'tlaunch';
+		if ($out{T}{$id})
+		{
+			$r{tlaunch}{$id} = 'returned';
+			$r{unexpected}++,
+			  Test::More::diag("$label: timeout launch $id returned but its statement failed?")
+			  if defined $err_line{$n};
+		}
+		elsif ($out{D}{$id})
+		{
+			$r{tlaunch}{$id} = 'returned_late';
+		}
+		else
+		{
+			$r{tlaunch}{$id} = 'failed';
+			$r{unexpected}++,
+			  Test::More::diag("$label: timeout launch $id: no output and no error")
+			  unless defined $err_line{$n};
+		}
+	}
+	return \%r;
 }
 
 1;

@@ -97,7 +97,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(dsm_count dsm_back_to);
+use PgbgTest qw(dsm_count dsm_back_to script_new script_add script_add_reset
+  script_write script_read_log);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time);
 use List::Util qw(sum);
@@ -196,17 +197,13 @@ sub settle
 
 my $next_id = 0;
 my %job;          # id -> { kind, session, phase, parent, child }
-my @lines;        # per session: script lines
-my @line_what;    # per session: line number -> [ what, id ]
+my @scripts;      # per session: its psql script (PgbgTest::script_new)
 my %kinds;
 
 sub add
 {
-	my ($s, $line, $what, $id) = @_;
-	push @{ $lines[$s] }, $line;
-	$line_what[$s]{ scalar @{ $lines[$s] } } = [ $what, $id ]
-	  if defined $what;
-	return;
+	my $s = shift;
+	return script_add($scripts[$s], @_);
 }
 
 # The SQL of job $id: its INSERT, then maybe a sleep or a lock and a sleep
@@ -229,21 +226,10 @@ sub job_sql
 	return $sql;
 }
 
-# RESET statement_timeout, which the (short) timeout itself may interrupt
-# on a busy machine (CI once saw three attempts in a row fail): then again,
-# up to ten times.
 sub add_reset
 {
 	my ($s) = @_;
-	my $attempts = 10;
-	add($s, 'RESET statement_timeout;', 'reset');
-	for (2 .. $attempts)
-	{
-		add($s, '\\if :ERROR');
-		add($s, 'RESET statement_timeout;', 'reset');
-	}
-	add($s, '\\endif') for (2 .. $attempts);
-	return;
+	return script_add_reset($scripts[$s]);
 }
 
 # A line that uses the handle of job $id (psql variables h<id>_pid and
@@ -273,8 +259,7 @@ sub gen_phase
 	my (@recent, @outstanding, @handles);
 	for my $s (0 .. $nsessions - 1)
 	{
-		$lines[$s] = [];
-		$line_what[$s] = {};
+		$scripts[$s] = script_new();
 		$recent[$s] = [];         # ids of the session's jobs, newest last
 		$outstanding[$s] = [];    # v2 handles not detached yet
 		$handles[$s] = [];        # ids with a v2 handle in hID_pid/hID_cookie
@@ -460,9 +445,7 @@ sub run_phase
 	for my $s (0 .. $nsessions - 1)
 	{
 		my $f = "$dir/p${phase}_s$s";
-		open my $fh, '>', "$f.sql" or die "$f.sql: $!";
-		print $fh "$_\n" for @{ $lines[$s] };
-		close $fh;
+		script_write($scripts[$s], "$f.sql");
 		my @cmd = (
 			$node->installed_command('psql'), '-XAtq', '-d', 'postgres',
 			'-U', $roles[$s], '-h', $node->host, '-p', $node->port,
@@ -554,73 +537,21 @@ SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (
 	$ctl->quit;
 	my $elapsed = time() - $t0;
 	diag(sprintf('phase %d: %d client statements in %.1f s, every job over after %.1f s; terminated %d workers running a job and %d of any kind; pool toggled %d times %s',
-			$phase, sum(map { scalar @{ $lines[$_] } } 0 .. $nsessions - 1),
+			$phase, sum(map { scalar @{ $scripts[$_]{lines} } } 0 .. $nsessions - 1),
 			$t_clients // -1, $elapsed, $terminated, $terminated_any, $toggles, $tag));
 
 	for my $p (@procs)
 	{
 		my ($s, $f) = ($p->{s}, $p->{file});
 		is($p->{status} // -1, 0, "phase $phase session $s: psql exited normally $tag");
-		open my $eh, '<', "$f.err" or die "$f.err: $!";
-		my %err_line;
-		while (my $l = <$eh>)
-		{
-			chomp $l;
-			if ($l =~ /^psql:[^:]*:(\d+): (ERROR|FATAL|PANIC):  ([0-9A-Z]{5}): (.*)$/)
-			{
-				my ($n, $level, $state, $msg) = ($1, $2, $3, $4);
-				my $w = $line_what[$s]{$n};
-				my $what = $w ? $w->[0] : 'other';
-				$errors_by{"$what/$state"}++;
-				$err_line{$n} = $state;
-				$launch_err{ $w->[1] } = $state if $what eq 'launch';
-				$result_err{ $w->[1] } = $state if $what eq 'result';
-				if ($level ne 'ERROR' || !$allowed{$what} || !$allowed{$what}{$state})
-				{
-					$unexpected++;
-					diag("phase $phase session $s line $n: unexpected $level $state $msg: "
-						  . $lines[$s][ $n - 1 ] . " $tag");
-				}
-			}
-			elsif ($l =~ /^psql:.*(?:FATAL|PANIC|connection|server closed)/i)
-			{
-				$unexpected++;
-				diag("phase $phase session $s: $l $tag");
-			}
-		}
-		close $eh;
-		open my $oh, '<', "$f.out" or die "$f.out: $!";
-		my %out;
-		while (my $l = <$oh>)
-		{
-			chomp $l;
-			if ($l =~ /^R:(\d+):(.*)$/) { $results{$1} = $2; }
-			elsif ($l =~ /^T:(\d+):false$/) { $out{T}{$1} = 1; }
-			elsif ($l =~ /^D:(\d+):false$/) { $out{D}{$1} = 1; }
-		}
-		close $oh;
-		# The timeout launches of this session.
-		for my $n (sort { $a <=> $b } keys %{ $line_what[$s] })
-		{
-			my ($what, $id) = @{ $line_what[$s]{$n} };
-			next unless $what eq 'tlaunch';
-			if ($out{T}{$id})
-			{
-				$tlaunch{$id} = 'returned';
-				$unexpected++, diag("timeout launch $id: returned but its statement failed? $tag")
-				  if defined $err_line{$n};
-			}
-			elsif ($out{D}{$id})
-			{
-				$tlaunch{$id} = 'returned_late';
-			}
-			else
-			{
-				$tlaunch{$id} = 'failed';
-				$unexpected++, diag("timeout launch $id: no output and no error $tag")
-				  unless defined $err_line{$n};
-			}
-		}
+		my $r = script_read_log($scripts[$s], $f, \%allowed,
+			"phase $phase session $s $tag");
+		$unexpected += $r->{unexpected};
+		$errors_by{"$_->[0]/$_->[1]"}++ for @{ $r->{errors} };
+		%launch_err = (%launch_err, %{ $r->{launch_err} });
+		%result_err = (%result_err, %{ $r->{result_err} });
+		%results = (%results, %{ $r->{results} });
+		%tlaunch = (%tlaunch, %{ $r->{tlaunch} });
 	}
 	return;
 }

@@ -48,7 +48,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(:DEFAULT pool_session wait_parked poll_until);
+use PgbgTest qw(:DEFAULT pool_session wait_parked poll_until script_new
+  script_add script_add_reset script_write script_read_log);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time);
 
@@ -85,32 +86,19 @@ CREATE TABLE bk_r (id int);   -- no unique key: a duplicate must show
 GRANT SELECT, INSERT ON bk_r TO PUBLIC;
 });
 
-my @lines;
-my @line_what;
+my @scripts = map { script_new() } 1 .. $nsessions;
 my %kind;
 
 sub add
 {
-	my ($s, $line, $what, $id) = @_;
-	push @{ $lines[$s] }, $line;
-	$line_what[$s]{ scalar @{ $lines[$s] } } = [ $what, $id ]
-	  if defined $what;
-	return;
+	my $s = shift;
+	return script_add($scripts[$s], @_);
 }
 
-# RESET statement_timeout, which the timeout itself may interrupt: again,
-# up to ten times.
 sub add_reset
 {
 	my ($s) = @_;
-	add($s, 'RESET statement_timeout;', 'reset');
-	for (2 .. 10)
-	{
-		add($s, '\\if :ERROR');
-		add($s, 'RESET statement_timeout;', 'reset');
-	}
-	add($s, '\\endif') for (2 .. 10);
-	return;
+	return script_add_reset($scripts[$s]);
 }
 
 for my $id (1 .. $njobs)
@@ -170,9 +158,7 @@ my @procs;
 for my $s (0 .. $nsessions - 1)
 {
 	my $f = "$dir/bk_s$s";
-	open my $fh, '>', "$f.sql" or die "$f.sql: $!";
-	print $fh "$_\n" for @{ $lines[$s] };
-	close $fh;
+	script_write($scripts[$s], "$f.sql");
 	my @cmd = (
 		$node->installed_command('psql'), '-XAtq', '-d', 'postgres',
 		'-U', 'bk', '-h', $node->host, '-p', $node->port,
@@ -239,61 +225,12 @@ for my $p (@procs)
 {
 	my ($s, $f) = ($p->{s}, $p->{file});
 	is($p->{status} // -1, 0, "session $s: psql exited normally $tag");
-	open my $eh, '<', "$f.err" or die "$f.err: $!";
-	my %err_line;
-	while (my $l = <$eh>)
-	{
-		chomp $l;
-		if ($l =~ /^psql:[^:]*:(\d+): (ERROR|FATAL|PANIC):  ([0-9A-Z]{5}): (.*)$/)
-		{
-			my ($n, $level, $state, $msg) = ($1, $2, $3, $4);
-			my $w = $line_what[$s]{$n};
-			my $what = $w ? $w->[0] : 'other';
-			$err_line{$n} = $state;
-			$launch_err{ $w->[1] } = $state if $what eq 'launch';
-			$result_err{ $w->[1] } = $state if $what eq 'result';
-			if ($level ne 'ERROR' || !$allowed{$what} || !$allowed{$what}{$state})
-			{
-				$unexpected++;
-				diag("session $s line $n: unexpected $level $state $msg: "
-					  . $lines[$s][ $n - 1 ] . " $tag");
-			}
-		}
-		elsif ($l =~ /^psql:.*(?:FATAL|PANIC|connection|server closed)/i)
-		{
-			$unexpected++;
-			diag("session $s: $l $tag");
-		}
-	}
-	close $eh;
-	open my $oh, '<', "$f.out" or die "$f.out: $!";
-	my %out;
-	while (my $l = <$oh>)
-	{
-		chomp $l;
-		if ($l =~ /^R:(\d+):(.*)$/) { $results{$1} = $2; }
-		elsif ($l =~ /^([TD]):(\d+):false$/) { $out{$1}{$2} = 1; }
-	}
-	close $oh;
-	for my $n (keys %{ $line_what[$s] })
-	{
-		my ($what, $id) = @{ $line_what[$s]{$n} };
-		next unless $what eq 'tlaunch';
-		if ($out{T}{$id})
-		{
-			$tlaunch{$id} = 'returned';
-		}
-		elsif ($out{D}{$id})
-		{
-			$tlaunch{$id} = 'returned_late';
-		}
-		else
-		{
-			$tlaunch{$id} = 'failed';
-			$unexpected++, diag("timeout launch $id: no output and no error $tag")
-			  unless defined $err_line{$n};
-		}
-	}
+	my $r = script_read_log($scripts[$s], $f, \%allowed, "session $s $tag");
+	$unexpected += $r->{unexpected};
+	%launch_err = (%launch_err, %{ $r->{launch_err} });
+	%result_err = (%result_err, %{ $r->{result_err} });
+	%results = (%results, %{ $r->{results} });
+	%tlaunch = (%tlaunch, %{ $r->{tlaunch} });
 }
 is($unexpected, 0, "no unexpected error $tag");
 
