@@ -13,7 +13,8 @@
 #   (2) commit-to-start latency: DURABLE_LATENCY_JOBS jobs, one at a time;
 #       the enqueuing transaction records clock_timestamp() in its last
 #       statement, the job records clock_timestamp() in its first; median
-#       and p99 of the difference (it includes the commit itself).
+#       and p99 of the difference (it includes the commit itself).  Once
+#       with the pool off, once with pool_size 4.
 #   (3) throughput at 4 clients: pgbench -c 4 enqueues DURABLE_JOBS jobs
 #       that insert a row; jobs per second = jobs / (last job's end - first
 #       enqueue), from the server's clock.  The same with
@@ -105,20 +106,32 @@ read -r enq_med enq_p99 < <(stats "$OUT/lat_enqueue.txt")
 read -r ins_med ins_p99 < <(stats "$OUT/lat_insert.txt")
 psql_q -c "TRUNCATE pgbg_durable" >/dev/null
 
-# (2) commit-to-start latency, one job at a time.
-log "(2) $DURABLE_LATENCY_JOBS jobs, one at a time"
-for ((k = 1; k <= DURABLE_LATENCY_JOBS; k++)); do
-	psql_q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+# (2) commit-to-start latency, one job at a time: with the pool off (each
+# job starts a worker process), then with pool_size 4 (the runner hands
+# each attempt to a parked worker).
+latency_run() {
+	local out=$1 k
+	psql_q -c "TRUNCATE lat" >/dev/null
+	for ((k = 1; k <= DURABLE_LATENCY_JOBS; k++)); do
+		psql_q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 BEGIN;
 SELECT pg_background_enqueue('UPDATE lat SET started = clock_timestamp() WHERE k = $k') AS id \gset
 INSERT INTO lat VALUES ($k, clock_timestamp(), NULL);
 COMMIT;
 SELECT pg_background_wait_job(:id);
 SQL
-done
-psql_q -c "SELECT extract(epoch FROM started - committed) * 1000 FROM lat" >"$OUT/lat_start.txt"
+	done
+	psql_q -c "SELECT extract(epoch FROM started - committed) * 1000 FROM lat" >"$out"
+	psql_q -c "TRUNCATE pgbg_durable" >/dev/null
+}
+log "(2) $DURABLE_LATENCY_JOBS jobs, one at a time, pool off"
+latency_run "$OUT/lat_start.txt"
 read -r start_med start_p99 < <(stats "$OUT/lat_start.txt")
-psql_q -c "TRUNCATE pgbg_durable" >/dev/null
+log "(2) $DURABLE_LATENCY_JOBS jobs, one at a time, pool_size 4"
+psql_q -c "ALTER SYSTEM SET pg_background.pool_size = 4" -c "SELECT pg_reload_conf()" >/dev/null
+latency_run "$OUT/lat_start_pool.txt"
+read -r pool_med pool_p99 < <(stats "$OUT/lat_start_pool.txt")
+psql_q -c "ALTER SYSTEM RESET pg_background.pool_size" -c "SELECT pg_reload_conf()" >/dev/null
 
 # (3) throughput at 4 clients.
 as_owner tee "$OUT/durable4.sql" >/dev/null <<'SQL'
@@ -150,7 +163,8 @@ report=$BENCH_DIR/durable-report.txt
 	echo "(1) enqueue (job due in a day)   median ${enq_med} ms  p99 ${enq_p99} ms"
 	echo "    plain INSERT (bigserial)     median ${ins_med} ms  p99 ${ins_p99} ms"
 	echo "    ratio enqueue / INSERT       $(awk -v a="$enq_med" -v b="$ins_med" 'BEGIN { printf "%.2f", a / b }') (target <= 1.5)"
-	echo "(2) commit to start              median ${start_med} ms  p99 ${start_p99} ms ($DURABLE_LATENCY_JOBS jobs)"
+	echo "(2) commit to start, pool off    median ${start_med} ms  p99 ${start_p99} ms ($DURABLE_LATENCY_JOBS jobs)"
+	echo "    commit to start, pool_size 4 median ${pool_med} ms  p99 ${pool_p99} ms"
 	echo "(3) durable jobs/s at 4 clients  ${durable_rate} ($((DURABLE_JOBS / 4 * 4)) jobs; not succeeded: ${durable_failed})"
 	echo "    submit_v2 jobs/s at 4 clients ${submit_rate}"
 	echo "    ratio durable / submit_v2    $(awk -v a="$durable_rate" -v b="$submit_rate" 'BEGIN { printf "%.2f", a / b }') (target >= 0.5)"
