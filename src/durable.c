@@ -89,6 +89,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -173,10 +174,10 @@ static Oid	durable_relnsp = InvalidOid;
 static Oid	durable_relowner = InvalidOid;
 static char *durable_relname = NULL;
 
-/* The enqueue's statement, prepared once per session (and table). */
 /*
  * The columns an enqueue fills (the others are left null), their types,
- * and where the table has them (durable_row_layout); the sequence of id.
+ * whether the enqueue may leave them null, and where the table has them
+ * (durable_row_layout); the sequence of id.
  */
 typedef enum durable_column
 {
@@ -201,25 +202,27 @@ static const struct
 {
 	const char *name;
 	Oid			type;
+	bool		may_be_null;
 }			durable_columns[DCOL_COUNT] =
 {
-	{"id", INT8OID},
-	{"owner", REGROLEOID},
-	{"sql", TEXTOID},
-	{"param_types", REGTYPEARRAYOID},
-	{"param_values", TEXTARRAYOID},
-	{"label", TEXTOID},
-	{"state", TEXTOID},
-	{"run_at", TIMESTAMPTZOID},
-	{"max_attempts", INT4OID},
-	{"retry_delay", INTERVALOID},
-	{"timeout", INTERVALOID},
-	{"attempts", INT4OID},
-	{"errors", INT4OID},
-	{"enqueued_at", TIMESTAMPTZOID},
+	{"id", INT8OID, false},
+	{"owner", REGROLEOID, false},
+	{"sql", TEXTOID, false},
+	{"param_types", REGTYPEARRAYOID, true},
+	{"param_values", TEXTARRAYOID, true},
+	{"label", TEXTOID, true},
+	{"state", TEXTOID, false},
+	{"run_at", TIMESTAMPTZOID, false},
+	{"max_attempts", INT4OID, false},
+	{"retry_delay", INTERVALOID, false},
+	{"timeout", INTERVALOID, true},
+	{"attempts", INT4OID, false},
+	{"errors", INT4OID, false},
+	{"enqueued_at", TIMESTAMPTZOID, false},
 };
 
 static Oid	durable_row_relid = InvalidOid; /* the table the layout is of */
+static bool durable_row_callback = false;	/* durable_row_forget registered */
 static int	durable_row_natts;
 static AttrNumber durable_row_attnums[DCOL_COUNT];
 static Oid	durable_row_seq = InvalidOid;
@@ -255,6 +258,7 @@ static Datum durable_id_array(int64 *ids, int n);
 static bool durable_claim_one(int64 job, Oid owner, bool too_often);
 static int32 durable_claim_attempt(int64 job);
 static void durable_row_layout(Relation rel);
+static void durable_row_forget(Datum arg, Oid relid);
 static int64 durable_insert_row(Datum *values, bool *nulls);
 static void durable_note_insert(TimestampTz due);
 
@@ -1316,8 +1320,11 @@ pg_background_enqueue(PG_FUNCTION_ARGS)
 /*
  * Find the columns of durable_columns in the table, each of its type, and
  * the sequence of id; an error if the table has not the layout of this
- * library's version, or has another column that must not be null.
- * Remembered for the relation; later calls only compare the names.
+ * library's version, or has a column that must not be null where the
+ * enqueue may leave it null (another column, or one of durable_columns
+ * that may be null).  Remembered for the relation until a change of its
+ * definition (durable_row_forget: an ALTER TABLE, in this session or
+ * another) makes it look again.
  */
 static void
 durable_row_layout(Relation rel)
@@ -1328,19 +1335,12 @@ durable_row_layout(Relation rel)
 	int			i;
 	int			c;
 
-	if (durable_row_relid == RelationGetRelid(rel) &&
-		durable_row_natts == desc->natts)
+	if (durable_row_relid == RelationGetRelid(rel))
+		return;
+	if (!durable_row_callback)
 	{
-		for (c = 0; c < DCOL_COUNT; c++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, durable_row_attnums[c] - 1);
-
-			if (att->attisdropped ||
-				strcmp(NameStr(att->attname), durable_columns[c].name) != 0)
-				break;
-		}
-		if (c == DCOL_COUNT)
-			return;
+		CacheRegisterRelcacheCallback(durable_row_forget, (Datum) 0);
+		durable_row_callback = true;
 	}
 
 	durable_row_relid = InvalidOid;
@@ -1356,7 +1356,8 @@ durable_row_layout(Relation rel)
 			if (strcmp(NameStr(att->attname), durable_columns[c].name) == 0)
 				break;
 		}
-		if (c < DCOL_COUNT && att->atttypid == durable_columns[c].type)
+		if (c < DCOL_COUNT && att->atttypid == durable_columns[c].type &&
+			!(att->attnotnull && durable_columns[c].may_be_null))
 			attnums[c] = att->attnum;
 		else if (c < DCOL_COUNT || att->attnotnull)
 			break;
@@ -1380,15 +1381,28 @@ durable_row_layout(Relation rel)
 }
 
 /*
+ * Relcache invalidation callback: the table's definition may have changed
+ * (or, for InvalidOid, any relation's), so durable_row_layout looks again.
+ */
+static void
+durable_row_forget(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == durable_row_relid)
+		durable_row_relid = InvalidOid;
+}
+
+/*
  * The enqueue transition: insert a queued job's row (values and nulls
  * indexed by durable_column; id is taken from the table's sequence here)
  * and return its id.  Written directly, as the executor's INSERT would
- * (toasted as needed, every index kept, the row visible to the
- * transaction's next command), without planning a statement for it: the
- * enqueue is on its callers' hot path.  The table's statement trigger does
- * not fire for it; durable_note_insert does its work.  No privilege check:
- * the caller may run pg_background_enqueue, and writes as the table's
- * owner would.
+ * (toasted as needed, every index kept, unique and exclusion constraints
+ * checked, the row visible to the transaction's next command), without
+ * planning a statement for it: the enqueue is on its callers' hot path.
+ * Triggers do not fire for it (durable_note_insert does the work of the
+ * table's statement trigger), nor are CHECK constraints checked (the
+ * table's own hold for the values pg_background_enqueue checked).  No
+ * privilege check: the caller may run pg_background_enqueue, and writes as
+ * the table's owner would.
  */
 static int64
 durable_insert_row(Datum *values, bool *nulls)
@@ -1415,6 +1429,23 @@ durable_insert_row(Datum *values, bool *nulls)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
+
+	/*
+	 * A deferrable unique or exclusion constraint is checked later by a
+	 * trigger that only the executor's INSERT queues: refused, rather than
+	 * left unchecked.
+	 */
+	for (c = 0; c < rri->ri_NumIndices; c++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[c];
+
+		if (!index->rd_index->indimmediate)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the table of durable jobs has a deferrable constraint"),
+					 errdetail("An enqueue writes its row directly and cannot defer the check of index \"%s\".",
+							   RelationGetRelationName(index))));
+	}
 	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),
 								  table_slot_callbacks(rel));
 	ExecClearTuple(slot);
