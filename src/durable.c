@@ -83,6 +83,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -1402,7 +1403,7 @@ durable_row_forget(Datum arg, Oid relid)
  * table's statement trigger), nor are CHECK constraints checked (the
  * table's own hold for the values pg_background_enqueue checked).  No
  * privilege check: the caller may run pg_background_enqueue, and writes as
- * the table's owner would.
+ * the table's owner.
  */
 static int64
 durable_insert_row(Datum *values, bool *nulls)
@@ -1412,6 +1413,8 @@ durable_insert_row(Datum *values, bool *nulls)
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	List	   *recheck;
+	Oid			save_user;
+	int			save_sec_context;
 	int64		id;
 	int			c;
 
@@ -1457,9 +1460,17 @@ durable_insert_row(Datum *values, bool *nulls)
 	}
 	ExecStoreVirtualTuple(slot);
 
+	/*
+	 * As the table's owner, as the transitions run through SPI are: the
+	 * expressions and predicates of its indexes run as that role.
+	 */
+	GetUserIdAndSecContext(&save_user, &save_sec_context);
+	SetUserIdAndSecContext(durable_relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	recheck = pgbg_insert_index_tuples(rri, slot, estate);
 	list_free(recheck);
+	SetUserIdAndSecContext(save_user, save_sec_context);
 
 	ExecCloseIndices(rri);
 	ExecResetTupleTable(estate->es_tupleTable, false);
@@ -1871,6 +1882,12 @@ pgbg_durable_claim(int64 *busy, int nbusy, int max, pgbg_durable_admit admit,
 
 	durable_enter(&save);
 
+	/*
+	 * The lock the UPDATEs below take, taken first: a REINDEX TABLE that
+	 * got in between the SELECT ... FOR UPDATE (whose index it then waits
+	 * for) and the UPDATE would deadlock with this transaction.
+	 */
+	LockRelationOid(durable_relid, RowExclusiveLock);
 	durable_spi("SELECT id, owner::oid, state = 'running' AND attempts - errors >= "
 				CppAsString2(PGBG_DURABLE_MAX_INTERRUPTIONS)
 				", label, left(sql, " CppAsString2(PGBG_PREVIEW_CHARS) ")"

@@ -30,7 +30,8 @@
 #     label (55000, nothing written); a column's type changed (55000, not a
 #     crash); a unique index on label (23505, nothing written); a deferrable
 #     unique constraint (55000: the enqueue cannot defer its check); a
-#     BEFORE INSERT row trigger (does not fire for an enqueue).
+#     BEFORE INSERT row trigger (does not fire for an enqueue); an expression
+#     index (runs as the table's owner, not the enqueuing role).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -414,16 +415,10 @@ is(join(',', @codes), join(',', ('ok') x $sessions), 'every enqueuing session en
 is(join('', @errs[ 1 .. $sessions ]), '', 'and wrote nothing to stderr');
 ok($maint_rounds >= 1, "VACUUM FULL and REINDEX TABLE ran $maint_rounds times while they enqueued");
 is($vacuum_err, '', 'VACUUM FULL had no error');
-TODO:
-{
-	# The runner's claim (pgbg_durable_claim) locks the rows with SELECT ...
-	# FOR UPDATE (RowShareLock on the table, AccessShareLock on the index it
-	# scans), then UPDATEs them (RowExclusiveLock): REINDEX TABLE, holding
-	# ShareLock on the table and waiting for AccessExclusiveLock on that
-	# index, deadlocks with it (40P01).  Not the enqueue's doing.
-	local $TODO = 'the runner\'s claim can deadlock with REINDEX TABLE';
-	is($reindex_err, '', 'REINDEX TABLE had no error');
-}
+# The runner's claim locks the table as its UPDATEs do before its SELECT
+# ... FOR UPDATE: REINDEX TABLE, holding ShareLock and waiting for the index
+# the SELECT scanned, deadlocked with it (40P01) before.
+is($reindex_err, '', 'REINDEX TABLE had no error');
 my (%ids, $increasing);
 $increasing = 1;
 for my $s (1 .. $sessions)
@@ -536,6 +531,27 @@ is(wait_job($id), 't', 'its job finishes');
 is(sq('SELECT count(*) FROM fired'), '0', 'the trigger did not fire for the enqueue');
 is(sq('SELECT count(*) FROM eff WHERE s = 9'), '1', 'the job ran');
 sq('DROP TRIGGER pgbg_before ON pgbg_durable');
+
+# An expression index a superuser adds runs as the table's owner (as the
+# transitions that go through SPI do), not as the enqueuing role.
+sq(q{
+CREATE FUNCTION pgbg_idx_who(text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+	RAISE NOTICE 'index expression as %', current_user;
+	RETURN $1;
+END
+$f$;
+CREATE INDEX pgbg_durable_who ON pgbg_durable (pgbg_idx_who(label)) WHERE label = 'who';
+});
+my ($who_ret, $who_out, $who_err) = $node->psql('postgres',
+	q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '1 s', NULL, 'who')},
+	extra_params => [ '-U', 'regress_alice' ]);
+is($who_ret, 0, 'an enqueue with an expression index succeeds');
+like($who_err, qr/index expression as postgres/,
+	'the index expression ran as the table\'s owner');
+unlike($who_err, qr/index expression as regress_alice/, 'not as the enqueuing role');
+sq('DROP INDEX pgbg_durable_who');
+sq(q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs WHERE label = 'who'});
 $s->quit;
 
 my $log = slurp_file($node->logfile);
