@@ -37,9 +37,10 @@
  *				together, or neither does.
  *	 fail		(job worker) after an error: canceled if a cancel caused
  *				it, failed if no attempt is left, else queued again.
- *	 cancel		(any session of the owner) a queued job is canceled; a
- *				running one is told to stop (its worker then fails it as
- *				canceled).
+ *	 cancel		(any session of the owner) a queued job is canceled, and
+ *				so is an interrupted one (its row locked first, so that no
+ *				runner claims it meanwhile); a running one is told to stop
+ *				(its worker then fails it as canceled).
  *	 purge		(runner) finished jobs older than
  *				pg_background.durable_keep_finished are deleted.
  *
@@ -258,6 +259,7 @@ static int64 durable_arg_id(FunctionCallInfo fcinfo);
 static Datum durable_id_array(int64 *ids, int n);
 static bool durable_claim_one(int64 job, Oid owner, bool too_often);
 static int32 durable_claim_attempt(int64 job);
+static bool durable_stop_attempt(int64 id);
 static void durable_row_layout(Relation rel);
 static void durable_row_forget(Datum arg, Oid relid);
 static int64 durable_insert_row(Datum *values, bool *nulls);
@@ -1707,9 +1709,10 @@ pg_background_wait_job(PG_FUNCTION_ARGS)
 /*
  * pg_background_cancel_job(id int8) RETURNS bool
  *
- * A queued job is canceled (when this transaction commits); a running one
- * is told to stop, and its worker records it as canceled.  False if the
- * job had finished already.
+ * A queued job, or an interrupted one (running, no worker has it), is
+ * canceled (when this transaction commits); a running one is told to stop,
+ * and its worker records it as canceled.  False if the job had finished
+ * already.
  */
 Datum
 pg_background_cancel_job(PG_FUNCTION_ARGS)
@@ -1721,8 +1724,6 @@ pg_background_cancel_job(PG_FUNCTION_ARGS)
 	Datum		args[1] = {Int64GetDatum(id)};
 	char	   *state;
 	bool		canceled = false;
-	int32		pid = 0;
-	int			i;
 
 	pgbg_dir_require("pg_background_cancel_job");
 	durable_enter(&save);
@@ -1741,32 +1742,76 @@ pg_background_cancel_job(PG_FUNCTION_ARGS)
 		state = durable_lookup_state(id, caller, true, NULL);
 		if (state != NULL && strcmp(state, "running") == 0)
 		{
-			LWLockAcquire(durable->lock, LW_EXCLUSIVE);
-			for (i = 0; i < PGBG_DURABLE_MAX_RUNNING; i++)
+			canceled = durable_stop_attempt(id);
+			if (!canceled)
 			{
-				durable_running *r = &durable->running[i];
-
-				if (r->database == MyDatabaseId && r->job == id)
+				/*
+				 * Interrupted: running, but no worker has it (it stopped
+				 * without finishing, and the runner has not claimed the job
+				 * again).  With its row locked, no runner can claim it
+				 * (they skip locked rows) and take a slot for it: it is
+				 * canceled as a queued job is.  Unless, once the lock is
+				 * ours, the job has finished, or a runner that had locked
+				 * it first has given it a worker (told to stop), or its
+				 * attempt ended meanwhile with an error to be retried (it
+				 * is queued: canceled).
+				 */
+				durable_spi("SELECT state FROM %s WHERE id = $1 FOR UPDATE",
+							1, types, args, NULL, -1);
+				state = SPI_processed == 1 ?
+					SPI_getvalue(SPI_tuptable->vals[0],
+								 SPI_tuptable->tupdesc, 1) : "gone";
+				if ((strcmp(state, "running") == 0 &&
+					 !(canceled = durable_stop_attempt(id))) ||
+					strcmp(state, "queued") == 0)
 				{
-					r->cancel = true;
-					pid = r->pid;
+					durable_spi("UPDATE %s SET state = 'canceled', "
+								"finished_at = now(), sqlstate = '57014', "
+								"message = CASE state WHEN 'queued' "
+								"THEN 'canceled before it started' "
+								"ELSE 'canceled while interrupted' END "
+								"WHERE id = $1", 1, types, args, NULL, 1);
 					canceled = true;
-
-					/*
-					 * Under the lock, which the worker takes to give the
-					 * slot up (pgbg_durable_slot_done): a worker that went
-					 * on to another job from the pool is never signaled
-					 * for this one.
-					 */
-					if (pid != 0)
-						(void) kill(pid, SIGINT);
+					durable_note_broadcast();
 				}
 			}
-			LWLockRelease(durable->lock);
 		}
 	}
 	durable_leave(&save);
 	PG_RETURN_BOOL(canceled);
+}
+
+/*
+ * Tell the worker that holds a slot for job id of this database (if any)
+ * to stop its attempt: true if a slot holds it.
+ */
+static bool
+durable_stop_attempt(int64 id)
+{
+	bool		found = false;
+	int			i;
+
+	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
+	for (i = 0; i < PGBG_DURABLE_MAX_RUNNING; i++)
+	{
+		durable_running *r = &durable->running[i];
+
+		if (r->database == MyDatabaseId && r->job == id)
+		{
+			r->cancel = true;
+			found = true;
+
+			/*
+			 * Under the lock, which the worker takes to give the slot up
+			 * (pgbg_durable_slot_done): a worker that went on to another job
+			 * from the pool is never signaled for this one.
+			 */
+			if (r->pid != 0)
+				(void) kill(r->pid, SIGINT);
+		}
+	}
+	LWLockRelease(durable->lock);
+	return found;
 }
 
 /*

@@ -13,7 +13,8 @@
  *				the job again);
  *	 load		the attempt is still this worker's (its slot, its entry of
  *				the job directory, its row: running this attempt): its SQL,
- *				parameters and timeout;
+ *				parameters and timeout (an error here, such as a cancel,
+ *				fails the attempt as one of its SQL would);
  *	 arm		a cancel that came first fails the attempt; its timeout
  *				starts;
  *	 commit		(the commit hook, in the SQL's last transaction before it
@@ -122,7 +123,7 @@ pgbg_attempt_load(char **sql, char **paramspace)
 {
 	pgbg_attach_result attach;
 	bool		unread = false;
-	bool		ours;
+	volatile bool ours = false;
 	MemoryContext oldcontext = CurrentMemoryContext;
 
 	Assert(attempt_active);
@@ -143,14 +144,34 @@ pgbg_attempt_load(char **sql, char **paramspace)
 	attempt_context = AllocSetContextCreate(TopMemoryContext,
 											"pg_background durable job",
 											ALLOCSET_DEFAULT_SIZES);
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(attempt_context);
-	ours = pgbg_durable_load(attempt_job.job, attempt_job.attempt, sql,
-							 paramspace, &attempt_timeout_ms);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	attempt_timeout_ms = 0;
+
+	/*
+	 * The worker has the attempt (its PID is in the slot): a cancel of the
+	 * job may come while it loads, as may any error (a lock wait of the
+	 * load, cut short).  Such an error is the attempt's, recorded as one of
+	 * its SQL's would be: the process must not end over it, or the job
+	 * would be run again as interrupted, the cancel lost.
+	 */
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		MemoryContextSwitchTo(attempt_context);
+		ours = pgbg_durable_load(attempt_job.job, attempt_job.attempt, sql,
+								 paramspace, &attempt_timeout_ms);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		attempt_publish(PGBG_STATE_RUNNING, NULL);
+		pgbg_attempt_failed();
+		return false;
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(oldcontext);
 	if (!ours)
 	{

@@ -180,7 +180,14 @@ pgbg_durable_start_runners(void)
 		}
 		if (r != NULL)
 		{
-			/* Alive or starting: it looks at the table anyway. */
+			/*
+			 * Starting (it looks at the table once it has begun), or
+			 * stopping: it gave the database up, and asked for a new runner,
+			 * before the postmaster has reaped it.  The wish stays, for our
+			 * next turn: the postmaster wakes us when it has stopped.
+			 */
+			pgbg_durable_want_runner(dbs[i]);
+			timeout = DURABLE_RUNNER_RETRY_MS;
 			continue;
 		}
 
