@@ -40,7 +40,10 @@
  *	 cancel		(any session of the owner) a queued job is canceled, and
  *				so is an interrupted one (its row locked first, so that no
  *				runner claims it meanwhile); a running one is told to stop
- *				(its worker then fails it as canceled).
+ *				(its worker then fails it as canceled; if the cancel
+ *				reaches the worker only while it records the attempt's
+ *				failure, the worker cancels the job it queued again:
+ *				pgbg_durable_cancel_requeued).
  *	 purge		(runner) finished jobs older than
  *				pg_background.durable_keep_finished are deleted.
  *
@@ -260,6 +263,8 @@ static Datum durable_id_array(int64 *ids, int n);
 static bool durable_claim_one(int64 job, Oid owner, bool too_often);
 static int32 durable_claim_attempt(int64 job);
 static bool durable_stop_attempt(int64 id);
+static bool durable_slot_free(const pgbg_durable_claimed *c,
+							  bool unless_canceled);
 static void durable_row_layout(Relation rel);
 static void durable_row_forget(Datum arg, Oid relid);
 static int64 durable_insert_row(Datum *values, bool *nulls);
@@ -867,12 +872,42 @@ pgbg_durable_slot_release(const pgbg_durable_claimed *c)
 void
 pgbg_durable_slot_done(const pgbg_durable_claimed *c)
 {
+	(void) durable_slot_free(c, false);
+}
+
+/*
+ * The same once the attempt's outcome is recorded, unless a cancel reached
+ * the slot meanwhile: then false, and the slot still holds the job (so no
+ * runner claims it), for its worker to cancel it if the outcome queued it
+ * again (pgbg_durable_cancel_requeued), then give the slot up.  Whether
+ * the slot is freed and whether a cancel came are decided under the lock
+ * that pg_background_cancel_job takes to find the slot: a cancel either
+ * reaches the worker here or finds no slot (and the job as recorded).
+ */
+bool
+pgbg_durable_slot_finish(const pgbg_durable_claimed *c)
+{
+	return durable_slot_free(c, true);
+}
+
+/*
+ * Free the slot if it holds the attempt (and, if unless_canceled, no
+ * cancel came for it: else false), and wake the database's runner.
+ */
+static bool
+durable_slot_free(const pgbg_durable_claimed *c, bool unless_canceled)
+{
 	durable_running *r;
 	durable_db *db;
 	PGPROC	   *runner = NULL;
 
 	LWLockAcquire(durable->lock, LW_EXCLUSIVE);
 	r = durable_slot(c);
+	if (r != NULL && unless_canceled && r->cancel)
+	{
+		LWLockRelease(durable->lock);
+		return false;
+	}
 	if (r != NULL)
 	{
 		db = durable_find_db(r->database);
@@ -886,6 +921,7 @@ pgbg_durable_slot_done(const pgbg_durable_claimed *c)
 	LWLockRelease(durable->lock);
 	if (runner != NULL)
 		SetLatch(&runner->procLatch);
+	return true;
 }
 
 /*
@@ -2223,4 +2259,27 @@ pgbg_durable_fail(int64 job, int32 attempt, ErrorData *edata, bool canceled)
 				"WHERE id = $1 AND state = 'running' AND attempts = $2",
 				6, types, args, nulls, -1);
 	durable_leave(&save);
+}
+
+/*
+ * Transition "cancel" of a job that its failed attempt queued again, the
+ * cancel having reached the attempt's slot only after that outcome was
+ * decided (job worker, in a transaction of its own, while the slot still
+ * holds the job: see pgbg_durable_slot_finish).  A job that is not queued
+ * (finished) is left as it is.
+ */
+void
+pgbg_durable_cancel_requeued(int64 job)
+{
+	durable_save save;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job)};
+
+	durable_enter(&save);
+	durable_spi("UPDATE %s SET state = 'canceled', finished_at = now(), "
+				"sqlstate = '57014', message = 'canceled before its next attempt', "
+				"detail = NULL WHERE id = $1 AND state = 'queued'",
+				1, types, args, NULL, -1);
+	durable_leave(&save);
+	durable_note_broadcast();
 }

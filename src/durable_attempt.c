@@ -26,9 +26,13 @@
  *				(retried, failed, or canceled: durable.c decides).
  *
  * Each ending publishes the outcome in the attempt's entry of the job
- * directory and gives the slot up (pgbg_durable_slot_done), which wakes the
- * runner: a pooled worker does not stop after its attempt, so the
- * postmaster would not.  None of this depends on the process being fresh:
+ * directory and gives the slot up (pgbg_durable_slot_finish), which wakes
+ * the runner: a pooled worker does not stop after its attempt, so the
+ * postmaster would not.  From the recording of the outcome until the slot
+ * is given up, a cancel does not interrupt the worker (it would end the
+ * process, and the job would run again as interrupted): one that comes
+ * then is too late for the outcome, and cancels the job if the outcome
+ * queued it again for another attempt.  None of this depends on the process being fresh:
  * a pooled worker's session has been reset, and proven to be as a fresh
  * one's, before it parked (worker.c).
  *
@@ -39,8 +43,11 @@
 #include "access/xact.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -61,7 +68,8 @@ static pgbg_outcome attempt_outcome;
 static TimeoutId attempt_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t attempt_timeout_reached = false;
 
-static void attempt_end(void);
+static void attempt_end(bool recorded);
+static void attempt_test_pause(void);
 static void attempt_exit(int code, Datum arg);
 static void attempt_publish(pgbg_state state, ErrorData *edata);
 static void attempt_timeout_handler(void);
@@ -86,17 +94,63 @@ pgbg_attempt_begin(const pgbg_durable_claimed *job)
 
 /*
  * The attempt is over for this process: its slot is free (the runner is
- * woken), and what load kept goes.
+ * woken), and what load kept goes.  recorded: the attempt's outcome is
+ * committed, and cancel interrupts are held since before it was recorded
+ * (a cancel must not end the process while the outcome is being recorded,
+ * or the job would run again as interrupted); a cancel that reached the
+ * slot since, too late for the outcome, cancels the job if the outcome
+ * queued it again, before the slot is free (pgbg_durable_slot_finish).
+ * A pending cancel, this attempt's, is then cleared, and cancel interrupts
+ * resumed.
  */
 static void
-attempt_end(void)
+attempt_end(bool recorded)
 {
+	if (attempt_active && recorded)
+	{
+		if (!pgbg_durable_slot_finish(&attempt_job))
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgbg_durable_cancel_requeued(attempt_job.job);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+	}
 	if (attempt_active)
 		pgbg_durable_slot_done(&attempt_job);
 	attempt_active = false;
 	if (attempt_context != NULL)
 		MemoryContextDelete(attempt_context);
 	attempt_context = NULL;
+	if (recorded)
+	{
+		QueryCancelPending = false;
+		RESUME_CANCEL_INTERRUPTS();
+	}
+}
+
+/*
+ * pg_background.test_fault = 'attempt_recording': the worker waits, in the
+ * transaction that records its attempt's failure, before it commits, until
+ * the setting changes (for the tests of a cancel that comes then).
+ */
+static void
+attempt_test_pause(void)
+{
+	while (pgbg_worker_test_fault("attempt_recording"))
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
 }
 
 /*
@@ -129,13 +183,13 @@ pgbg_attempt_load(char **sql, char **paramspace)
 	Assert(attempt_active);
 	if (!pgbg_durable_slot_attach(&attempt_job, &attempt_cancel))
 	{
-		attempt_end();
+		attempt_end(false);
 		return false;
 	}
 	attach = pgbg_job_attached(NULL, NULL, &unread);
 	if (attach == PGBG_ATTACH_GONE)
 	{
-		attempt_end();
+		attempt_end(false);
 		return false;
 	}
 	if (attach == PGBG_ATTACH_CANCELED)
@@ -175,7 +229,7 @@ pgbg_attempt_load(char **sql, char **paramspace)
 	MemoryContextSwitchTo(oldcontext);
 	if (!ours)
 	{
-		attempt_end();
+		attempt_end(false);
 		return false;
 	}
 	attempt_publish(PGBG_STATE_RUNNING, NULL);
@@ -236,6 +290,8 @@ pgbg_attempt_commit(void *arg, const char *command_tag)
 void
 pgbg_attempt_succeeded(const char *command_tag)
 {
+	/* The SQL has ended: a cancel comes too late (see attempt_end). */
+	HOLD_CANCEL_INTERRUPTS();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -247,7 +303,7 @@ pgbg_attempt_succeeded(const char *command_tag)
 	strlcpy(attempt_outcome.command_tag, command_tag,
 			sizeof(attempt_outcome.command_tag));
 	attempt_publish(PGBG_STATE_DONE, NULL);
-	attempt_end();
+	attempt_end(true);
 }
 
 /*
@@ -279,18 +335,21 @@ pgbg_attempt_failed(void)
 	FlushErrorState();
 	AbortCurrentTransaction();
 	QueryCancelPending = false;
+	/* A later cancel must not end the process while this is recorded. */
+	HOLD_CANCEL_INTERRUPTS();
 	RESUME_INTERRUPTS();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgbg_durable_fail(attempt_job.job, attempt_job.attempt, edata, canceled);
+	attempt_test_pause();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgbg_durable_broadcast();
 	attempt_publish(PGBG_STATE_ERROR, edata);
 	MemoryContextSwitchTo(oldcontext);
-	attempt_end();
+	attempt_end(true);
 }
 
 /*

@@ -614,6 +614,7 @@ extern bool pgbg_durable_runner_end(Oid database, uint64 seen, bool failed);
 extern bool pgbg_durable_slot_take(pgbg_durable_claimed *c);
 extern void pgbg_durable_slot_release(const pgbg_durable_claimed *c);
 extern void pgbg_durable_slot_done(const pgbg_durable_claimed *c);
+extern bool pgbg_durable_slot_finish(const pgbg_durable_claimed *c);
 extern bool pgbg_durable_slot_holds(const pgbg_durable_claimed *c);
 extern bool pgbg_durable_slot_attach(const pgbg_durable_claimed *c,
 									 bool *cancel);
@@ -634,6 +635,7 @@ extern bool pgbg_durable_succeed(int64 job, int32 attempt,
 								 const char *command_tag, bool strict);
 extern void pgbg_durable_fail(int64 job, int32 attempt, ErrorData *edata,
 							  bool canceled);
+extern void pgbg_durable_cancel_requeued(int64 job);
 
 /* durable_run.c */
 extern long pgbg_durable_start_runners(void);

@@ -82,6 +82,9 @@ static bool worker_xact_started = false;
  *	 "pool_await"	a launch that finds no parked worker waits for any busy
  *					pooled worker of its user, however long its job has
  *					run (up to a minute), instead of a few milliseconds
+ *	 "attempt_recording"	a durable job's worker waits, before it commits
+ *					the failure of its attempt, until the setting changes
+ *					(durable_attempt.c)
  */
 static char *worker_test_fault = NULL;
 

@@ -18,7 +18,9 @@
 #     last error (22012) kept.
 #  5. timeout: an attempt running longer fails with 57014.
 #  6. Cancel: a queued job (true; canceled), a running one (true; canceled,
-#     57014, its effect rolled back), a finished one (false).
+#     57014, its effect rolled back), a finished one (false); one whose
+#     failing attempt is being recorded as to be retried (canceled, 1
+#     attempt: fault point attempt_recording).
 #  7. Another role sees nothing: pg_background_job, wait_job and cancel_job
 #     give 42704, the view no row, the table itself 42501.
 #  8. Bad input: the SQLSTATE of each; waiting for a job that the waiting
@@ -185,6 +187,35 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'canceled'}),
 	'0', 'its effect was rolled back');
 is($node->safe_psql('postgres', "SELECT pg_background_cancel_job($one)"), 'f',
 	'a finished job cannot be canceled');
+
+# 6b. A cancel that reaches a failing attempt while its worker records the
+#     failure (the job still running as others see it, about to be queued
+#     for its next attempt): the job is canceled, not run again.  The fault
+#     point holds the worker in its recording transaction, before it
+#     commits (it has an xid then, and waits on its latch).
+$node->safe_psql('postgres', q{
+ALTER SYSTEM SET pg_background.test_fault = 'attempt_recording';
+SELECT pg_reload_conf();
+});
+my $late = $node->safe_psql('postgres',
+	q{SELECT pg_background_enqueue($$INSERT INTO t (k) VALUES ('late'); SELECT 1/0$$, NULL, 3, '0')});
+ok(poll_until($node, q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'pg_background' AND wait_event = 'Extension'
+	AND backend_xid IS NOT NULL}, '1', 60),
+	'the failing attempt\'s worker waits before committing its failure');
+is(job($late, 'state, attempts'), 'running|1', 'the job is still running as others see it');
+is($node->safe_psql('postgres', "SELECT pg_background_cancel_job($late)"), 't',
+	'the job is told to stop');
+$node->safe_psql('postgres', q{
+ALTER SYSTEM RESET pg_background.test_fault;
+SELECT pg_reload_conf();
+});
+is(wait_job($late), 't', 'it finishes');
+is(job($late, 'state, attempts, sqlstate, message'),
+	'canceled|1|57014|canceled before its next attempt',
+	'it is canceled after its first attempt, not run again');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'late'}),
+	'0', 'the attempt\'s effect was rolled back');
 
 # 7. Another role sees nothing.
 is(sqlstate_of('postgres', "SELECT * FROM pg_background_job($one)", 'regress_bob'),
