@@ -139,7 +139,11 @@ attempt_end(bool recorded)
 static void
 attempt_test_pause(void)
 {
-	while (pgbg_worker_test_fault("attempt_recording"))
+	const char *fault;
+
+	/* Read as the setting (worker.c owns it: no call into worker.c). */
+	while ((fault = GetConfigOption("pg_background.test_fault", true, false)) != NULL &&
+		   strcmp(fault, "attempt_recording") == 0)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
