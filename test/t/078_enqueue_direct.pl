@@ -339,7 +339,9 @@ like($aborted, qr/ERROR:  25P02: current transaction is aborted/, 'an aborted tr
 sq(q{
 CREATE FUNCTION enq_imm(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
 BEGIN
-	PERFORM pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'restricted');
+	-- Qualified: from 17 on, maintenance operations run with search_path
+	-- pg_catalog, pg_temp.
+	PERFORM public.pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'restricted');
 	RETURN $1;
 END
 $f$;
