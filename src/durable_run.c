@@ -583,12 +583,8 @@ runner_passed_on(pgbg_durable_claimed *job)
 static void
 runner_withdraw(pgbg_durable_claimed *job)
 {
-	int			i;
-
-	for (i = 0; i < runner_nadmitted; i++)
-		if (runner_admitted[i].dir_slot == job->dir_slot &&
-			runner_admitted[i].dir_seq == job->dir_seq)
-			runner_admitted[i].dir_slot = -1;
+	/* No longer the runner's to withdraw at its end, once withdrawn here. */
+	runner_passed_on(job);
 	pgbg_job_withdraw(job->dir_slot, job->dir_seq);
 }
 
