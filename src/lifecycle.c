@@ -74,6 +74,7 @@ typedef struct job_effects
 	bool		ended;			/* a job ended: wake waiters */
 	PGPROC	   *dispatcher;		/* set its latch, if not NULL */
 	PGPROC	   *launcher;		/* set its latch, if not NULL */
+	PGPROC	   *worker;			/* a parked worker handed a job: wake it */
 } job_effects;
 
 /* Whether the queue has room for one more job (job_queue_room). */
@@ -131,6 +132,8 @@ job_apply(job_effects *fx)
 		SetLatch(&fx->dispatcher->procLatch);
 	if (fx->launcher != NULL)
 		SetLatch(&fx->launcher->procLatch);
+	if (fx->worker != NULL)
+		SetLatch(&fx->worker->procLatch);
 }
 
 /*
@@ -522,7 +525,7 @@ pgbg_job_hand_to_pool(int slot, uint64 seq, dsm_segment *seg,
 		/* Pinned first: the launcher may leave before the worker maps it. */
 		job_pin(e, seg);
 		pid = pgbg_pool_claim(e->database, e->session_user, e->seg, slot,
-							  seq, e->launcher_pid, skip);
+							  seq, e->launcher_pid, skip, &fx.worker);
 		if (pid != 0)
 			e->handle_pid = pid;
 		else
@@ -661,7 +664,8 @@ pgbg_job_dispatch(pgbg_dir_entry *job, int *slot)
 			e->state = PGBG_DIR_ACTIVE;
 			pooled = OidIsValid(e->session_user) &&
 				pgbg_pool_claim(e->database, e->session_user, e->seg, i,
-								e->seq, e->launcher_pid, NULL) != 0;
+								e->seq, e->launcher_pid, NULL,
+								&fx.worker) != 0;
 			*job = *e;
 			*slot = i;
 		}
@@ -784,6 +788,7 @@ pgbg_job_submit_durable(const pgbg_dir_entry *proto, int *slot, uint64 *seq)
 int32
 pgbg_job_hand_attempt_to_pool(const pgbg_durable_claimed *attempt)
 {
+	job_effects fx = {0};
 	pgbg_dir_entry *e;
 	int32		pid = 0;
 
@@ -791,11 +796,12 @@ pgbg_job_hand_attempt_to_pool(const pgbg_durable_claimed *attempt)
 	e = pgbg_dir_modify(attempt->dir_slot, attempt->dir_seq);
 	if (job_unreached(e) && e->session_user == attempt->owner)
 	{
-		pid = pgbg_pool_claim_attempt(e->database, attempt);
+		pid = pgbg_pool_claim_attempt(e->database, attempt, &fx.worker);
 		if (pid != 0)
 			e->handle_pid = pid;
 	}
 	pgbg_dir_unlock();
+	job_apply(&fx);
 	return pid;
 }
 

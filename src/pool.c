@@ -117,7 +117,7 @@ static int	pool_waiters_to_wake(Oid database, Oid session_user, bool all,
 static void pool_wake(int n, PGPROC **procs);
 static int32 pool_claim(Oid database, Oid session_user,
 						const pgbg_pool_task *task, int32 launcher,
-						bool (*skip) (int32 pid));
+						bool (*skip) (int32 pid), PGPROC **wake);
 
 /*
  * Are more workers parked than pg_background.pool_size allows now?
@@ -524,11 +524,17 @@ pgbg_pool_has_idle(Oid database, Oid session_user)
  * so; skip is called without the spinlock held.  Returns the worker's PID,
  * or 0 if there is none.  The segment must be pinned: the launcher may
  * leave before the worker maps it.
+ *
+ * The worker is not woken here: *wake is set to its PGPROC, whose latch
+ * the caller sets once it has released its locks (callers hold the
+ * directory's lock, and a wake-up is a system call that may switch to the
+ * worker at once).  A worker woken late, or for another reason first,
+ * still finds the job in its slot.
  */
 int32
 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 				int dir_slot, uint64 dir_seq, int32 launcher,
-				bool (*skip) (int32 pid))
+				bool (*skip) (int32 pid), PGPROC **wake)
 {
 	pgbg_pool_task task;
 
@@ -536,16 +542,18 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 	task.seg = seg;
 	task.dir_slot = dir_slot;
 	task.dir_seq = dir_seq;
-	return pool_claim(database, session_user, &task, launcher, skip);
+	return pool_claim(database, session_user, &task, launcher, skip, wake);
 }
 
 /*
  * Hand an attempt of a durable job (admitted: its entry of the directory
  * is attempt->dir_slot/dir_seq) to a parked worker of database connected
- * as the job's role.  Returns the worker's PID, or 0 if there is none.
+ * as the job's role.  Returns the worker's PID, or 0 if there is none;
+ * *wake as for pgbg_pool_claim.
  */
 int32
-pgbg_pool_claim_attempt(Oid database, const pgbg_durable_claimed *attempt)
+pgbg_pool_claim_attempt(Oid database, const pgbg_durable_claimed *attempt,
+						PGPROC **wake)
 {
 	pgbg_pool_task task;
 
@@ -555,20 +563,21 @@ pgbg_pool_claim_attempt(Oid database, const pgbg_durable_claimed *attempt)
 	task.dir_slot = attempt->dir_slot;
 	task.dir_seq = attempt->dir_seq;
 	task.attempt = *attempt;
-	return pool_claim(database, attempt->owner, &task, 0, NULL);
+	return pool_claim(database, attempt->owner, &task, 0, NULL, wake);
 }
 
 /*
  * Hand task to a parked worker of database and session_user (see
- * pgbg_pool_claim).
+ * pgbg_pool_claim: the caller wakes *wake).
  */
 static int32
 pool_claim(Oid database, Oid session_user, const pgbg_pool_task *task,
-		   int32 launcher, bool (*skip) (int32 pid))
+		   int32 launcher, bool (*skip) (int32 pid), PGPROC **wake)
 {
 	bool		skipped[PGBG_POOL_MAX] = {0};
 	int			i;
 
+	*wake = NULL;
 	if (pool == NULL)
 		return 0;
 	for (;;)
@@ -611,7 +620,7 @@ pool_claim(Oid database, Oid session_user, const pgbg_pool_task *task,
 		SpinLockRelease(&pool->mutex);
 		if (proc != NULL)
 		{
-			SetLatch(&proc->procLatch);
+			*wake = proc;
 			return pid;
 		}
 	}
