@@ -8,13 +8,14 @@ package PgbgTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use PostgreSQL::Test::Cluster ();
 use Test::More ();
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
-# For the warm pool's tests (055, 056) and the chaos tests (065, 075);
-# import them by name.
-our @EXPORT_OK = qw(pool_session pool_job wait_parked poll_until
+# For the warm pool's tests (052, 055, 056, 072, 076, 077), the durable
+# tests and the chaos tests (065, 075); import them by name.
+our @EXPORT_OK = qw(pool_node pool_session pool_job wait_parked poll_until
   script_new script_add script_add_reset script_write script_read_log);
 
 # Run a query in a background psql session; return its stdout and whatever
@@ -82,6 +83,50 @@ sub dsm_back_to
 	Test::More::is($n, $baseline,
 		"$what: DSM segments back to the baseline ($baseline)");
 	return;
+}
+
+# A started node $name with the warm pool: shared_preload_libraries =
+# 'pg_background', pg_background.pool_size = $opt{pool_size} (default 2),
+# pool_idle_timeout = 3600 (no parked worker leaves on its own while a test
+# runs), max_worker_processes = $opt{max_worker_processes} (default 8), no
+# parallel workers, log_min_messages = log, then the lines of the list
+# $opt{conf}.  $opt{init} holds the arguments of init (e.g.
+# { allows_streaming => 1 }).  The extension is created in postgres, and
+# the roles of the list $opt{roles} (default regress_alice and regress_bob),
+# created with LOGIN, are granted its privileges; the same in each database
+# of the list $opt{dbs}, created (from template1) afterwards.
+sub pool_node
+{
+	my ($name, %opt) = @_;
+	my @roles = @{ $opt{roles} // [ 'regress_alice', 'regress_bob' ] };
+	my $pool_size = $opt{pool_size} // 2;
+	my $max_workers = $opt{max_worker_processes} // 8;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+
+	$node->init(%{ $opt{init} // {} });
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_background'
+pg_background.pool_size = $pool_size
+pg_background.pool_idle_timeout = 3600
+max_worker_processes = $max_workers
+max_parallel_workers = 0
+max_parallel_workers_per_gather = 0
+log_min_messages = log
+} . join('', map { "$_\n" } @{ $opt{conf} // [] }));
+	$node->start;
+
+	my $grant = @roles
+	  ? 'SELECT grant_pg_background_privileges(r, false) FROM unnest(ARRAY['
+	  . join(', ', map { "'$_'" } @roles) . ']) r;'
+	  : '';
+	$node->safe_psql('postgres', "CREATE EXTENSION pg_background;\n"
+		  . join('', map { "CREATE ROLE $_ LOGIN;\n" } @roles) . $grant);
+	for my $db (@{ $opt{dbs} // [] })
+	{
+		$node->safe_psql('postgres', "CREATE DATABASE $db");
+		$node->safe_psql($db, "CREATE EXTENSION pg_background;\n$grant");
+	}
+	return $node;
 }
 
 # A background psql session as $user (default: the bootstrap superuser) on

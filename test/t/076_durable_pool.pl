@@ -35,26 +35,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(pool_session pool_job wait_parked poll_until);
+use PgbgTest qw(pool_node pool_session pool_job wait_parked poll_until);
 
-my $node = PostgreSQL::Test::Cluster->new('durable_pool');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-max_worker_processes = 16
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$node->start;
+my $node = pool_node('durable_pool', max_worker_processes => 16);
 $node->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE ROLE regress_alice LOGIN;
-CREATE ROLE regress_bob LOGIN;
-SELECT grant_pg_background_privileges(r, false)
-  FROM unnest(ARRAY['regress_alice', 'regress_bob']) r;
 CREATE TABLE t (k text, pid int);
 GRANT ALL ON t TO regress_alice, regress_bob;
 });

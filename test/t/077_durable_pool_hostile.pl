@@ -57,37 +57,20 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(run_query pool_session pool_job wait_parked poll_until set_guc);
+use PgbgTest qw(run_query pool_node pool_session pool_job wait_parked poll_until set_guc);
 
-my $node = PostgreSQL::Test::Cluster->new('durable_pool_hostile');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-pg_background.durable_workers = 2
-pg_background.max_total_workers = 3
-max_worker_processes = 16
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-autovacuum = off
-restart_after_crash = on
-log_min_messages = log
-});
-$node->start;
+my $node = pool_node('durable_pool_hostile', max_worker_processes => 16,
+	dbs => ['db2'], conf => [
+		'pg_background.durable_workers = 2',
+		'pg_background.max_total_workers = 3',
+		'autovacuum = off', 'restart_after_crash = on' ]);
 $node->safe_psql('postgres', q{
-CREATE ROLE regress_alice LOGIN;
-CREATE ROLE regress_bob LOGIN;
 CREATE ROLE regress_carol NOLOGIN;
 GRANT regress_carol TO regress_alice;
-CREATE DATABASE db2;
 });
 for my $db ('postgres', 'db2')
 {
 	$node->safe_psql($db, q{
-CREATE EXTENSION pg_background;
-SELECT grant_pg_background_privileges(r, false)
-  FROM unnest(ARRAY['regress_alice', 'regress_bob']) r;
 CREATE TABLE fx (k text, n int, cu name, su name, db name, pid int);
 GRANT ALL ON fx TO regress_alice, regress_bob, regress_carol;
 CREATE SCHEMA evil;
