@@ -16,6 +16,7 @@ our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
 # For the warm pool's tests (052, 055, 056, 072, 076, 077), the durable
 # tests and the chaos tests (065, 075); import them by name.
 our @EXPORT_OK = qw(pool_node pool_session pool_job wait_parked poll_until
+  sqlstate_of wait_job job_fields
   script_new script_add script_add_reset script_write script_read_log);
 
 # Run a query in a background psql session; return its stdout and whatever
@@ -175,6 +176,40 @@ sub poll_until
 		return 0 if time > $deadline;
 		usleep(100_000);
 	}
+}
+
+# The SQLSTATE of the first error that $sql raises on $node in $db
+# (default: postgres) as $user (default: the bootstrap superuser); '' if
+# none.
+sub sqlstate_of
+{
+	my ($node, $sql, $user, $db) = @_;
+	my ($ret, $out, $err) = $node->psql(
+		$db // 'postgres', $sql,
+		extra_params =>
+		  [ (defined $user ? ('-U', $user) : ()), '-v', 'VERBOSITY=verbose' ]);
+	return $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : '';
+}
+
+# Wait (server side, with pg_background_wait_job and the default timeout)
+# until the durable job $id of $node has finished, as $user (default: the
+# bootstrap superuser) in $db (default: postgres); returns 't' if it did.
+sub wait_job
+{
+	my ($node, $id, $user, $db) = @_;
+	my $ms = $PostgreSQL::Test::Utils::timeout_default * 1000;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT pg_background_wait_job($id, $ms)",
+		extra_params => [ defined $user ? ('-U', $user) : () ]);
+}
+
+# The columns $cols of pg_background_job($id) on $node in $db (default:
+# postgres), as the bootstrap superuser.
+sub job_fields
+{
+	my ($node, $id, $cols, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT $cols FROM pg_background_job($id)");
 }
 
 # A chaos test's psql script of one session: its lines, and what some of
