@@ -17,7 +17,8 @@ our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
 # tests and the chaos tests (065, 075); import them by name.
 our @EXPORT_OK = qw(pool_node pool_session pool_job wait_parked poll_until
   sqlstate_of wait_job job_fields
-  script_new script_add script_add_reset script_write script_read_log);
+  script_new script_add script_add_reset script_add_tlaunch script_write
+  script_read_log);
 
 # Run a query in a background psql session; return its stdout and whatever
 # it wrote to stderr (which is then cleared for the next query).
@@ -240,6 +241,33 @@ sub script_add_reset
 		script_add($sc, 'RESET statement_timeout;', 'reset');
 	}
 	script_add($sc, '\\endif') for (2 .. 10);
+	return;
+}
+
+# A timeout launch ('tlaunch') of job $id: launch (v2) $sql with
+# statement_timeout = $ms ms.  If the launch failed, look the job up in
+# pg_background_jobs (WHERE sql_preview $preview, e.g. "= '...'" or
+# "LIKE '...%'") and detach it ("D:id:false"); else detach it by its handle
+# ("T:id:false").  Either way RESET statement_timeout first.
+sub script_add_tlaunch
+{
+	my ($sc, $id, $sql, $ms, $preview) = @_;
+	script_add($sc, "SET statement_timeout = '${ms}ms';");
+	script_add($sc,
+		"SELECT pid, cookie FROM pg_background_launch_v2(\$j\$$sql\$j\$) \\gset h${id}_",
+		'tlaunch', $id);
+	script_add($sc, '\\if :ERROR');
+	script_add_reset($sc);
+	script_add($sc,
+		"SELECT 'D:$id:' || (pg_background_detach_v2(pid, cookie) IS NULL) "
+		  . "FROM pg_background_jobs WHERE sql_preview $preview;",
+		'lookup', $id);
+	script_add($sc, '\\else');
+	script_add_reset($sc);
+	script_add($sc,
+		"SELECT 'T:$id:' || (pg_background_detach_v2(:h${id}_pid, :h${id}_cookie) IS NULL);",
+		'detach', $id);
+	script_add($sc, '\\endif');
 	return;
 }
 
