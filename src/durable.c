@@ -248,6 +248,7 @@ static void durable_write_file_after_commit(void);
 static void durable_load_file(void);
 static void durable_reject_file(FILE *file, const char *what);
 static void durable_wake_database(Oid database, TimestampTz due);
+static void durable_release_and_wake(PGPROC *proc);
 static void durable_find_table(void);
 static const char *durable_table(void);
 static void durable_enter(durable_save *save);
@@ -611,9 +612,21 @@ durable_wake_database(Oid database, TimestampTz due)
 			wake = durable->dispatcher;
 		}
 	}
+	durable_release_and_wake(wake);
+}
+
+/*
+ * Release durable->lock, then set the latch of proc (if not NULL): the
+ * process to wake that the caller noted under the lock (a database's
+ * runner, or the dispatcher).  Its latch is set only once the lock is
+ * free, so that it does not wake up just to wait for the lock.
+ */
+static void
+durable_release_and_wake(PGPROC *proc)
+{
 	LWLockRelease(durable->lock);
-	if (wake != NULL)
-		SetLatch(&wake->procLatch);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
 }
 
 /*
@@ -788,9 +801,7 @@ pgbg_durable_runner_end(Oid database, uint64 seen, bool failed)
 			}
 		}
 	}
-	LWLockRelease(durable->lock);
-	if (dispatcher != NULL)
-		SetLatch(&dispatcher->procLatch);
+	durable_release_and_wake(dispatcher);
 	return leave;
 }
 
@@ -918,9 +929,7 @@ durable_slot_free(const pgbg_durable_claimed *c, bool unless_canceled)
 			runner = db->runner;
 		}
 	}
-	LWLockRelease(durable->lock);
-	if (runner != NULL)
-		SetLatch(&runner->procLatch);
+	durable_release_and_wake(runner);
 	return true;
 }
 

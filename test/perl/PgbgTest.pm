@@ -8,14 +8,17 @@ package PgbgTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use PostgreSQL::Test::Cluster ();
 use Test::More ();
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
-# For the warm pool's tests (055, 056) and the chaos tests (065, 075);
-# import them by name.
-our @EXPORT_OK = qw(pool_session pool_job wait_parked poll_until
-  script_new script_add script_add_reset script_write script_read_log);
+# For the warm pool's tests (052, 055, 056, 072, 076, 077), the durable
+# tests and the chaos tests (065, 075); import them by name.
+our @EXPORT_OK = qw(pool_node pool_session pool_job wait_parked poll_until
+  sqlstate_of wait_job job_fields
+  script_new script_add script_add_reset script_add_tlaunch script_write
+  script_read_log);
 
 # Run a query in a background psql session; return its stdout and whatever
 # it wrote to stderr (which is then cleared for the next query).
@@ -84,6 +87,50 @@ sub dsm_back_to
 	return;
 }
 
+# A started node $name with the warm pool: shared_preload_libraries =
+# 'pg_background', pg_background.pool_size = $opt{pool_size} (default 2),
+# pool_idle_timeout = 3600 (no parked worker leaves on its own while a test
+# runs), max_worker_processes = $opt{max_worker_processes} (default 8), no
+# parallel workers, log_min_messages = log, then the lines of the list
+# $opt{conf}.  $opt{init} holds the arguments of init (e.g.
+# { allows_streaming => 1 }).  The extension is created in postgres, and
+# the roles of the list $opt{roles} (default regress_alice and regress_bob),
+# created with LOGIN, are granted its privileges; the same in each database
+# of the list $opt{dbs}, created (from template1) afterwards.
+sub pool_node
+{
+	my ($name, %opt) = @_;
+	my @roles = @{ $opt{roles} // [ 'regress_alice', 'regress_bob' ] };
+	my $pool_size = $opt{pool_size} // 2;
+	my $max_workers = $opt{max_worker_processes} // 8;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+
+	$node->init(%{ $opt{init} // {} });
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_background'
+pg_background.pool_size = $pool_size
+pg_background.pool_idle_timeout = 3600
+max_worker_processes = $max_workers
+max_parallel_workers = 0
+max_parallel_workers_per_gather = 0
+log_min_messages = log
+} . join('', map { "$_\n" } @{ $opt{conf} // [] }));
+	$node->start;
+
+	my $grant = @roles
+	  ? 'SELECT grant_pg_background_privileges(r, false) FROM unnest(ARRAY['
+	  . join(', ', map { "'$_'" } @roles) . ']) r;'
+	  : '';
+	$node->safe_psql('postgres', "CREATE EXTENSION pg_background;\n"
+		  . join('', map { "CREATE ROLE $_ LOGIN;\n" } @roles) . $grant);
+	for my $db (@{ $opt{dbs} // [] })
+	{
+		$node->safe_psql('postgres', "CREATE DATABASE $db");
+		$node->safe_psql($db, "CREATE EXTENSION pg_background;\n$grant");
+	}
+	return $node;
+}
+
 # A background psql session as $user (default: the bootstrap superuser) on
 # $db (default: postgres) that goes on after errors and reports SQLSTATEs.
 sub pool_session
@@ -132,6 +179,40 @@ sub poll_until
 	}
 }
 
+# The SQLSTATE of the first error that $sql raises on $node in $db
+# (default: postgres) as $user (default: the bootstrap superuser); '' if
+# none.
+sub sqlstate_of
+{
+	my ($node, $sql, $user, $db) = @_;
+	my ($ret, $out, $err) = $node->psql(
+		$db // 'postgres', $sql,
+		extra_params =>
+		  [ (defined $user ? ('-U', $user) : ()), '-v', 'VERBOSITY=verbose' ]);
+	return $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : '';
+}
+
+# Wait (server side, with pg_background_wait_job and the default timeout)
+# until the durable job $id of $node has finished, as $user (default: the
+# bootstrap superuser) in $db (default: postgres); returns 't' if it did.
+sub wait_job
+{
+	my ($node, $id, $user, $db) = @_;
+	my $ms = $PostgreSQL::Test::Utils::timeout_default * 1000;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT pg_background_wait_job($id, $ms)",
+		extra_params => [ defined $user ? ('-U', $user) : () ]);
+}
+
+# The columns $cols of pg_background_job($id) on $node in $db (default:
+# postgres), as the bootstrap superuser.
+sub job_fields
+{
+	my ($node, $id, $cols, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT $cols FROM pg_background_job($id)");
+}
+
 # A chaos test's psql script of one session: its lines, and what some of
 # them do (line number -> [ what, job id ]), to tell its errors apart.
 sub script_new
@@ -160,6 +241,33 @@ sub script_add_reset
 		script_add($sc, 'RESET statement_timeout;', 'reset');
 	}
 	script_add($sc, '\\endif') for (2 .. 10);
+	return;
+}
+
+# A timeout launch ('tlaunch') of job $id: launch (v2) $sql with
+# statement_timeout = $ms ms.  If the launch failed, look the job up in
+# pg_background_jobs (WHERE sql_preview $preview, e.g. "= '...'" or
+# "LIKE '...%'") and detach it ("D:id:false"); else detach it by its handle
+# ("T:id:false").  Either way RESET statement_timeout first.
+sub script_add_tlaunch
+{
+	my ($sc, $id, $sql, $ms, $preview) = @_;
+	script_add($sc, "SET statement_timeout = '${ms}ms';");
+	script_add($sc,
+		"SELECT pid, cookie FROM pg_background_launch_v2(\$j\$$sql\$j\$) \\gset h${id}_",
+		'tlaunch', $id);
+	script_add($sc, '\\if :ERROR');
+	script_add_reset($sc);
+	script_add($sc,
+		"SELECT 'D:$id:' || (pg_background_detach_v2(pid, cookie) IS NULL) "
+		  . "FROM pg_background_jobs WHERE sql_preview $preview;",
+		'lookup', $id);
+	script_add($sc, '\\else');
+	script_add_reset($sc);
+	script_add($sc,
+		"SELECT 'T:$id:' || (pg_background_detach_v2(:h${id}_pid, :h${id}_cookie) IS NULL);",
+		'detach', $id);
+	script_add($sc, '\\endif');
 	return;
 }
 

@@ -80,31 +80,14 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(:DEFAULT pool_session);
+use PgbgTest qw(:DEFAULT pool_node pool_session);
 
 my $start_time = time;
 my $E = qr/^(?:psql:\S+: )?ERROR:  /m;
 
-my $node = PostgreSQL::Test::Cluster->new('pool');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-max_worker_processes = 8
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$node->start;
-$node->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE ROLE regress_alice LOGIN;
-CREATE ROLE regress_bob LOGIN;
-SELECT grant_pg_background_privileges(r, false)
-  FROM unnest(ARRAY['regress_alice', 'regress_bob']) r;
-CREATE DATABASE pool_db2;
-});
+my $node = pool_node('pool');
+# pool_db2: the extension, and no privileges granted.
+$node->safe_psql('postgres', 'CREATE DATABASE pool_db2');
 $node->safe_psql('pool_db2', 'CREATE EXTENSION pg_background');
 
 my $workers_sql =
@@ -537,25 +520,8 @@ $L->quit;
 # ---------------------------------------------------------------------------
 # 5. Parked workers give their slots to queued jobs.
 # ---------------------------------------------------------------------------
-my $node2 = PostgreSQL::Test::Cluster->new('pool_slots');
-$node2->init;
-$node2->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-max_worker_processes = 4
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$node2->start;
-$node2->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE ROLE regress_a LOGIN;
-CREATE ROLE regress_b LOGIN;
-SELECT grant_pg_background_privileges(r, false)
-  FROM unnest(ARRAY['regress_a', 'regress_b']) r;
-});
+my $node2 = pool_node('pool_slots', max_worker_processes => 4,
+	roles => [ 'regress_a', 'regress_b' ]);
 is( $node2->safe_psql('postgres',
 		q{SELECT 4 - count(*) FROM pg_stat_activity
 		  WHERE backend_type IN ('pg_background dispatcher', 'logical replication launcher')}),

@@ -61,28 +61,15 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(run_query pool_session pool_job wait_parked poll_until);
+use PgbgTest qw(run_query pool_node pool_session pool_job wait_parked poll_until);
 
 my $start_time = time;
 my $E = qr/^(?:psql:\S+: )?ERROR:  /m;
 
-my $node = PostgreSQL::Test::Cluster->new('pool_clean');
-$node->init(allows_streaming => 1);
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-max_worker_processes = 8
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$node->start;
+my $node = pool_node('pool_clean', init => { allows_streaming => 1 },
+	roles => ['regress_alice']);
 $node->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
 CREATE EXTENSION dblink;
-CREATE ROLE regress_alice LOGIN;
-SELECT grant_pg_background_privileges('regress_alice', false);
 CREATE TABLE stats_t (i int);
 });
 

@@ -97,8 +97,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(dsm_count dsm_back_to script_new script_add script_add_reset
-  script_write script_read_log);
+use PgbgTest qw(dsm_count dsm_back_to script_new script_add
+  script_add_tlaunch script_write script_read_log);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time);
 use List::Util qw(sum);
@@ -224,12 +224,6 @@ sub job_sql
 		$sql .= "; SELECT 'x'::text FROM pg_advisory_xact_lock($k), pg_sleep(0.0$ms)";
 	}
 	return $sql;
-}
-
-sub add_reset
-{
-	my ($s) = @_;
-	return script_add_reset($scripts[$s]);
 }
 
 # A line that uses the handle of job $id (psql variables h<id>_pid and
@@ -362,22 +356,8 @@ sub gen_phase
 		}
 		elsif ($kind eq 'to')
 		{
-			my $ms = 1 + int(rand(15));
-			add($s, "SET statement_timeout = '${ms}ms';");
-			add($s, "SELECT pid, cookie FROM pg_background_launch_v2(\$j\$$sql\$j\$) \\gset h${id}_",
-				'tlaunch', $id);
-			add($s, '\\if :ERROR');
-			add_reset($s);
-			add($s,
-				"SELECT 'D:$id:' || (pg_background_detach_v2(pid, cookie) IS NULL) "
-				  . "FROM pg_background_jobs "
-				  . "WHERE sql_preview LIKE 'INSERT INTO chaos_r VALUES ($id)%';",
-				'lookup', $id);
-			add($s, '\\else');
-			add_reset($s);
-			add($s, "SELECT 'T:$id:' || (pg_background_detach_v2(:h${id}_pid, :h${id}_cookie) IS NULL);",
-				'detach', $id);
-			add($s, '\\endif');
+			script_add_tlaunch($scripts[$s], $id, $sql, 1 + int(rand(15)),
+				"LIKE 'INSERT INTO chaos_r VALUES ($id)%'");
 		}
 
 		# Detach the oldest outstanding handles (a few stay attached).

@@ -51,7 +51,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(poll_until);
+use PgbgTest qw(poll_until sqlstate_of wait_job job_fields);
 
 my $node = PostgreSQL::Test::Cluster->new('durable');
 $node->init(allows_streaming => 1);
@@ -81,31 +81,6 @@ CREATE EXTENSION pg_background;
 CREATE TABLE t2 (k text);
 });
 
-# The SQLSTATE of the error $sql raises on database $db as $user ('' if none).
-sub sqlstate_of
-{
-	my ($db, $sql, $user) = @_;
-	my ($ret, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\n$sql",
-		extra_params => [ '-U', $user // 'postgres' ]);
-	return $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : '';
-}
-
-# Wait (server side, on the condition variable) until job $id finished.
-sub wait_job
-{
-	my ($id, $user) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pg_background_wait_job($id, 60000)",
-		extra_params => [ '-U', $user // 'postgres' ]);
-}
-
-sub job
-{
-	my ($id, $cols) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT $cols FROM pg_background_job($id)");
-}
-
 # 1. Rolled back.
 my $rolled = $node->safe_psql('postgres', q{
 BEGIN;
@@ -115,8 +90,8 @@ ROLLBACK;
 # (psql prints the id even though the transaction rolls back)
 my $after = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue($$INSERT INTO t (k) VALUES ('after')$$)});
-is(wait_job($after), 't', 'a job committed after the rollback finishes');
-is(sqlstate_of('postgres', "SELECT * FROM pg_background_job($rolled)"),
+is(wait_job($node, $after), 't', 'a job committed after the rollback finishes');
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($rolled)"),
 	'42704', 'the rolled back job does not exist');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'rolled back'}),
 	'0', 'the rolled back job never ran');
@@ -126,10 +101,10 @@ my $one = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue($$INSERT INTO t (k, who, sess) VALUES ($1, current_user, session_user)$$,
 	  NULL, 1, '1 s', NULL, 'label one', 'one'::text)},
 	extra_params => [ '-U', 'regress_alice' ]);
-is(wait_job($one, 'regress_alice'), 't', 'wait_job returns true once the job finished');
+is(wait_job($node, $one, 'regress_alice'), 't', 'wait_job returns true once the job finished');
 is($node->safe_psql('postgres', q{SELECT count(*), min(who), min(sess) FROM t WHERE k = 'one'}),
 	'1|regress_alice|regress_alice', 'the job ran once, as the role that enqueued it');
-is(job($one, q{state, attempts, max_attempts, command_tag, label, owner,
+is(job_fields($node, $one, q{state, attempts, max_attempts, command_tag, label, owner,
 	sqlstate IS NULL, started_at >= enqueued_at, finished_at >= started_at}),
 	'succeeded|1|1|INSERT 0 1|label one|regress_alice|t|t|t',
 	'pg_background_job shows the success');
@@ -137,8 +112,8 @@ is(job($one, q{state, attempts, max_attempts, command_tag, label, owner,
 # 3. run_at, by the server's clock.
 my $later = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue($$INSERT INTO t (k) VALUES ('later')$$, now() + interval '3 s')});
-is(job($later, 'state'), 'queued', 'a job due later is queued');
-is(wait_job($later), 't', 'the job due later finishes');
+is(job_fields($node, $later, 'state'), 'queued', 'a job due later is queued');
+is(wait_job($node, $later), 't', 'the job due later finishes');
 is($node->safe_psql('postgres', qq{
 SELECT j.started_at >= j.run_at, t.at >= j.run_at
 FROM pg_background_job($later) j, t WHERE t.k = 'later'}),
@@ -148,22 +123,22 @@ FROM pg_background_job($later) j, t WHERE t.k = 'later'}),
 my $retried = $node->safe_psql('postgres', q{
 SELECT pg_background_enqueue($$SELECT 1 / CASE WHEN nextval('attempts_seq') < 3 THEN 0 ELSE 1 END;
   INSERT INTO t (k) VALUES ('retried')$$, NULL, 5, '10 ms')});
-is(wait_job($retried), 't', 'the retried job finishes');
-is(job($retried, 'state, attempts, sqlstate IS NULL'), 'succeeded|3|t',
+is(wait_job($node, $retried), 't', 'the retried job finishes');
+is(job_fields($node, $retried, 'state, attempts, sqlstate IS NULL'), 'succeeded|3|t',
 	'it succeeded at its third attempt');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'retried'}),
 	'1', 'its effect is there once');
 my $failing = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue('SELECT 1/0', NULL, 2, '10 ms')});
-is(wait_job($failing), 't', 'the failing job finishes');
-is(job($failing, 'state, attempts, sqlstate, message'),
+is(wait_job($node, $failing), 't', 'the failing job finishes');
+is(job_fields($node, $failing, 'state, attempts, sqlstate, message'),
 	'failed|2|22012|division by zero', 'it failed after max_attempts, the error kept');
 
 # 5. Timeout.
 my $slow = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue('SELECT pg_sleep(60)', timeout => '200 ms')});
-is(wait_job($slow), 't', 'the slow job finishes');
-is(job($slow, 'state, attempts, sqlstate, message'),
+is(wait_job($node, $slow), 't', 'the slow job finishes');
+is(job_fields($node, $slow, 'state, attempts, sqlstate, message'),
 	'failed|1|57014|canceling durable job due to its timeout', 'its timeout ended it');
 
 # 6. Cancel.
@@ -171,8 +146,8 @@ my $queued = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue('SELECT 1', now() + interval '1 hour')});
 is($node->safe_psql('postgres', "SELECT pg_background_cancel_job($queued)"), 't',
 	'a queued job is canceled');
-is(wait_job($queued), 't', 'waiting for a canceled job returns true');
-is(job($queued, 'state, attempts, sqlstate'), 'canceled|0|57014', 'it is canceled, never started');
+is(wait_job($node, $queued), 't', 'waiting for a canceled job returns true');
+is(job_fields($node, $queued, 'state, attempts, sqlstate'), 'canceled|0|57014', 'it is canceled, never started');
 my $running = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue($$INSERT INTO t (k) VALUES ('canceled'); SELECT pg_sleep(60)$$)});
 ok(poll_until($node, "SELECT state FROM pg_background_job($running)", 'running', 60),
@@ -181,8 +156,8 @@ ok(poll_until($node, q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%
 	'1', 60), 'its worker runs its SQL');
 is($node->safe_psql('postgres', "SELECT pg_background_cancel_job($running)"), 't',
 	'a running job is told to stop');
-is(wait_job($running), 't', 'it finishes');
-is(job($running, 'state, attempts, sqlstate'), 'canceled|1|57014', 'it is canceled');
+is(wait_job($node, $running), 't', 'it finishes');
+is(job_fields($node, $running, 'state, attempts, sqlstate'), 'canceled|1|57014', 'it is canceled');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'canceled'}),
 	'0', 'its effect was rolled back');
 is($node->safe_psql('postgres', "SELECT pg_background_cancel_job($one)"), 'f',
@@ -203,26 +178,26 @@ ok(poll_until($node, q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type = 'pg_background' AND wait_event = 'Extension'
 	AND backend_xid IS NOT NULL}, '1', 60),
 	'the failing attempt\'s worker waits before committing its failure');
-is(job($late, 'state, attempts'), 'running|1', 'the job is still running as others see it');
+is(job_fields($node, $late, 'state, attempts'), 'running|1', 'the job is still running as others see it');
 is($node->safe_psql('postgres', "SELECT pg_background_cancel_job($late)"), 't',
 	'the job is told to stop');
 $node->safe_psql('postgres', q{
 ALTER SYSTEM RESET pg_background.test_fault;
 SELECT pg_reload_conf();
 });
-is(wait_job($late), 't', 'it finishes');
-is(job($late, 'state, attempts, sqlstate, message'),
+is(wait_job($node, $late), 't', 'it finishes');
+is(job_fields($node, $late, 'state, attempts, sqlstate, message'),
 	'canceled|1|57014|canceled before its next attempt',
 	'it is canceled after its first attempt, not run again');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'late'}),
 	'0', 'the attempt\'s effect was rolled back');
 
 # 7. Another role sees nothing.
-is(sqlstate_of('postgres', "SELECT * FROM pg_background_job($one)", 'regress_bob'),
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($one)", 'regress_bob'),
 	'42704', "another role's job: pg_background_job gives 42704");
-is(sqlstate_of('postgres', "SELECT pg_background_wait_job($one)", 'regress_bob'),
+is(sqlstate_of($node, "SELECT pg_background_wait_job($one)", 'regress_bob'),
 	'42704', 'wait_job gives 42704');
-is(sqlstate_of('postgres', "SELECT pg_background_cancel_job($one)", 'regress_bob'),
+is(sqlstate_of($node, "SELECT pg_background_cancel_job($one)", 'regress_bob'),
 	'42704', 'cancel_job gives 42704');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_background_durable_jobs',
 		extra_params => [ '-U', 'regress_bob' ]),
@@ -230,9 +205,9 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_background_durable_jobs
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_background_durable_jobs',
 		extra_params => [ '-U', 'regress_alice' ]),
 	'1', 'the view shows a role its own job');
-is(sqlstate_of('postgres', 'SELECT * FROM pgbg_durable', 'regress_alice'),
+is(sqlstate_of($node, 'SELECT * FROM pgbg_durable', 'regress_alice'),
 	'42501', 'the table itself is not readable');
-is(sqlstate_of('postgres', q{UPDATE pgbg_durable SET state = 'queued'}, 'regress_alice'),
+is(sqlstate_of($node, q{UPDATE pgbg_durable SET state = 'queued'}, 'regress_alice'),
 	'42501', 'nor writable');
 
 # 8. Bad input.
@@ -258,17 +233,17 @@ my %bad = (
 );
 foreach my $sql (sort keys %bad)
 {
-	is(sqlstate_of('postgres', $sql), $bad{$sql}, "$sql: $bad{$sql}");
+	is(sqlstate_of($node, $sql), $bad{$sql}, "$sql: $bad{$sql}");
 }
 is($node->safe_psql('postgres',
 	q{SELECT count(*) FROM pg_background_durable_jobs WHERE sql = 'SELECT 1' AND state <> 'canceled'}),
 	'0', 'no bad call enqueued anything');
 
-is(sqlstate_of('postgres', q{BEGIN; SELECT pg_background_wait_job(pg_background_enqueue('SELECT 1'), 1000);}),
+is(sqlstate_of($node, q{BEGIN; SELECT pg_background_wait_job(pg_background_enqueue('SELECT 1'), 1000);}),
 	'55000', 'waiting for a job enqueued by the transaction in progress');
 
 # 9. PREPARE TRANSACTION.
-is(sqlstate_of('postgres', q{BEGIN; SELECT pg_background_enqueue('SELECT 1'); PREPARE TRANSACTION 'p1';}),
+is(sqlstate_of($node, q{BEGIN; SELECT pg_background_enqueue('SELECT 1'); PREPARE TRANSACTION 'p1';}),
 	'0A000', 'a transaction that enqueued cannot be prepared');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0',
 	'nothing was prepared');
@@ -322,8 +297,8 @@ foreach my $round (1 .. 10)
 	poll_until($node, "SELECT attempts >= $round + 1 OR state = 'failed' FROM pg_background_job($stubborn)", 't', 60);
 }
 is($terminated, 10, 'the job was terminated 10 times, each time in a new attempt');
-is(wait_job($stubborn), 't', 'then it finished');
-is(job($stubborn, 'state, attempts, sqlstate, message'),
+is(wait_job($node, $stubborn), 't', 'then it finished');
+is(job_fields($node, $stubborn, 'state, attempts, sqlstate, message'),
 	'failed|10|08006|the job was interrupted too often', 'it failed as interrupted too often');
 $blocker->quit;
 
@@ -336,8 +311,8 @@ $node->safe_psql('postgres', qq{DROP ROLE regress_gone;
 UPDATE pgbg_durable SET run_at = now() WHERE id = $orphan});
 # A new enqueue wakes the runner, which then finds the orphan due.
 $node->safe_psql('postgres', q{SELECT pg_background_enqueue('SELECT 1')});
-is(wait_job($orphan), 't', "the job of a dropped role finishes");
-is(job($orphan, 'state, attempts, sqlstate'), 'failed|0|28000',
+is(wait_job($node, $orphan), 't', "the job of a dropped role finishes");
+is(job_fields($node, $orphan, 'state, attempts, sqlstate'), 'failed|0|28000',
 	'it failed with 28000 without starting');
 
 # 11. Restart: 100 jobs, one of them held on an advisory lock.
@@ -361,7 +336,7 @@ ok(poll_until($node, q{SELECT count(*) FROM pg_background_durable_jobs
 	'after the restart every job succeeded');
 is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT i), min(i), max(i) FROM crash'),
 	'101|101|0|100', 'each effect is there exactly once');
-is(job($held, 'state, attempts'), 'succeeded|2', 'the job interrupted while running ran again');
+is(job_fields($node, $held, 'state, attempts'), 'succeeded|2', 'the job interrupted while running ran again');
 my $db2_done = 0;
 my $deadline = time + 120;
 # Polls db2's table only: nothing wakes its runner but the server's start.
@@ -383,7 +358,7 @@ SELECT pg_reload_conf()});
 my $last = $node->safe_psql('postgres', q{SELECT pg_background_enqueue('SELECT 1')});
 ok(poll_until($node, 'SELECT count(*) FROM pg_background_durable_jobs', '0', 60),
 	'finished jobs are removed after durable_keep_finished');
-is(sqlstate_of('postgres', "SELECT * FROM pg_background_job($last)"), '42704',
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($last)"), '42704',
 	'a removed job does not exist');
 
 # 12b. A damaged file of databases is put aside, and a new enqueue lists
@@ -399,7 +374,7 @@ ok(-e "$dbs_file.damaged", 'the damaged file was renamed');
 like(slurp_file($node->logfile), qr/pg_background durable job file "pg_background.durable" is damaged/,
 	'and the log says so');
 my $relisted = $node->safe_psql('postgres', q{SELECT pg_background_enqueue('SELECT 1')});
-is(wait_job($relisted), 't', 'a job enqueued afterwards runs');
+is(wait_job($node, $relisted), 't', 'a job enqueued afterwards runs');
 ok(-e $dbs_file, 'and the database is listed again');
 
 # 12c. The enqueue writes its row directly: a table changed under it (a
@@ -409,15 +384,15 @@ ok(-e $dbs_file, 'and the database is listed again');
 $node->safe_psql('postgres',
 	'ALTER TABLE pgbg_durable ADD COLUMN extra int NOT NULL DEFAULT 0');
 my $before_layout = $node->safe_psql('postgres', 'SELECT count(*) FROM pgbg_durable');
-is(sqlstate_of('postgres', q{SELECT pg_background_enqueue('SELECT 1')}), '55000',
+is(sqlstate_of($node, q{SELECT pg_background_enqueue('SELECT 1')}), '55000',
 	'a table of another layout is refused');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pgbg_durable'), $before_layout,
 	'and nothing was written');
 $node->safe_psql('postgres', 'ALTER TABLE pgbg_durable DROP COLUMN extra');
 my $after_layout = $node->safe_psql('postgres',
 	q{SELECT pg_background_enqueue('SELECT $1::int', NULL, 1, '1 s', '1 min', 'after drop', 7)});
-is(wait_job($after_layout), 't', 'after the column is dropped, a job is enqueued and runs');
-is(job($after_layout, q{state, label, command_tag}), 'succeeded|after drop|SELECT 1',
+is(wait_job($node, $after_layout), 't', 'after the column is dropped, a job is enqueued and runs');
+is(job_fields($node, $after_layout, q{state, label, command_tag}), 'succeeded|after drop|SELECT 1',
 	'with its label and outcome');
 
 # 13. Hot standby.
@@ -426,16 +401,9 @@ my $standby = PostgreSQL::Test::Cluster->new('durable_standby');
 $standby->init_from_backup($node, 'base', has_streaming => 1);
 $standby->start;
 $node->wait_for_catchup($standby);
-is(sqlstate_of_node($standby, q{SELECT pg_background_enqueue('SELECT 1')}),
+is(sqlstate_of($standby, q{SELECT pg_background_enqueue('SELECT 1')}),
 	'25006', 'a hot standby refuses to enqueue');
 $standby->stop;
-
-sub sqlstate_of_node
-{
-	my ($n, $sql) = @_;
-	my ($ret, $out, $err) = $n->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	return $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : '';
-}
 
 my $log = slurp_file($node->logfile);
 unlike($log, qr/TRAP|PANIC|was terminated by signal/, 'no assertion failure, PANIC or crash in the log');

@@ -31,25 +31,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(:DEFAULT pool_session wait_parked poll_until);
+use PgbgTest qw(:DEFAULT pool_node pool_session wait_parked poll_until);
 
-my $node = PostgreSQL::Test::Cluster->new('pool_backlog');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 1
-pg_background.pool_idle_timeout = 3600
-pg_background.test_fault = 'pool_await'
-max_worker_processes = 12
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$node->start;
-$node->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE TABLE backlog_t (i int);
-});
+my $node = pool_node('pool_backlog', pool_size => 1, max_worker_processes => 12,
+	roles => [], conf => ["pg_background.test_fault = 'pool_await'"]);
+$node->safe_psql('postgres', 'CREATE TABLE backlog_t (i int)');
 
 my $workers_sql =
   q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'};

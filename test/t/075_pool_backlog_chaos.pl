@@ -49,7 +49,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use PgbgTest qw(:DEFAULT pool_session wait_parked poll_until script_new
-  script_add script_add_reset script_write script_read_log);
+  script_add script_add_tlaunch script_write script_read_log);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time);
 
@@ -95,12 +95,6 @@ sub add
 	return script_add($scripts[$s], @_);
 }
 
-sub add_reset
-{
-	my ($s) = @_;
-	return script_add_reset($scripts[$s]);
-}
-
 for my $id (1 .. $njobs)
 {
 	my $s = int(rand($nsessions));
@@ -110,22 +104,8 @@ for my $id (1 .. $njobs)
 	$kind{$id} = $k;
 	if ($k eq 'to')
 	{
-		my $ms = 1 + int(rand(10));
-		add($s, "SET statement_timeout = '${ms}ms';");
-		add($s, "SELECT pid, cookie FROM pg_background_launch_v2('$sql') \\gset h${id}_",
-			'tlaunch', $id);
-		add($s, '\\if :ERROR');
-		add_reset($s);
-		add($s,
-			"SELECT 'D:$id:' || (pg_background_detach_v2(pid, cookie) IS NULL) "
-			  . "FROM pg_background_jobs "
-			  . "WHERE sql_preview = '$sql';",
-			'lookup', $id);
-		add($s, '\\else');
-		add_reset($s);
-		add($s, "SELECT 'T:$id:' || (pg_background_detach_v2(:h${id}_pid, :h${id}_cookie) IS NULL);",
-			'detach', $id);
-		add($s, '\\endif');
+		script_add_tlaunch($scripts[$s], $id, $sql, 1 + int(rand(10)),
+			"= '$sql'");
 	}
 	elsif ($k eq 'v1d')
 	{

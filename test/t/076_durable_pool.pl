@@ -35,26 +35,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(pool_session pool_job wait_parked poll_until);
+use PgbgTest qw(pool_node pool_session pool_job wait_parked poll_until wait_job);
 
-my $node = PostgreSQL::Test::Cluster->new('durable_pool');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-max_worker_processes = 16
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$node->start;
+my $node = pool_node('durable_pool', max_worker_processes => 16);
 $node->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE ROLE regress_alice LOGIN;
-CREATE ROLE regress_bob LOGIN;
-SELECT grant_pg_background_privileges(r, false)
-  FROM unnest(ARRAY['regress_alice', 'regress_bob']) r;
 CREATE TABLE t (k text, pid int);
 GRANT ALL ON t TO regress_alice, regress_bob;
 });
@@ -96,7 +80,7 @@ wait_parked($node, '(1) after the ordinary job', 1);
 is(parked_pid_of('regress_alice'), $P, '(1) its worker P is parked');
 
 my $id = enqueue('regress_alice', q{INSERT INTO t VALUES ('one', pg_backend_pid())}, 'one');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't',
+is(wait_job($node, $id, 'regress_alice'), 't',
 	'(1) the durable job finishes');
 is(as('regress_alice', "SELECT state, attempts, command_tag FROM pg_background_job($id)"),
 	'succeeded|1|INSERT 0 1', '(1) it succeeded at its first attempt');
@@ -114,7 +98,7 @@ wait_parked($node, '(1) after that job', 1);
 
 # 2. A durable worker parks afterwards and serves ordinary launches.
 $id = enqueue('regress_bob', q{INSERT INTO t VALUES ('two', pg_backend_pid())}, 'two');
-is(as('regress_bob', "SELECT pg_background_wait_job($id, 60000)"), 't',
+is(wait_job($node, $id, 'regress_bob'), 't',
 	'(2) the durable job of regress_bob finishes');
 is(as('regress_bob', "SELECT state, attempts FROM pg_background_job($id)"),
 	'succeeded|1', '(2) it succeeded at its first attempt');
@@ -131,7 +115,7 @@ wait_parked($node, '(2) after that job', 2);
 $P = parked_pid_of('regress_alice');
 $id = enqueue('regress_alice',
 	q{INSERT INTO t VALUES ('three', pg_backend_pid()); SELECT 1/0}, 'three');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't',
+is(wait_job($node, $id, 'regress_alice'), 't',
 	'(3) the failing job finishes');
 is(as('regress_alice', "SELECT state, attempts, sqlstate FROM pg_background_job($id)"),
 	'failed|1|22012', '(3) it failed at its one attempt with 22012');
@@ -157,7 +141,7 @@ ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory
 	'(4) the attempt waits for the lock on the parked worker Q');
 is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't',
 	'(4) cancel_job: true');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't',
+is(wait_job($node, $id, 'regress_alice'), 't',
 	'(4) the job finishes');
 is(as('regress_alice', "SELECT state, sqlstate FROM pg_background_job($id)"),
 	'canceled|57014', '(4) it is canceled with 57014');
@@ -180,7 +164,7 @@ eval { $A->quit; };
 eval { $B->quit; };
 eval { $locker->quit; };
 $node->start;
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't',
+is(wait_job($node, $id, 'regress_alice'), 't',
 	'(5) after the restart, the job finishes');
 is(as('regress_alice', "SELECT state, attempts FROM pg_background_job($id)"),
 	'succeeded|2', '(5) it succeeded at its second attempt');

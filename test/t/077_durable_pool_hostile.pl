@@ -57,37 +57,21 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(run_query pool_session pool_job wait_parked poll_until set_guc);
+use PgbgTest qw(run_query pool_node pool_session pool_job wait_parked poll_until set_guc
+  sqlstate_of wait_job job_fields);
 
-my $node = PostgreSQL::Test::Cluster->new('durable_pool_hostile');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-pg_background.durable_workers = 2
-pg_background.max_total_workers = 3
-max_worker_processes = 16
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-autovacuum = off
-restart_after_crash = on
-log_min_messages = log
-});
-$node->start;
+my $node = pool_node('durable_pool_hostile', max_worker_processes => 16,
+	dbs => ['db2'], conf => [
+		'pg_background.durable_workers = 2',
+		'pg_background.max_total_workers = 3',
+		'autovacuum = off', 'restart_after_crash = on' ]);
 $node->safe_psql('postgres', q{
-CREATE ROLE regress_alice LOGIN;
-CREATE ROLE regress_bob LOGIN;
 CREATE ROLE regress_carol NOLOGIN;
 GRANT regress_carol TO regress_alice;
-CREATE DATABASE db2;
 });
 for my $db ('postgres', 'db2')
 {
 	$node->safe_psql($db, q{
-CREATE EXTENSION pg_background;
-SELECT grant_pg_background_privileges(r, false)
-  FROM unnest(ARRAY['regress_alice', 'regress_bob']) r;
 CREATE TABLE fx (k text, n int, cu name, su name, db name, pid int);
 GRANT ALL ON fx TO regress_alice, regress_bob, regress_carol;
 CREATE SCHEMA evil;
@@ -109,15 +93,6 @@ sub as
 	my ($role, $sql, $db) = @_;
 	return $node->safe_psql($db // 'postgres', $sql,
 		extra_params => [ '-U', $role ]);
-}
-
-# Run $sql as $role in $db; returns the SQLSTATE of its error, or '' if none.
-sub sqlstate_of
-{
-	my ($role, $sql, $db) = @_;
-	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql,
-		extra_params => [ '-U', $role, '-v', 'VERBOSITY=verbose' ]);
-	return $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : '';
 }
 
 # Enqueue $sql as $role (label, max_attempts 1, run_at now); returns the id.
@@ -148,8 +123,7 @@ sub wait_label
 sub job_row
 {
 	my ($id, $db) = @_;
-	return $node->safe_psql($db // 'postgres',
-		"SELECT state, attempts, coalesce(sqlstate, '') FROM pg_background_job($id)");
+	return job_fields($node, $id, q{state, attempts, coalesce(sqlstate, '')}, $db);
 }
 
 # How many rows fx has for $k (and $n, if given) in $db.
@@ -294,7 +268,7 @@ ok(poll_in($locker, qq{SELECT count(*) FROM pg_locks WHERE relation = 'pg_statis
 ($out, $err) = run_query($locker, "SELECT pg_background_cancel_job($id)");
 is($out, 't', '(2c) cancel_job: true');
 $locker->query_safe('COMMIT');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(2c) the job finishes');
+is(wait_job($node, $id, 'regress_alice'), 't', '(2c) the job finishes');
 is(job_row($id), 'canceled|1|57014', '(2c) canceled (57014) at its first attempt');
 is(rows_of('c2c'), '0', '(2c) it left no row');
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0', 60),
@@ -306,7 +280,7 @@ $id = enqueue('regress_alice', 'SELECT pg_sleep(3600); ' . effect('c2d'), 'c2d')
 ok(poll_until($node, "SELECT wait_event FROM pg_stat_activity WHERE pid = $P", 'PgSleep', 60),
 	'(2d) the attempt sleeps on the pooled worker');
 is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't', '(2d) cancel_job: true');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(2d) the job finishes');
+is(wait_job($node, $id, 'regress_alice'), 't', '(2d) the job finishes');
 is(job_row($id), 'canceled|1|57014', '(2d) canceled (57014)');
 is(rows_of('c2d'), '0', '(2d) no row');
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0', 60),
@@ -314,7 +288,7 @@ ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0'
 
 # 2e. Cancel of a finished job.
 $id = enqueue('regress_alice', effect('c2e'), 'c2e');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(2e) the job finishes');
+is(wait_job($node, $id, 'regress_alice'), 't', '(2e) the job finishes');
 is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 'f', '(2e) cancel_job: false');
 is(job_row($id), 'succeeded|1|', '(2e) still succeeded');
 is(rows_of('c2e'), '1', '(2e) its row once');
@@ -330,19 +304,19 @@ my $probe = q{INSERT INTO leakfx SELECT pg_backend_pid(), concat_ws(' | ', curre
 	(SELECT count(*) FROM pg_listening_channels()))};
 $P = fresh_pool('(2f)');
 $id = enqueue('regress_alice', $probe, 'p1');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(2f) the first probe ran');
+is(wait_job($node, $id, 'regress_alice'), 't', '(2f) the first probe ran');
 is(parked_pid_of('regress_alice'), $P, '(2f) on P, which parks again');
 $id = enqueue('regress_alice', q{SET search_path = evil, public; SET work_mem = '1234kB';
 	CREATE TEMP TABLE leak_tt (a int); PREPARE leak_ps AS SELECT 1;
 	SELECT pg_advisory_lock(4243);
 	DECLARE leak_c CURSOR WITH HOLD FOR SELECT 1; SET ROLE regress_carol; } . effect('c2f'), 'c2f');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(2f) the messy job ran');
+is(wait_job($node, $id, 'regress_alice'), 't', '(2f) the messy job ran');
 is(job_row($id), 'succeeded|1|', '(2f) it succeeded');
 is($node->safe_psql('postgres', q{SELECT cu || ' ' || su || ' ' || pid FROM fx WHERE k = 'c2f'}),
 	"regress_carol regress_alice $P", '(2f) on P, as regress_carol after SET ROLE');
 is(parked_pid_of('regress_alice'), $P, '(2f) P parks again');
 $id = enqueue('regress_alice', $probe, 'p2');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(2f) the second probe ran');
+is(wait_job($node, $id, 'regress_alice'), 't', '(2f) the second probe ran');
 is($node->safe_psql('postgres', q{SELECT count(DISTINCT pid) || ' ' || count(DISTINCT s) || ' ' || min(s) FROM leakfx}),
 	"1 1 regress_alice | regress_alice | \"\$user\", public | 4MB | 0 | 0 | t | 0 | 0",
 	'(2f) the second probe, on P too, sees a fresh session of regress_alice');
@@ -365,7 +339,7 @@ is(job_row($id), 'canceled|1|57014', '(2g) canceled (57014)');
 $locker->query_safe('SELECT pg_advisory_unlock(207)');
 set_guc($node, 'pg_background.max_total_workers', '3', '3');
 my $m = enqueue('regress_alice', effect('c2g_marker'), 'c2g_marker');
-is(as('regress_alice', "SELECT pg_background_wait_job($m, 60000)"), 't',
+is(wait_job($node, $m, 'regress_alice'), 't',
 	'(2g) a later job runs');
 is(job_row($id), 'canceled|1|57014', '(2g) the canceled job stays canceled');
 is(rows_of('c2g'), '0', '(2g) and never ran');
@@ -380,7 +354,7 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($P)");
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0', 60),
 	'(3a) the worker is gone');
 $locker->query_safe('SELECT pg_advisory_unlock(301)');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(3a) the job finishes');
+is(wait_job($node, $id, 'regress_alice'), 't', '(3a) the job finishes');
 is(job_row($id), 'succeeded|2|', '(3a) it succeeded at its second attempt');
 is(rows_of('k3a'), '1', '(3a) its row once');
 
@@ -395,7 +369,7 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($P)");
 kill 'CONT', $P;
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0', 60),
 	'(3b) the worker is gone');
-is(as('regress_alice', "SELECT pg_background_wait_job($id, 60000)"), 't', '(3b) the job finishes');
+is(wait_job($node, $id, 'regress_alice'), 't', '(3b) the job finishes');
 is(job_row($id), 'succeeded|2|', '(3b) it succeeded at its second attempt');
 is(rows_of('k3b'), '1', '(3b) its row once');
 
@@ -493,7 +467,7 @@ cmp_ok($busy, '>', $db2max, '(6) the busy job\'s id is unknown in db2');
 for my $f ('pg_background_job(NULL)', 'pg_background_wait_job(NULL, 0)',
 	'pg_background_cancel_job(NULL)')
 {
-	is(sqlstate_of('regress_alice', "SELECT $f"), '22004', "(6) $f: 22004");
+	is(sqlstate_of($node, "SELECT $f", 'regress_alice'), '22004', "(6) $f: 22004");
 }
 for my $bad ('-1', '0', '9223372036854775807', '(-9223372036854775807 - 1)', $bobs)
 {
@@ -501,12 +475,12 @@ for my $bad ('-1', '0', '9223372036854775807', '(-9223372036854775807 - 1)', $bo
 		'pg_background_cancel_job(%s)')
 	{
 		my $call = sprintf($f, $bad);
-		is(sqlstate_of('regress_alice', "SELECT $call"), '42704', "(6) $call as regress_alice: 42704");
+		is(sqlstate_of($node, "SELECT $call", 'regress_alice'), '42704', "(6) $call as regress_alice: 42704");
 	}
 }
-is(sqlstate_of('regress_alice', "SELECT pg_background_cancel_job($busy)", 'db2'), '42704',
+is(sqlstate_of($node, "SELECT pg_background_cancel_job($busy)", 'regress_alice', 'db2'), '42704',
 	'(6) cancel_job of a job of postgres, from db2: 42704');
-is(sqlstate_of('regress_alice', "SELECT pg_background_wait_job($busy, -1)"), '22023',
+is(sqlstate_of($node, "SELECT pg_background_wait_job($busy, -1)", 'regress_alice'), '22023',
 	'(6) wait_job with a negative timeout_ms: 22023');
 is(as('regress_alice', "SELECT pg_background_wait_job($busy, 0)"), 'f',
 	'(6) wait_job with timeout_ms 0 on a running job: false');
@@ -528,7 +502,7 @@ my %enq = (
 	"'SELECT 1', '-infinity', 1, '1 s', NULL, 'x'" => '22023');
 for my $args (sort keys %enq)
 {
-	is(sqlstate_of('regress_alice', "SELECT pg_background_enqueue($args)"), $enq{$args},
+	is(sqlstate_of($node, "SELECT pg_background_enqueue($args)", 'regress_alice'), $enq{$args},
 		"(6) enqueue($args): $enq{$args}");
 }
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_background_durable_jobs WHERE label = 'x'}),
@@ -538,9 +512,9 @@ my $t1 = as('regress_alice', q{SELECT pg_background_enqueue($q$SELECT pg_sleep(3
 my $tmax = as('regress_alice', q{SELECT pg_background_enqueue($q$} . effect('lim') . q{$q$, NULL, 1000, '1 day', '2147483647 ms', 'lim')});
 my $retry = as('regress_alice', q{SELECT pg_background_enqueue($q$SELECT 1/0$q$, NULL, 1000, '1 day', NULL, 'lim')});
 $locker->query_safe('SELECT pg_advisory_unlock(601)');
-is(as('regress_alice', "SELECT pg_background_wait_job($t1, 60000)"), 't', '(6) the 1 ms job finishes');
+is(wait_job($node, $t1, 'regress_alice'), 't', '(6) the 1 ms job finishes');
 is(job_row($t1), 'failed|1|57014', '(6) it reached its 1 ms timeout (57014)');
-is(as('regress_alice', "SELECT pg_background_wait_job($tmax, 60000)"), 't', '(6) the job with the longest timeout finishes');
+is(wait_job($node, $tmax, 'regress_alice'), 't', '(6) the job with the longest timeout finishes');
 is(job_row($tmax), 'succeeded|1|', '(6) it succeeded');
 poll_until($node, "SELECT attempts FROM pg_background_job($retry)", '1', 60);
 is($node->safe_psql('postgres', "SELECT concat_ws(' ', state, attempts, sqlstate, run_at > now() + interval '23 hours') FROM pg_background_job($retry)"),

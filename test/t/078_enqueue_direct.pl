@@ -40,7 +40,8 @@ use Test::More;
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(run_query launcher_session poll_until);
+use PgbgTest qw(run_query launcher_session poll_until sqlstate_of wait_job
+  job_fields);
 
 my $node = PostgreSQL::Test::Cluster->new('enqueue_direct');
 $node->init;
@@ -61,33 +62,11 @@ CREATE TABLE who (k text, cu text, su text);
 GRANT ALL ON eff, who TO regress_alice, regress_bob;
 });
 
-# The SQLSTATE of the first error of $sql on postgres as $user ('' if none).
-sub sqlstate_of
-{
-	my ($sql, $user) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
-		extra_params => [ '-U', $user // 'postgres' ]);
-	return $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : '';
-}
-
 sub sq
 {
 	my ($sql, $user) = @_;
 	return $node->safe_psql('postgres', $sql,
 		extra_params => [ '-U', $user // 'postgres' ]);
-}
-
-# Wait (server side, with a deadline) until job $id finished.
-sub wait_job
-{
-	my ($id) = @_;
-	return sq("SELECT pg_background_wait_job($id, 120000)");
-}
-
-sub job
-{
-	my ($id, $cols) = @_;
-	return sq("SELECT $cols FROM pg_background_job($id)");
 }
 
 sub rows_of
@@ -109,8 +88,8 @@ SELECT pg_background_enqueue($$INSERT INTO eff VALUES (1, 2)$$);
 RELEASE b;
 COMMIT;
 });
-is(wait_job($sp_kept), 't', 'an enqueue in a released savepoint runs');
-is(sqlstate_of("SELECT * FROM pg_background_job($sp_rolled)"), '42704',
+is(wait_job($node, $sp_kept), 't', 'an enqueue in a released savepoint runs');
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($sp_rolled)"), '42704',
 	'an enqueue rolled back to its savepoint does not exist');
 
 my @several = split /\n/, sq(q{
@@ -122,7 +101,7 @@ COMMIT;
 });
 ok($several[0] < $several[1] && $several[1] < $several[2],
 	'several enqueues in one transaction: ids increasing');
-is(wait_job($_), 't', "job $_ of the transaction finishes") for @several;
+is(wait_job($node, $_), 't', "job $_ of the transaction finishes") for @several;
 
 # A transaction that fails after its enqueue.
 my ($ret, $failed_out) = $node->psql('postgres', q{
@@ -149,10 +128,10 @@ $f$;
 });
 my $caught = sq('SELECT enq_then_fail()');
 my $later = sq(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (5, 1)$$)});
-is(wait_job($later), 't', 'a job committed after those finishes');
-is(sqlstate_of("SELECT * FROM pg_background_job($failed)"), '42704',
+is(wait_job($node, $later), 't', 'a job committed after those finishes');
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($failed)"), '42704',
 	'the enqueue of a failed transaction does not exist');
-is(sqlstate_of("SELECT * FROM pg_background_job($caught)"), '42704',
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($caught)"), '42704',
 	'the enqueue of a plpgsql block whose error was caught does not exist');
 is(sq('SELECT s, i, count(*) FROM eff WHERE s <= 5 GROUP BY s, i ORDER BY s, i'),
 	"1|2|1\n2|1|1\n2|2|1\n2|3|1\n5|1|1",
@@ -190,8 +169,8 @@ is(sq(q{SELECT length(b) > 10 * 1024 * 1024 FROM big}), 't', 'the SQL is over 10
 my $big1 = sq(q{SELECT pg_background_enqueue(b) FROM big});
 my $big2 = sq(q{SELECT pg_background_enqueue(
 	'INSERT INTO bigeff SELECT ''computed'', md5(' || quote_literal(s) || ')') FROM big});
-is(wait_job($big1), 't', 'the job of a toasted 10 MB sql finishes');
-is(wait_job($big2), 't', 'the job of a computed 10 MB sql finishes');
+is(wait_job($node, $big1), 't', 'the job of a toasted 10 MB sql finishes');
+is(wait_job($node, $big2), 't', 'the job of a computed 10 MB sql finishes');
 is(sq(qq{SELECT d.id, d.state, md5(d.sql) = md5(b.b) FROM pg_background_durable_jobs d, big b
 WHERE d.id = $big1}), "$big1|succeeded|t", 'the stored sql is the toasted column');
 is(sq(qq{SELECT count(*) FROM pg_background_durable_jobs d, big b
@@ -204,11 +183,11 @@ is(sq(q{SELECT e.k, e.m = md5(b.s) FROM bigeff e, big b ORDER BY e.k}),
 my $biglabel = sq(q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL,
 	(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 32768) g))});
 my $nolabel = sq(q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, NULL)});
-is(wait_job($biglabel), 't', 'the job of a 1 MB label finishes');
-is(wait_job($nolabel), 't', 'the job of a NULL label finishes');
-is(job($biglabel, q{md5(label) = (SELECT md5(string_agg(md5(g::text), '')) FROM generate_series(1, 32768) g)}),
+is(wait_job($node, $biglabel), 't', 'the job of a 1 MB label finishes');
+is(wait_job($node, $nolabel), 't', 'the job of a NULL label finishes');
+is(job_fields($node, $biglabel, q{md5(label) = (SELECT md5(string_agg(md5(g::text), '')) FROM generate_series(1, 32768) g)}),
 	't', 'the 1 MB label is kept');
-is(job($nolabel, 'label IS NULL'), 't', 'a NULL label stays NULL');
+is(job_fields($node, $nolabel, 'label IS NULL'), 't', 'a NULL label stays NULL');
 
 # Parameters of many types, bound as their types.
 sq(q{
@@ -225,8 +204,8 @@ my $params = sq(q{SELECT pg_background_enqueue(
 	42, $q$it's "quoted" \ $$ '; DROP TABLE pv; --$q$::text, NULL::text,
 	12345678901234567890.123456789::numeric, '{"k": [1, "x''y", null]}'::jsonb,
 	ARRAY[1, NULL, 3], 7::posint, 'happy'::mood, ARRAY['a,b', NULL, '"q']::text[])});
-is(wait_job($params), 't', 'the job with parameters finishes');
-is(job($params, 'state'), 'succeeded', 'and succeeded');
+is(wait_job($node, $params), 't', 'the job with parameters finishes');
+is(job_fields($node, $params, 'state'), 'succeeded', 'and succeeded');
 is(sq(q{SELECT a, b = $q$it's "quoted" \ $$ '; DROP TABLE pv; --$q$, c IS NULL, d,
 	e = '{"k": [1, "x''y", null]}'::jsonb, f, g, h, i = ARRAY['a,b', NULL, '"q']::text[], types FROM pv}),
 	'42|t|t|12345678901234567890.123456789|t|{1,NULL,3}|7|happy|t|'
@@ -234,20 +213,20 @@ is(sq(q{SELECT a, b = $q$it's "quoted" \ $$ '; DROP TABLE pv; --$q$, c IS NULL, 
 	'each parameter was bound with its value and type');
 
 my $empty = sq(q{SELECT pg_background_enqueue('')});
-is(wait_job($empty), 't', 'an empty sql finishes');
-is(job($empty, 'state, attempts, command_tag IS NULL, sqlstate IS NULL'),
+is(wait_job($node, $empty), 't', 'an empty sql finishes');
+is(job_fields($node, $empty, 'state, attempts, command_tag IS NULL, sqlstate IS NULL'),
 	'succeeded|1|t|t', 'it succeeded, with no command tag');
 
 my $past = sq(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (6, 1)$$, '2000-01-01')});
 my $future = sq(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (6, 2)$$, '2999-12-31')});
-is(wait_job($past), 't', 'a job due in the past runs');
-is(job($future, 'state, attempts'), 'queued|0', 'a job due in 2999 stays queued');
+is(wait_job($node, $past), 't', 'a job due in the past runs');
+is(job_fields($node, $future, 'state, attempts'), 'queued|0', 'a job due in 2999 stays queued');
 is(sq("SELECT pg_background_cancel_job($future)"), 't', 'and can be canceled');
-is(job($future, 'state'), 'canceled', 'canceled');
+is(job_fields($node, $future, 'state'), 'canceled', 'canceled');
 
 # Limits (docs/durable.md, "Errors").
 my $lim = sq(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1000, '1 day', '2147483647 ms', 'limits')});
-is(job($lim, q{max_attempts}), '1000', 'max_attempts 1000 is accepted');
+is(job_fields($node, $lim, q{max_attempts}), '1000', 'max_attempts 1000 is accepted');
 is(sq(qq{SELECT retry_delay, timeout FROM pg_background_durable_jobs WHERE id = $lim}),
 	'1 day|596:31:23.647', 'retry_delay 1 day and timeout 2147483647 ms are accepted');
 my $lim2 = sq(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '0', '1 ms', 'limits')});
@@ -271,7 +250,7 @@ my %bad = (
 my $rows_before = rows_of('true');
 for my $args (sort keys %bad)
 {
-	is(sqlstate_of("SELECT pg_background_enqueue($args)"), $bad{$args},
+	is(sqlstate_of($node, "SELECT pg_background_enqueue($args)"), $bad{$args},
 		"pg_background_enqueue($args): $bad{$args}");
 }
 is(rows_of('true'), $rows_before, 'the refused enqueues wrote nothing');
@@ -293,14 +272,14 @@ ALTER FUNCTION enq_definer() OWNER TO regress_bob;
 GRANT EXECUTE ON FUNCTION enq_definer() TO regress_alice;
 });
 my $definer = sq('SELECT enq_definer()', 'regress_alice');
-is(wait_job($setrole), 't', 'the job enqueued under SET ROLE finishes');
-is(wait_job($definer), 't', 'the job enqueued by a SECURITY DEFINER function finishes');
-is(job($setrole, 'owner, state'), 'regress_alice|succeeded', 'SET ROLE: the job is the role\'s');
-is(job($definer, 'owner, state'), 'regress_bob|succeeded', 'SECURITY DEFINER: the job is the definer\'s');
+is(wait_job($node, $setrole), 't', 'the job enqueued under SET ROLE finishes');
+is(wait_job($node, $definer), 't', 'the job enqueued by a SECURITY DEFINER function finishes');
+is(job_fields($node, $setrole, 'owner, state'), 'regress_alice|succeeded', 'SET ROLE: the job is the role\'s');
+is(job_fields($node, $definer, 'owner, state'), 'regress_bob|succeeded', 'SECURITY DEFINER: the job is the definer\'s');
 is(sq(q{SELECT k, cu, su FROM who ORDER BY k}),
 	"definer|regress_bob|regress_bob\nsetrole|regress_alice|regress_alice",
 	'each ran as its role');
-is(sqlstate_of("SELECT * FROM pg_background_job($definer)", 'regress_alice'), '42704',
+is(sqlstate_of($node, "SELECT * FROM pg_background_job($definer)", 'regress_alice'), '42704',
 	'the caller of the SECURITY DEFINER function does not see the definer\'s job');
 
 # A row trigger on a user table.
@@ -322,13 +301,13 @@ ROLLBACK;
 });
 my @trig = split /\n/, sq(q{SELECT id FROM pg_background_durable_jobs WHERE label = 'trigger' ORDER BY id});
 is(scalar @trig, 3, 'a row trigger enqueued one job per committed row');
-wait_job($_) for @trig;
+wait_job($node, $_) for @trig;
 is(sq(q{SELECT string_agg(i::text, ',' ORDER BY i) FROM eff WHERE s = 7}), '1,2,3',
 	'and they ran');
 
-is(sqlstate_of(q{BEGIN READ ONLY; SELECT pg_background_enqueue('SELECT 1');}), '25006',
+is(sqlstate_of($node, q{BEGIN READ ONLY; SELECT pg_background_enqueue('SELECT 1');}), '25006',
 	'a read-only transaction: 25006');
-is(sqlstate_of(q{SET default_transaction_read_only = on; SELECT pg_background_enqueue('SELECT 1');}),
+is(sqlstate_of($node, q{SET default_transaction_read_only = on; SELECT pg_background_enqueue('SELECT 1');}),
 	'25006', 'default_transaction_read_only: 25006');
 my ($r2, $o2, $aborted) = $node->psql('postgres',
 	qq{\\set VERBOSITY verbose\nBEGIN;\nSELECT 1/0;\nSELECT pg_background_enqueue('SELECT 1');\nROLLBACK;},
@@ -349,9 +328,9 @@ CREATE TABLE ix (i int);
 INSERT INTO ix VALUES (1);
 CREATE MATERIALIZED VIEW mv AS SELECT enq_imm(1) WITH NO DATA;
 });
-is(sqlstate_of('CREATE INDEX ON ix (enq_imm(i))'), '42501',
+is(sqlstate_of($node, 'CREATE INDEX ON ix (enq_imm(i))'), '42501',
 	'an index expression (CREATE INDEX): 42501');
-is(sqlstate_of('REFRESH MATERIALIZED VIEW mv'), '42501',
+is(sqlstate_of($node, 'REFRESH MATERIALIZED VIEW mv'), '42501',
 	'a materialized view\'s refresh: 42501');
 is(rows_of(q{label = 'restricted'}), '0', 'nothing was enqueued');
 
@@ -364,7 +343,7 @@ my $force = q{SELECT set_config(CASE WHEN current_setting('server_version_num'):
 unlike(sq($force . q{EXPLAIN (COSTS OFF) SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel')}),
 	qr/Gather/, 'a query calling it is not parallelized');
 my $par = sq($force . q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel')});
-is(wait_job($par), 't', 'and its job runs');
+is(wait_job($node, $par), 't', 'and its job runs');
 sq(q{CREATE FUNCTION enq_lying() RETURNS int8 LANGUAGE plpgsql PARALLEL SAFE AS $f$
 BEGIN
 	RETURN pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel');
@@ -372,7 +351,7 @@ END
 $f$});
 like(sq($force . 'EXPLAIN (COSTS OFF) SELECT enq_lying()'), qr/Gather/,
 	'a function that lies about it runs in a parallel worker');
-is(sqlstate_of($force . 'SELECT enq_lying()'), '25000', 'where the enqueue gives 25000');
+is(sqlstate_of($node, $force . 'SELECT enq_lying()'), '25000', 'where the enqueue gives 25000');
 is(rows_of(q{label = 'parallel'}), '1', 'nothing was enqueued there');
 
 # ---------------------------------------------------------------------------
@@ -464,11 +443,11 @@ sq('ALTER TABLE pgbg_durable ADD COLUMN extra1 int, ADD COLUMN extra2 int DEFAUL
 is($st, '', 'after nullable columns were added, it enqueues');
 is(sq("SELECT extra1 IS NULL, extra2 IS NULL FROM pgbg_durable WHERE id = $id"), 't|t',
 	'and leaves them null (a default is not applied)');
-is(wait_job($id), 't', 'its job finishes');
+is(wait_job($node, $id), 't', 'its job finishes');
 sq('ALTER TABLE pgbg_durable DROP COLUMN extra1, DROP COLUMN extra2');
 ($st, $id) = in_s(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (8, 2)$$, NULL, 1, '1 s', NULL, 'layout')});
 is($st, '', 'after they were dropped, it enqueues');
-is(wait_job($id), 't', 'its job finishes');
+is(wait_job($node, $id), 't', 'its job finishes');
 is(sq(q{SELECT string_agg(i::text, ',' ORDER BY i) FROM eff WHERE s = 8}), '1,2', 'both ran');
 
 # SET NOT NULL on a column the enqueue may leave null.
@@ -483,7 +462,7 @@ is(rows_of('true'), $rows_before, 'and nothing was written');
 sq('ALTER TABLE pgbg_durable ALTER label DROP NOT NULL');
 ($st, $id) = in_s(q{SELECT pg_background_enqueue('SELECT 1')});
 is($st, '', 'without the NOT NULL, it enqueues again');
-is(wait_job($id), 't', 'its job finishes');
+is(wait_job($node, $id), 't', 'its job finishes');
 
 # A column's type changed (errors is not shown by the view) in the
 # session's own transaction: refused, not a crash.
@@ -494,7 +473,7 @@ is($st, '55000', 'a column of another type is refused with 55000');
 in_s('ROLLBACK');
 ($st, $id) = in_s(q{SELECT pg_background_enqueue('SELECT 1')});
 is($st, '', 'after the rollback of the change, it enqueues');
-is(wait_job($id), 't', 'its job finishes');
+is(wait_job($node, $id), 't', 'its job finishes');
 
 # A unique index on label.
 sq(q{CREATE UNIQUE INDEX pgbg_durable_uniq ON pgbg_durable (label) WHERE label LIKE 'uniq%'});
@@ -529,7 +508,7 @@ CREATE TRIGGER pgbg_before BEFORE INSERT ON pgbg_durable
 });
 ($st, $id) = in_s(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (9, 1)$$)});
 is($st, '', 'with a BEFORE INSERT row trigger, it enqueues');
-is(wait_job($id), 't', 'its job finishes');
+is(wait_job($node, $id), 't', 'its job finishes');
 is(sq('SELECT count(*) FROM fired'), '0', 'the trigger did not fire for the enqueue');
 is(sq('SELECT count(*) FROM eff WHERE s = 9'), '1', 'the job ran');
 sq('DROP TRIGGER pgbg_before ON pgbg_durable');
