@@ -578,8 +578,8 @@ pgbg_durable_forget_database(Oid database)
 /*
  * Something for the database's runner to look at (a commit that enqueued
  * jobs, the earliest due at due): wake its runner, unless it sleeps until
- * later than due anyway, or ask the dispatcher to start one.  A database missing from the list (a runner forgot it meanwhile) is
- * listed again.
+ * later than due anyway, or ask the dispatcher to start one.  A database
+ * missing from the list (a runner forgot it meanwhile) is listed again.
  */
 static void
 durable_wake_database(Oid database, TimestampTz due)
