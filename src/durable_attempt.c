@@ -145,8 +145,9 @@ attempt_test_pause(void)
 	while ((fault = GetConfigOption("pg_background.test_fault", true, false)) != NULL &&
 		   strcmp(fault, "attempt_recording") == 0)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
+		/* A reload sets the latch (SignalHandlerForConfigReload). */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
