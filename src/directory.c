@@ -245,7 +245,9 @@ void
 pgbg_dir_shmem_request(void)
 {
 	RequestAddinShmemSpace(dir_size());
-	RequestNamedLWLockTranche("pg_background", 1 + DIR_NPARTITIONS);
+	/* Two tranches: waits for either show apart in pg_stat_activity. */
+	RequestNamedLWLockTranche("pg_background", 1);
+	RequestNamedLWLockTranche("pg_background outcomes", DIR_NPARTITIONS);
 }
 
 /*
@@ -259,12 +261,11 @@ pgbg_dir_shmem_init(void)
 	dir = ShmemInitStruct("pg_background directory", dir_size(), &found);
 	if (!found)
 	{
-		LWLockPadded *locks = GetNamedLWLockTranche("pg_background");
 		int			i;
 
 		memset(dir, 0, dir_size());
-		dir->lock = &locks[0].lock;
-		dir->partitions = &locks[1];
+		dir->lock = &(GetNamedLWLockTranche("pg_background"))->lock;
+		dir->partitions = GetNamedLWLockTranche("pg_background outcomes");
 		ConditionVariableInit(&dir->cv);
 		dir->next_seq = 1;
 		dir->nentries = pgbg_max_jobs;
