@@ -20,6 +20,9 @@
 #   cpu      CPU per job of every process of the cluster (and of pgbench),
 #            component by component, for ours and dblink
 #   pss      the proportional set size of parked pool workers
+#   waits    what launchers and workers wait for under the insert load at
+#            the largest client count (pg_stat_activity sampled every 10 ms):
+#            time spent waiting for a lock of ours shows here
 #   leak     BENCH_LEAK_COUNT launch+result in one session: its memory and
 #            DSM mappings from the 2048th launch to the last
 #
@@ -49,7 +52,8 @@
 #   BENCH_LEAK_INJECT every Nth launch of the leak case is never read nor
 #                     detached (0: none): a deliberate leak, to see the
 #                     verdict fail
-#   BENCH_CASES       which cases run (select1 insert cold rows cpu pss leak);
+#   BENCH_CASES       which cases run (select1 insert cold rows cpu waits pss
+#                     leak);
 #                     "fanout" (8 parallel jobs of ~BENCH_JOB_MS ms) is extra
 #   BENCH_DIR, BENCH_PORT  where the cluster lives (.run/bench, 55601)
 #   PG_BINDIR, PG_CONFIG   which PostgreSQL (scripts/lib.sh; default the
@@ -79,7 +83,7 @@ BENCH_CPU_SECONDS=${BENCH_CPU_SECONDS:-$q_cpu}
 BENCH_LEAK_COUNT=${BENCH_LEAK_COUNT:-$q_leak}
 BENCH_LEAK_INJECT=${BENCH_LEAK_INJECT:-0}
 BENCH_JOB_MS=${BENCH_JOB_MS:-500}
-BENCH_CASES=${BENCH_CASES:-select1 insert cold rows cpu pss leak}
+BENCH_CASES=${BENCH_CASES:-select1 insert cold rows cpu waits pss leak}
 BENCH_WARMUP=${BENCH_WARMUP:-20}
 BENCH_DRAIN_TIMEOUT=${BENCH_DRAIN_TIMEOUT:-120}
 # The leak verdict's baseline: a session remembers its last 1024 consumed
@@ -554,6 +558,47 @@ bench_cpu() {
 }
 
 # ---------------------------------------------------------------------------
+# waits: what the processes of the insert load wait for
+# ---------------------------------------------------------------------------
+
+# One pgbench run of launch+detach inserts (the largest client count of
+# BENCH_CLIENTS, pool_size BENCH_POOL_SIZE) while one session samples the
+# wait events of pgbench's backends (the launchers) and of the workers
+# every 10 ms, 300 times.  The samples go to waits.txt: count|kind|event.
+bench_waits() {
+	local c pid
+	c=$(echo "$BENCH_CLIENTS" | tr ' ' '\n' | sort -n | tail -n1)
+	set_pool "$BENCH_POOL_SIZE"
+	pgbench_run "$OUT/pgbench/waits.warmup" "$c" ours_insert_detach -t "$BENCH_WARMUP" >/dev/null
+	wait_idle
+	log "waits: launch+detach inserts, $c clients, pool_size $BENCH_POOL_SIZE, sampled for 3 s"
+	LOAD_RUN=1 pgbench_run "$OUT/pgbench/waits" "$c" ours_insert_detach -T 5 >/dev/null &
+	pid=$!
+	sleep 1
+	psql_bench -At -F '|' -f - >"$OUT/waits.txt" <<SQL
+CREATE TEMP TABLE waits (kind text, event text);
+DO \$\$
+BEGIN
+	FOR i IN 1..300 LOOP
+		INSERT INTO waits
+		SELECT CASE WHEN backend_type = 'client backend' THEN 'launcher' ELSE 'worker' END,
+			   coalesce(wait_event_type || ':' || wait_event, 'on CPU')
+		  FROM pg_stat_activity
+		 WHERE pid <> pg_backend_pid()
+		   AND (application_name = 'pgbench' OR backend_type = 'pg_background');
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+END
+\$\$;
+SELECT count(*), kind, event FROM waits GROUP BY kind, event ORDER BY kind, count(*) DESC;
+SQL
+	wait "$pid" || true
+	printf '%s\n' "$c" >"$OUT/waits.clients"
+	wait_idle
+	sql_value 'TRUNCATE t' >/dev/null
+}
+
+# ---------------------------------------------------------------------------
 # pss: the proportional set size of parked pool workers
 # ---------------------------------------------------------------------------
 
@@ -723,6 +768,19 @@ report_targets() {
 	echo
 }
 
+# report_waits: the share of the samples of each kind of process (launchers,
+# workers) per wait event, largest first; "on CPU" is no wait event.
+report_waits() {
+	[ -s "$OUT/waits.txt" ] || return 0
+	echo "== what launchers and workers wait for: launch+detach inserts, $(cat "$OUT/waits.clients") clients,"
+	echo "   pool_size $BENCH_POOL_SIZE, pg_stat_activity sampled 300 times (share of each kind's samples;"
+	echo "   Client:ClientRead is a launcher waiting for pgbench, Extension:Extension mostly a parked worker)"
+	awk -F'|' '{ n[$2] += $1; row[NR] = $0 }
+		END { for (i = 1; i <= NR; i++) { split(row[i], f, "|");
+			printf "  %-9s %-40s %6d  %5.1f%%\n", f[2], f[3], f[1], 100 * f[1] / n[f[2]] } }' "$OUT/waits.txt"
+	echo
+}
+
 report_cpu() {
 	local names='' n comp
 	for n in "select1_ours_pool$BENCH_POOL_SIZE" select1_dblink_kept cold_ours_pool0 cold_dblink_new \
@@ -821,11 +879,13 @@ main() {
 	! runs fanout || calibrate
 	if runs rows || runs fanout; then bench_rows; fi
 	! runs cpu || bench_cpu
+	! runs waits || bench_waits
 	! runs pss || bench_pool_pss
 	! runs leak || bench_leak
 	report_summary
 	report_targets
 	report_cpu
+	! runs waits || report_waits
 	! runs leak || report_leak
 	report_raw
 	printf 'load average at start: %s   at end: %s   (the machine is shared; other work shows here)\n' \
