@@ -72,6 +72,7 @@ typedef struct settings_fresh
 	settings_value value;
 	settings_value reset_value;
 	bool		per_transaction;	/* settings_per_transaction */
+	bool		fixed_in_session;	/* settings_fixed_in_session */
 } settings_fresh;
 
 static settings_fresh *fresh_vars = NULL;
@@ -83,6 +84,7 @@ static void settings_values(struct config_generic *gconf,
 static bool settings_same_value(int vartype, settings_value a,
 								settings_value b);
 static bool settings_per_transaction(struct config_generic *gconf);
+static bool settings_fixed_in_session(struct config_generic *gconf);
 
 /*
  * Must the worker be given this setting?
@@ -235,6 +237,24 @@ settings_per_transaction(struct config_generic *gconf)
 }
 
 /*
+ * Can nothing a job does change this variable?  Those fixed at server start
+ * (postmaster) or connection start (backend, superuser-backend) cannot be
+ * set in a session at all, and those of the configuration file (sighup)
+ * change only when a reload is processed, which a worker does only while
+ * parked, noting its fresh state again then (pool.c).  A job can neither
+ * SET them nor load code that assigns them without the worker noticing
+ * (worker_session_clean exits after a library was loaded).
+ */
+static bool
+settings_fixed_in_session(struct config_generic *gconf)
+{
+	return gconf->context == PGC_POSTMASTER ||
+		gconf->context == PGC_SIGHUP ||
+		gconf->context == PGC_BACKEND ||
+		gconf->context == PGC_SU_BACKEND;
+}
+
+/*
  * Are two values of a variable of this type the same?
  */
 static bool
@@ -300,6 +320,7 @@ pgbg_settings_note_fresh(void)
 		f->srole = PGBG_GUC_SROLE(gconf);
 		f->reset_srole = PGBG_GUC_RESET_SROLE(gconf);
 		f->per_transaction = settings_per_transaction(gconf);
+		f->fixed_in_session = settings_fixed_in_session(gconf);
 		settings_values(gconf, &f->value, &f->reset_value);
 		if (gconf->vartype == PGC_STRING)
 		{
@@ -341,7 +362,8 @@ pgbg_settings_changed(void)
 		settings_value value;
 		settings_value reset;
 
-		if (gconf == f->gconf && f->per_transaction)
+		/* Only those a job can change need comparing (half of them). */
+		if (gconf == f->gconf && (f->per_transaction || f->fixed_in_session))
 			continue;
 		settings_values(gconf, &value, &reset);
 		if (gconf != f->gconf ||
