@@ -179,23 +179,26 @@ is("$out$err", 'alive', '(1) the launcher is usable');
 
 # A launch while the session holds an unread job of the parked worker's
 # pid goes to another worker: a pid never names two jobs of a session.
-($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
-my $Q = $out;
-wait_parked($node, '(1) before the unread job', 1);
-($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT pg_backend_pid()')});
-is("$out$err", $Q, '(1) a v1 launch handed to the parked worker returns its pid');
-wait_parked($node, '(1) with a job of that worker unread', 1);
-($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT 1/0')});
-like($out, qr/^\d+$/, '(1) the next launch returns a pid');
-isnt($out, $Q, '(1) ... of another worker');
-my $R = $out;
-($out, $err) = run_query($L, "SELECT * FROM pg_background_result($Q) AS (p int)");
-is("$out$err", $Q, '(1) the unread job of the parked worker is read');
-($out, $err) = run_query($L, "SELECT * FROM pg_background_result($R) AS (x int)");
-like($err, qr/${E}22012: division by zero$/m, '(1) and so is the other job');
-ok( $node->poll_query_until(
-		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $R", '0'),
-	'(1) the other worker exits (its job failed)');
+# (A block: part 3 has a $Q and an $R of its own.)
+{
+	($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
+	my $Q = $out;
+	wait_parked($node, '(1) before the unread job', 1);
+	($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT pg_backend_pid()')});
+	is("$out$err", $Q, '(1) a v1 launch handed to the parked worker returns its pid');
+	wait_parked($node, '(1) with a job of that worker unread', 1);
+	($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT 1/0')});
+	like($out, qr/^\d+$/, '(1) the next launch returns a pid');
+	isnt($out, $Q, '(1) ... of another worker');
+	my $R = $out;
+	($out, $err) = run_query($L, "SELECT * FROM pg_background_result($Q) AS (p int)");
+	is("$out$err", $Q, '(1) the unread job of the parked worker is read');
+	($out, $err) = run_query($L, "SELECT * FROM pg_background_result($R) AS (x int)");
+	like($err, qr/${E}22012: division by zero$/m, '(1) and so is the other job');
+	ok( $node->poll_query_until(
+			'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $R", '0'),
+		'(1) the other worker exits (its job failed)');
+}
 
 # ---------------------------------------------------------------------------
 # 2. No leak between jobs.
