@@ -16,7 +16,7 @@ our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
 # For the warm pool's tests (052, 055, 056, 072, 076, 077), the durable
 # tests and the chaos tests (065, 075); import them by name.
 our @EXPORT_OK = qw(pool_node pool_session pool_job wait_parked poll_until
-  sqlstate_of wait_job job_fields
+  psql_as enqueue_job parked_pid_of sqlstate_of wait_job job_fields
   script_new script_add script_add_reset script_add_tlaunch script_write
   script_read_log);
 
@@ -177,6 +177,43 @@ sub poll_until
 		return 0 if time > $deadline;
 		usleep(100_000);
 	}
+}
+
+# Run $sql on $node in $db (default: postgres) as $user (default: the
+# bootstrap superuser); returns its stdout (dies on an error).
+sub psql_as
+{
+	my ($node, $sql, $user, $db) = @_;
+	return $node->safe_psql($db // 'postgres', $sql,
+		extra_params => [ defined $user ? ('-U', $user) : () ]);
+}
+
+# Enqueue $sql (dollar-quoted as $q$) as a durable job of $user in $db
+# (defaults as for psql_as) with label $label, max_attempts 1, run_at now;
+# returns its id.
+sub enqueue_job
+{
+	my ($node, $sql, $label, $user, $db) = @_;
+	return psql_as($node,
+		"SELECT pg_background_enqueue(\$q\$$sql\$q\$, NULL, 1, '1 s', NULL, '$label')",
+		$user, $db);
+}
+
+# The pid of the only idle pg_background backend (a parked worker) of $role
+# on $node, in database $db if given (else in any), once there is one: a
+# test says so.
+sub parked_pid_of
+{
+	my ($node, $role, $db) = @_;
+	my $sql = qq{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_background'
+		AND usename = '$role'}
+	  . (defined $db ? qq{ AND datname = '$db'} : '')
+	  . q{ AND state = 'idle'};
+	Test::More::ok(poll_until($node, "SELECT count(*) FROM ($sql) p", '1', 60),
+		defined $db
+		? "a worker of $role in $db is parked"
+		: "a worker of $role is idle");
+	return $node->safe_psql('postgres', $sql);
 }
 
 # The SQLSTATE of the first error that $sql raises on $node in $db

@@ -77,10 +77,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(:DEFAULT pool_node pool_session);
+use PgbgTest qw(:DEFAULT pool_node pool_session pool_job wait_parked poll_until);
 
 my $start_time = time;
 my $E = qr/^(?:psql:\S+: )?ERROR:  /m;
@@ -93,47 +92,6 @@ $node->safe_psql('pool_db2', 'CREATE EXTENSION pg_background');
 my $workers_sql =
   q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'};
 
-# SQL string literal.
-sub lit
-{
-	my ($s) = @_;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
-# Run $sql as a job (v1 launch, result) from session $s, with column
-# definition list $coldef; returns (stdout, stderr).
-sub job
-{
-	my ($s, $sql, $coldef) = @_;
-	return run_query($s,
-		'SELECT * FROM pg_background_result(pg_background_launch(' . lit($sql) . ")) AS ($coldef)");
-}
-
-# Wait until at least $n workers are parked (on $n_node, default $node).
-sub wait_parked
-{
-	my ($what, $n, $on) = @_;
-	$on //= $node;
-	ok( $on->poll_query_until(
-			'postgres', "SELECT pool_idle >= $n FROM pg_background_admission()"),
-		"$what: $n worker(s) parked");
-}
-
-# Poll $sql on $on until it returns $expected or $seconds pass.
-sub poll_for
-{
-	my ($on, $sql, $expected, $seconds) = @_;
-	my $deadline = time + $seconds;
-	while (1)
-	{
-		my $got = $on->safe_psql('postgres', $sql);
-		return 1 if $got eq $expected;
-		return 0 if time > $deadline;
-		usleep(250_000);
-	}
-}
-
 my $L = pool_session($node);
 my ($me) = run_query($L, 'SELECT current_user');
 my ($out, $err);
@@ -141,21 +99,21 @@ my ($out, $err);
 # ---------------------------------------------------------------------------
 # 1. Reuse.
 # ---------------------------------------------------------------------------
-($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
+($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
 is($err, '', '(1) job A ran');
 my $P = $out;
 like($P, qr/^\d+$/, "(1) job A returned its worker's pid ($P)");
-wait_parked('(1) after job A', 1);
+wait_parked($node, '(1) after job A', 1);
 is( $node->safe_psql('postgres',
 		"SELECT backend_type, state, usename FROM pg_stat_activity WHERE pid = $P"),
 	"pg_background|idle|$me",
 	"(1) job A's worker is parked: an idle 'pg_background' backend of the launcher's user");
-($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
+($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
 is($out, $P, '(1) job B ran on the same worker (reuse)');
 is($err, '', '(1) without error');
 
 # v2 handle of a pooled job.
-wait_parked('(1) before the v2 job', 1);
+wait_parked($node, '(1) before the v2 job', 1);
 my ($hpid, $hcookie);
 ($out, $err) = run_query($L,
 	q{SELECT pid, cookie FROM pg_background_launch_v2('SELECT pg_backend_pid()')});
@@ -167,7 +125,7 @@ is($out, $P, '(1) and runs on the parked worker');
 is($err, '', '(1) without error');
 
 # Rows through a pooled worker.
-wait_parked('(1) before the rows job', 1);
+wait_parked($node, '(1) before the rows job', 1);
 ($out, $err) = run_query($L,
 	q{SELECT pid, cookie FROM pg_background_launch_v2(
 		'SELECT g, ''row '' || g, pg_backend_pid() FROM generate_series(1, 5) g')});
@@ -180,7 +138,7 @@ is($out, join("\n", map { "$_|row $_|$P" } 1 .. 5),
 is($err, '', '(1) rows job: without error');
 
 # Command tags through a pooled worker.
-wait_parked('(1) before the tags job', 1);
+wait_parked($node, '(1) before the tags job', 1);
 ($out, $err) = run_query($L,
 	q{SELECT pid, cookie FROM pg_background_launch_v2(
 		'CREATE TABLE tags (i int); INSERT INTO tags VALUES (1), (2), (3); UPDATE tags SET i = i + 1')});
@@ -193,12 +151,12 @@ is($err, '', '(1) tags job: without error');
 ($out, $err) = run_query($L,
 	"SELECT state, command_tag, row_count FROM pg_background_outcome($hpid, $hcookie)");
 is($out, 'stopped|UPDATE 3|3', '(1) tags job: outcome stopped, last tag');
-wait_parked('(1) after the tags job', 1);
-($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
+wait_parked($node, '(1) after the tags job', 1);
+($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
 is($out, $P, '(1) the rows and tags jobs left the worker parked (same pid again)');
 
 # An error through a pooled worker: the worker then exits.
-wait_parked('(1) before the error job', 1);
+wait_parked($node, '(1) before the error job', 1);
 ($out, $err) = run_query($L,
 	"SELECT pid, cookie FROM pg_background_launch_v2('SELECT 1 / (pg_backend_pid() - $P)')");
 ($hpid, $hcookie) = split /\|/, $out;
@@ -221,23 +179,26 @@ is("$out$err", 'alive', '(1) the launcher is usable');
 
 # A launch while the session holds an unread job of the parked worker's
 # pid goes to another worker: a pid never names two jobs of a session.
-($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
-my $Q = $out;
-wait_parked('(1) before the unread job', 1);
-($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT pg_backend_pid()')});
-is("$out$err", $Q, '(1) a v1 launch handed to the parked worker returns its pid');
-wait_parked('(1) with a job of that worker unread', 1);
-($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT 1/0')});
-like($out, qr/^\d+$/, '(1) the next launch returns a pid');
-isnt($out, $Q, '(1) ... of another worker');
-my $R = $out;
-($out, $err) = run_query($L, "SELECT * FROM pg_background_result($Q) AS (p int)");
-is("$out$err", $Q, '(1) the unread job of the parked worker is read');
-($out, $err) = run_query($L, "SELECT * FROM pg_background_result($R) AS (x int)");
-like($err, qr/${E}22012: division by zero$/m, '(1) and so is the other job');
-ok( $node->poll_query_until(
-		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $R", '0'),
-	'(1) the other worker exits (its job failed)');
+# (A block: part 3 has a $Q and an $R of its own.)
+{
+	($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
+	my $Q = $out;
+	wait_parked($node, '(1) before the unread job', 1);
+	($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT pg_backend_pid()')});
+	is("$out$err", $Q, '(1) a v1 launch handed to the parked worker returns its pid');
+	wait_parked($node, '(1) with a job of that worker unread', 1);
+	($out, $err) = run_query($L, q{SELECT pg_background_launch('SELECT 1/0')});
+	like($out, qr/^\d+$/, '(1) the next launch returns a pid');
+	isnt($out, $Q, '(1) ... of another worker');
+	my $R = $out;
+	($out, $err) = run_query($L, "SELECT * FROM pg_background_result($Q) AS (p int)");
+	is("$out$err", $Q, '(1) the unread job of the parked worker is read');
+	($out, $err) = run_query($L, "SELECT * FROM pg_background_result($R) AS (x int)");
+	like($err, qr/${E}22012: division by zero$/m, '(1) and so is the other job');
+	ok( $node->poll_query_until(
+			'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $R", '0'),
+		'(1) the other worker exits (its job failed)');
+}
 
 # ---------------------------------------------------------------------------
 # 2. No leak between jobs.
@@ -247,10 +208,10 @@ ok( $node->poll_query_until(
 sub first_job
 {
 	my ($what, $sql, $coldef) = @_;
-	my ($o, $e) = job($L, $sql, $coldef);
+	my ($o, $e) = pool_job($L, $sql, $coldef);
 	is($e, '', "$what: job 1 ran");
 	my ($pid, @rest) = split /\|/, $o;
-	wait_parked("$what: after job 1", 1);
+	wait_parked($node, "$what: after job 1", 1);
 	return ($pid // -1, join('|', @rest));
 }
 
@@ -258,7 +219,7 @@ sub first_job
 sub later_job
 {
 	my ($what, $pid, $sql, $coldef) = @_;
-	my ($o, $e) = job($L, $sql, $coldef);
+	my ($o, $e) = pool_job($L, $sql, $coldef);
 	is($e, '', "$what: ran");
 	my ($p, @rest) = split /\|/, $o;
 	is($p, $pid, "$what: on the same worker as job 1");
@@ -268,7 +229,7 @@ sub later_job
 my ($W, $r);
 
 # (a) temporary tables
-($out, $err) = job($L,
+($out, $err) = pool_job($L,
 	q{CREATE TEMP TABLE x (i int); INSERT INTO x VALUES (7); SELECT pg_backend_pid(), i FROM pg_temp.x},
 	'p int, i int');
 is($err, '', '(2a) temp table: job 1 ran');
@@ -277,7 +238,7 @@ is($r, '7', '(2a) job 1 created and filled pg_temp.x');
 ok( $node->poll_query_until(
 		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $W", '0'),
 	'(2a) its worker exits instead of parking');
-($out, $err) = job($L, q{SELECT pg_backend_pid(), to_regclass('pg_temp.x') IS NULL},
+($out, $err) = pool_job($L, q{SELECT pg_backend_pid(), to_regclass('pg_temp.x') IS NULL},
 	'p int, gone bool');
 is($err, '', '(2a) job 2 ran');
 my $p2;
@@ -286,7 +247,7 @@ isnt($p2, $W, '(2a) job 2 ran on another worker');
 is($r, 't', '(2a) job 2 sees no pg_temp.x');
 
 # (b) prepared statements
-wait_parked('(2b) before job 1', 1);
+wait_parked($node, '(2b) before job 1', 1);
 ($W, $r) = first_job('(2b) prepared statements',
 	q{PREPARE leak_p AS SELECT 1; SELECT pg_backend_pid(), count(*) FROM pg_prepared_statements},
 	'p int, n bigint');
@@ -297,7 +258,7 @@ $r = later_job('(2b) job 2', $W,
 is($r, '0', '(2b) job 2 sees no prepared statement');
 
 # (c) advisory locks
-wait_parked('(2c) before job 1', 1);
+wait_parked($node, '(2c) before job 1', 1);
 ($W, $r) = first_job('(2c) advisory lock',
 	q{SELECT pg_backend_pid(), 'locked' FROM pg_advisory_lock(42)},
 	'p int, what text');
@@ -315,7 +276,7 @@ is($r, '0', '(2c) job 2 holds no advisory lock');
 
 # (d) GUCs
 my ($launcher_work_mem) = run_query($L, 'SHOW work_mem');
-wait_parked('(2d) before job 1', 1);
+wait_parked($node, '(2d) before job 1', 1);
 ($W, $r) = first_job('(2d) GUC',
 	q{SET work_mem = '77MB'; SELECT pg_backend_pid(), current_setting('work_mem')},
 	'p int, w text');
@@ -324,18 +285,18 @@ $r = later_job('(2d) job 2', $W,
 	q{SELECT pg_backend_pid(), current_setting('work_mem')}, 'p int, w text');
 is($r, $launcher_work_mem, "(2d) job 2 sees the launcher's work_mem ($launcher_work_mem)");
 run_query($L, q{SET work_mem = '5MB'});
-wait_parked('(2d) before job 3', 1);
+wait_parked($node, '(2d) before job 3', 1);
 $r = later_job('(2d) job 3', $W,
 	q{SELECT pg_backend_pid(), current_setting('work_mem')}, 'p int, w text');
 is($r, '5MB', "(2d) job 3 inherits the launcher's SET work_mem = '5MB'");
 run_query($L, q{RESET work_mem});
-wait_parked('(2d) before job 4', 1);
+wait_parked($node, '(2d) before job 4', 1);
 $r = later_job('(2d) job 4', $W,
 	q{SELECT pg_backend_pid(), current_setting('work_mem')}, 'p int, w text');
 is($r, $launcher_work_mem, "(2d) after the launcher's RESET, job 4 sees $launcher_work_mem again");
 
 # (e) SET ROLE, SET SESSION AUTHORIZATION
-wait_parked('(2e) before job 1', 1);
+wait_parked($node, '(2e) before job 1', 1);
 ($W, $r) = first_job('(2e) SET ROLE',
 	q{SET ROLE regress_alice; SELECT pg_backend_pid(), current_user::text},
 	'p int, u text');
@@ -344,23 +305,23 @@ $r = later_job('(2e) job 2', $W,
 	q{SELECT pg_backend_pid(), current_user::text, session_user::text},
 	'p int, u text, s text');
 is($r, "$me|$me", "(2e) job 2's current_user and session_user are the launcher's");
-wait_parked('(2e) before the SET SESSION AUTHORIZATION job', 1);
+wait_parked($node, '(2e) before the SET SESSION AUTHORIZATION job', 1);
 $r = later_job('(2e) SET SESSION AUTHORIZATION job', $W,
 	q{SET SESSION AUTHORIZATION regress_bob; SELECT pg_backend_pid(), session_user::text, current_user::text},
 	'p int, s text, u text');
 is($r, 'regress_bob|regress_bob', '(2e) that job is regress_bob');
-wait_parked('(2e) after the SET SESSION AUTHORIZATION job', 1);
+wait_parked($node, '(2e) after the SET SESSION AUTHORIZATION job', 1);
 $r = later_job('(2e) the job after it', $W,
 	q{SELECT pg_backend_pid(), session_user::text, current_user::text},
 	'p int, s text, u text');
 is($r, "$me|$me", "(2e) the next job's session_user is the launcher's again");
 run_query($L, 'SET ROLE regress_alice');
-wait_parked('(2e) before the launcher-side SET ROLE job', 1);
+wait_parked($node, '(2e) before the launcher-side SET ROLE job', 1);
 $r = later_job('(2e) job after the launcher SET ROLE', $W,
 	q{SELECT pg_backend_pid(), current_user::text}, 'p int, u text');
 is($r, 'regress_alice', "(2e) the launcher's SET ROLE reaches the job");
 run_query($L, 'RESET ROLE');
-wait_parked('(2e) before the job after RESET ROLE', 1);
+wait_parked($node, '(2e) before the job after RESET ROLE', 1);
 $r = later_job('(2e) job after the launcher RESET ROLE', $W,
 	q{SELECT pg_backend_pid(), current_user::text}, 'p int, u text');
 is($r, $me, "(2e) after the launcher's RESET ROLE, the job is the launcher again");
@@ -373,19 +334,19 @@ CREATE FUNCTION alice_job() RETURNS text LANGUAGE sql SECURITY DEFINER AS $f$
 $f$;
 ALTER FUNCTION alice_job() OWNER TO regress_alice;
 });
-wait_parked('(2f) before job 1', 1);
+wait_parked($node, '(2f) before job 1', 1);
 ($out, $err) = run_query($L, 'SELECT alice_job()');
 is($err, '', '(2f) job 1 (from the SECURITY DEFINER function) ran');
 my ($j1_pid, $j1_user) = split /\|/, $out;
 isnt($j1_pid, $W,
 	'(2f) job 1 did not take the parked worker: it connects as the owner');
 is($j1_user, 'regress_alice', '(2f) job 1 ran as the function owner regress_alice');
-wait_parked('(2f) after job 1', 1);
+wait_parked($node, '(2f) after job 1', 1);
 $r = later_job('(2f) job 2', $W,
 	q{SELECT pg_backend_pid(), current_user::text, session_user::text},
 	'p int, u text, s text');
 is($r, "$me|$me", '(2f) the plain job 2 runs as the plain launcher again');
-wait_parked('(2f) after job 2', 1);
+wait_parked($node, '(2f) after job 2', 1);
 $r = later_job('(2f) job 3', $W,
 	q{SET ROLE regress_bob; SELECT pg_backend_pid(), current_user::text},
 	'p int, u text');
@@ -395,25 +356,25 @@ is($r, 'regress_bob',
 # ---------------------------------------------------------------------------
 # 3. Keying: another session user, another database.
 # ---------------------------------------------------------------------------
-wait_parked('(3) before', 1);
+wait_parked($node, '(3) before', 1);
 $P = $W;
 my $parked_sql =
   "SELECT backend_type, state FROM pg_stat_activity WHERE pid = $P";
 my $bob = pool_session($node, 'regress_bob');
-($out, $err) = job($bob, 'SELECT pg_backend_pid(), current_user::text', 'p int, u text');
+($out, $err) = pool_job($bob, 'SELECT pg_backend_pid(), current_user::text', 'p int, u text');
 is($err, '', "(3) regress_bob's job ran");
 my ($Q, $bob_user) = split /\|/, $out;
 isnt($Q, $P, "(3) regress_bob's job did not take the launcher's parked worker");
 is($bob_user, 'regress_bob', "(3) regress_bob's job runs as regress_bob");
 is($node->safe_psql('postgres', $parked_sql), 'pg_background|idle',
 	"(3) the launcher's worker is still parked (idle)");
-wait_parked("(3) regress_bob's worker parks too", 2);
+wait_parked($node, "(3) regress_bob's worker parks too", 2);
 is( $node->safe_psql('postgres',
 		"SELECT usename, state FROM pg_stat_activity WHERE pid = $Q"),
 	'regress_bob|idle', "(3) regress_bob's worker is parked as regress_bob");
 
 my $db2 = pool_session($node, undef, 'pool_db2');
-($out, $err) = job($db2, 'SELECT pg_backend_pid(), current_database()::text', 'p int, d text');
+($out, $err) = pool_job($db2, 'SELECT pg_backend_pid(), current_database()::text', 'p int, d text');
 is($err, '', '(3) the pool_db2 job ran');
 my ($R, $dbname) = split /\|/, $out;
 ok($R ne $P && $R ne $Q, "(3) the pool_db2 job took no parked worker of the other database");
@@ -422,13 +383,13 @@ is($node->safe_psql('postgres', $parked_sql), 'pg_background|idle',
 	"(3) the launcher's worker is still parked (idle)");
 $db2->quit;
 
-($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
+($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
 is($out, $P, "(3) the launcher's next job still takes its parked worker");
-wait_parked('(3) after it', 2);
-($out, $err) = job($bob, 'SELECT pg_backend_pid(), current_user::text', 'p int, u text');
+wait_parked($node, '(3) after it', 2);
+($out, $err) = pool_job($bob, 'SELECT pg_backend_pid(), current_user::text', 'p int, u text');
 is($out, "$Q|regress_bob", "(3) regress_bob's next job takes regress_bob's parked worker");
 $bob->quit;
-wait_parked('(3) at the end', 2);
+wait_parked($node, '(3) at the end', 2);
 
 # ---------------------------------------------------------------------------
 # 6. Memory of an idle parked worker (P, which has run the jobs above).
@@ -496,7 +457,7 @@ ok($node->poll_query_until('postgres', 'SHOW pg_background.pool_idle_timeout', '
 	'(4) pool_idle_timeout is now 1s');
 # The workers parked before the reload were parked for 3600 s: a worker
 # that misses the reload would stay far longer than this 60 s deadline.
-my $drained = poll_for($node, $workers_sql, '0', 60);
+my $drained = poll_until($node, $workers_sql, '0', 60);
 ok($drained, '(4a) the workers parked before the reload exit too (within 60 s, timeout now 1 s)');
 if (!$drained)
 {
@@ -508,7 +469,7 @@ if (!$drained)
 	$node->poll_query_until('postgres', $workers_sql, '0');
 }
 $L = pool_session($node);
-($out, $err) = job($L, 'SELECT pg_backend_pid()', 'p int');
+($out, $err) = pool_job($L, 'SELECT pg_backend_pid()', 'p int');
 is($err, '', '(4b) a job after the reload ran');
 like($out, qr/^\d+$/, '(4b) and returned its pid');
 ok($node->poll_query_until('postgres', $workers_sql, '0'),
@@ -555,7 +516,7 @@ for my $h (@handles)
 	push @apids, $out;
 }
 isnt($apids[0], $apids[1], '(5) on two different workers');
-wait_parked('(5) both regress_a workers', 2, $node2);
+wait_parked($node2, '(5) both regress_a workers', 2);
 
 my $B = pool_session($node2, 'regress_b');
 ($out, $err) = run_query($B,

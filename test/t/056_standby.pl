@@ -23,27 +23,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(run_query pool_session pool_job wait_parked poll_until);
+use PgbgTest qw(run_query pool_node pool_session pool_job wait_parked poll_until);
 
 my $start_time = time;
 my $E = qr/^(?:psql:\S+: )?ERROR:  /m;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-pg_background.pool_size = 2
-pg_background.pool_idle_timeout = 3600
-max_worker_processes = 8
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$primary->start;
+my $primary = pool_node('primary', init => { allows_streaming => 1 },
+	roles => ['regress_bob']);
 $primary->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE ROLE regress_bob LOGIN;
-SELECT grant_pg_background_privileges('regress_bob', false);
 CREATE TABLE t (i int);
 GRANT ALL ON t TO regress_bob;
 });

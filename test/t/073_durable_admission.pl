@@ -41,7 +41,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(set_guc poll_until);
+use PgbgTest qw(set_guc pool_node poll_until);
 
 my $node = PostgreSQL::Test::Cluster->new('durable_admission');
 $node->init;
@@ -141,22 +141,9 @@ my $log = slurp_file($node->logfile);
 unlike($log, qr/TRAP|PANIC|terminated by signal/, 'no crash in the server log');
 
 # 4. Parked workers give their slots to durable attempts.
-my $full = PostgreSQL::Test::Cluster->new('durable_slots');
-$full->init;
-$full->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_background'
-max_worker_processes = 6
-pg_background.pool_size = 3
-pg_background.pool_idle_timeout = 3600
-max_parallel_workers = 0
-max_parallel_workers_per_gather = 0
-log_min_messages = log
-});
-$full->start;
+my $full = pool_node('durable_slots', pool_size => 3,
+	max_worker_processes => 6, roles => ['regress_carol']);
 $full->safe_psql('postgres', q{
-CREATE EXTENSION pg_background;
-CREATE ROLE regress_carol LOGIN;
-SELECT grant_pg_background_privileges('regress_carol', false);
 CREATE TABLE t (k text);
 GRANT ALL ON t TO regress_carol;
 });

@@ -35,38 +35,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(pool_node pool_session pool_job wait_parked poll_until wait_job);
+use PgbgTest qw(pool_node pool_session pool_job wait_parked poll_until psql_as
+  enqueue_job parked_pid_of wait_job);
 
 my $node = pool_node('durable_pool', max_worker_processes => 16);
 $node->safe_psql('postgres', q{
 CREATE TABLE t (k text, pid int);
 GRANT ALL ON t TO regress_alice, regress_bob;
 });
-
-sub as
-{
-	my ($role, $sql) = @_;
-	return $node->safe_psql('postgres', $sql, extra_params => [ '-U', $role ]);
-}
-
-# Enqueue $sql as $role (label $label, max_attempts 1); returns the id.
-sub enqueue
-{
-	my ($role, $sql, $label) = @_;
-	return as($role,
-		"SELECT pg_background_enqueue(\$q\$$sql\$q\$, NULL, 1, '1 s', NULL, '$label')");
-}
-
-# The pid of the only parked worker of $role, once one is parked.
-sub parked_pid_of
-{
-	my ($role) = @_;
-	my $sql = qq{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_background'
-		AND usename = '$role' AND state = 'idle'};
-	ok(poll_until($node, "SELECT count(*) FROM ($sql) p", '1', 60),
-		"a worker of $role is idle");
-	return $node->safe_psql('postgres', $sql);
-}
 
 my $A = pool_session($node, 'regress_alice');
 my $B = pool_session($node, 'regress_bob');
@@ -77,19 +53,19 @@ my ($out, $err);
 is($err, '', '(1) the ordinary job ran');
 my $P = $out;
 wait_parked($node, '(1) after the ordinary job', 1);
-is(parked_pid_of('regress_alice'), $P, '(1) its worker P is parked');
+is(parked_pid_of($node, 'regress_alice'), $P, '(1) its worker P is parked');
 
-my $id = enqueue('regress_alice', q{INSERT INTO t VALUES ('one', pg_backend_pid())}, 'one');
+my $id = enqueue_job($node, q{INSERT INTO t VALUES ('one', pg_backend_pid())}, 'one', 'regress_alice');
 is(wait_job($node, $id, 'regress_alice'), 't',
 	'(1) the durable job finishes');
-is(as('regress_alice', "SELECT state, attempts, command_tag FROM pg_background_job($id)"),
+is(psql_as($node, "SELECT state, attempts, command_tag FROM pg_background_job($id)", 'regress_alice'),
 	'succeeded|1|INSERT 0 1', '(1) it succeeded at its first attempt');
 is($node->safe_psql('postgres', q{SELECT string_agg(pid::text, ',') FROM t WHERE k = 'one'}),
 	$P, '(1) its row, once, records the parked worker P as its backend');
 ok(poll_until($node, q{SELECT pid || ' ' || state FROM pg_background_jobs WHERE label = 'one'},
 	"$P stopped", 60), '(1) its attempt\'s entry shows P, stopped');
 wait_parked($node, '(1) after the durable job', 1);
-is(parked_pid_of('regress_alice'), $P, '(1) P is parked again');
+is(parked_pid_of($node, 'regress_alice'), $P, '(1) P is parked again');
 is($node->safe_psql('postgres', q{SELECT pool_idle FROM pg_background_admission()}),
 	'1', '(1) one worker parked: P');
 ($out, $err) = pool_job($A, 'SELECT pg_backend_pid()', 'p int');
@@ -97,27 +73,27 @@ is($out, $P, '(1) the next ordinary job of the role runs on P');
 wait_parked($node, '(1) after that job', 1);
 
 # 2. A durable worker parks afterwards and serves ordinary launches.
-$id = enqueue('regress_bob', q{INSERT INTO t VALUES ('two', pg_backend_pid())}, 'two');
+$id = enqueue_job($node, q{INSERT INTO t VALUES ('two', pg_backend_pid())}, 'two', 'regress_bob');
 is(wait_job($node, $id, 'regress_bob'), 't',
 	'(2) the durable job of regress_bob finishes');
-is(as('regress_bob', "SELECT state, attempts FROM pg_background_job($id)"),
+is(psql_as($node, "SELECT state, attempts FROM pg_background_job($id)", 'regress_bob'),
 	'succeeded|1', '(2) it succeeded at its first attempt');
 my $D = $node->safe_psql('postgres', q{SELECT pid FROM t WHERE k = 'two'});
 isnt($D, $P, '(2) it ran on a worker of its own role, D');
 wait_parked($node, '(2) after the durable job', 2);
-is(parked_pid_of('regress_bob'), $D, '(2) D is parked');
+is(parked_pid_of($node, 'regress_bob'), $D, '(2) D is parked');
 ($out, $err) = pool_job($B, 'SELECT pg_backend_pid()', 'p int');
 is($err, '', '(2) an ordinary job of regress_bob ran');
 is($out, $D, '(2) on D, the worker of the durable job');
 wait_parked($node, '(2) after that job', 2);
 
 # 3. An attempt that fails on a parked worker rolls back; the worker exits.
-$P = parked_pid_of('regress_alice');
-$id = enqueue('regress_alice',
-	q{INSERT INTO t VALUES ('three', pg_backend_pid()); SELECT 1/0}, 'three');
+$P = parked_pid_of($node, 'regress_alice');
+$id = enqueue_job($node,
+	q{INSERT INTO t VALUES ('three', pg_backend_pid()); SELECT 1/0}, 'three', 'regress_alice');
 is(wait_job($node, $id, 'regress_alice'), 't',
 	'(3) the failing job finishes');
-is(as('regress_alice', "SELECT state, attempts, sqlstate FROM pg_background_job($id)"),
+is(psql_as($node, "SELECT state, attempts, sqlstate FROM pg_background_job($id)", 'regress_alice'),
 	'failed|1|22012', '(3) it failed at its one attempt with 22012');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'three'}),
 	'0', '(3) its INSERT was rolled back');
@@ -133,17 +109,17 @@ my $Q = $out;
 wait_parked($node, '(4) a new worker of regress_alice', 2);
 my $locker = pool_session($node);
 $locker->query_safe('SELECT pg_advisory_lock(7474)');
-$id = enqueue('regress_alice',
+$id = enqueue_job($node,
 	q{SELECT pg_advisory_xact_lock(7474); INSERT INTO t VALUES ('four', pg_backend_pid())},
-	'four');
+	'four', 'regress_alice');
 ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 	AND NOT granted AND pid = $Q}, '1', 60),
 	'(4) the attempt waits for the lock on the parked worker Q');
-is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't',
+is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 't',
 	'(4) cancel_job: true');
 is(wait_job($node, $id, 'regress_alice'), 't',
 	'(4) the job finishes');
-is(as('regress_alice', "SELECT state, sqlstate FROM pg_background_job($id)"),
+is(psql_as($node, "SELECT state, sqlstate FROM pg_background_job($id)", 'regress_alice'),
 	'canceled|57014', '(4) it is canceled with 57014');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'four'}),
 	'0', '(4) and left no row');
@@ -153,9 +129,9 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'four'}),
 my $R = $out;
 ok(poll_until($node, "SELECT state FROM pg_stat_activity WHERE pid = $R", 'idle', 60),
 	'(5) a worker R of regress_alice is parked');
-$id = enqueue('regress_alice',
+$id = enqueue_job($node,
 	q{SELECT pg_advisory_xact_lock(7474); INSERT INTO t VALUES ('five', pg_backend_pid())},
-	'five');
+	'five', 'regress_alice');
 ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 	AND NOT granted AND pid = $R}, '1', 60),
 	'(5) the attempt waits for the lock on R');
@@ -166,7 +142,7 @@ eval { $locker->quit; };
 $node->start;
 is(wait_job($node, $id, 'regress_alice'), 't',
 	'(5) after the restart, the job finishes');
-is(as('regress_alice', "SELECT state, attempts FROM pg_background_job($id)"),
+is(psql_as($node, "SELECT state, attempts FROM pg_background_job($id)", 'regress_alice'),
 	'succeeded|2', '(5) it succeeded at its second attempt');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE k = 'five'}),
 	'1', '(5) its row exists once');

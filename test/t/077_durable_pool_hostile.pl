@@ -58,7 +58,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use PgbgTest qw(run_query pool_node pool_session pool_job wait_parked poll_until set_guc
-  sqlstate_of wait_job job_fields);
+  psql_as enqueue_job parked_pid_of sqlstate_of wait_job job_fields);
 
 my $node = pool_node('durable_pool_hostile', max_worker_processes => 16,
 	dbs => ['db2'], conf => [
@@ -85,23 +85,6 @@ sub effect
 	my ($k, $n) = @_;
 	$n //= 0;
 	return "INSERT INTO fx VALUES ('$k', $n, current_user, session_user, current_database(), pg_backend_pid())";
-}
-
-# Run $sql as $role in $db; returns stdout (dies on error).
-sub as
-{
-	my ($role, $sql, $db) = @_;
-	return $node->safe_psql($db // 'postgres', $sql,
-		extra_params => [ '-U', $role ]);
-}
-
-# Enqueue $sql as $role (label, max_attempts 1, run_at now); returns the id.
-sub enqueue
-{
-	my ($role, $sql, $label, $db) = @_;
-	return as($role,
-		"SELECT pg_background_enqueue(\$q\$$sql\$q\$, NULL, 1, '1 s', NULL, '$label')",
-		$db);
 }
 
 # Wait until every job labeled $label (in $db) has finished; true if so.
@@ -151,18 +134,6 @@ sub at_baseline
 		'0', "$what: pg_background_stats_v2 counts no active worker");
 }
 
-# The pid of the only worker of $role parked (idle) in $db, once one is.
-sub parked_pid_of
-{
-	my ($role, $db) = @_;
-	$db //= 'postgres';
-	my $sql = qq{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_background'
-		AND usename = '$role' AND datname = '$db' AND state = 'idle'};
-	ok(poll_until($node, "SELECT count(*) FROM ($sql) p", '1', 60),
-		"a worker of $role in $db is parked");
-	return $node->safe_psql('postgres', $sql);
-}
-
 # Wait until backend $pid waits for an advisory lock.
 sub waits_for_lock
 {
@@ -182,7 +153,7 @@ my ($out, $err, $id, @ids);
 	$sql .= "COMMIT;\n";
 	$sql .= "SELECT pg_background_enqueue(\$q\$" . effect('flood', $_)
 	  . "\$q\$, NULL, 1, '1 s', NULL, 'flood');\n" for 41 .. 60;
-	as('regress_alice', $sql);
+	psql_as($node, $sql, 'regress_alice');
 }
 ok(wait_label('flood'), '(1) the 60 jobs of the flood finish');
 is($node->safe_psql('postgres', q{SELECT state || ' ' || attempts || ' ' || count(*)
@@ -208,7 +179,7 @@ sub fresh_pool
 		WHERE backend_type = 'pg_background'}, '0', 60), "$what: the pool is empty");
 	my ($p, $e) = pool_job($A, 'SELECT pg_backend_pid()', 'p int');
 	is($e, '', "$what: an ordinary job of regress_alice ran");
-	is(parked_pid_of('regress_alice'), $p, "$what: its worker parked");
+	is(parked_pid_of($node, 'regress_alice', 'postgres'), $p, "$what: its worker parked");
 	return $p;
 }
 
@@ -234,17 +205,17 @@ my $locker = pool_session($node);
 	. q{$q$, now() + interval '1 hour', 1, '1 s', NULL, 'c2a')});
 is($err, '', '(2a) enqueued for later');
 $id = $out;
-is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't', '(2a) cancel_job: true');
+is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 't', '(2a) cancel_job: true');
 is(job_row($id), 'canceled|0|57014', '(2a) canceled before any attempt');
 
 # 2b. Cancel of a job queued behind durable_workers.
 $locker->query_safe('SELECT pg_advisory_lock(201)');
-my @b = map { enqueue('regress_alice', 'SELECT pg_advisory_xact_lock(201); ' . effect('c2b', $_), 'c2b') } 1 .. 2;
+my @b = map { enqueue_job($node, 'SELECT pg_advisory_xact_lock(201); ' . effect('c2b', $_), 'c2b', 'regress_alice') } 1 .. 2;
 ok(poll_until($node, q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 	AND NOT granted AND objid = 201}, '2', 60), '(2b) two attempts wait for the lock');
-$id = enqueue('regress_alice', effect('c2b', 3), 'c2b');
+$id = enqueue_job($node, effect('c2b', 3), 'c2b', 'regress_alice');
 is(job_row($id), 'queued|0|', '(2b) a third job waits for a place');
-is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't', '(2b) cancel_job: true');
+is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 't', '(2b) cancel_job: true');
 $locker->query_safe('SELECT pg_advisory_unlock(201)');
 ok(wait_label('c2b'), '(2b) the jobs finish');
 is(join(' ', map { job_row($_) } @b, $id), 'succeeded|1| succeeded|1| canceled|0|57014',
@@ -276,10 +247,10 @@ ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0'
 
 # 2d. Cancel of an attempt running pg_sleep on a pooled worker.
 $P = fresh_pool('(2d)');
-$id = enqueue('regress_alice', 'SELECT pg_sleep(3600); ' . effect('c2d'), 'c2d');
+$id = enqueue_job($node, 'SELECT pg_sleep(3600); ' . effect('c2d'), 'c2d', 'regress_alice');
 ok(poll_until($node, "SELECT wait_event FROM pg_stat_activity WHERE pid = $P", 'PgSleep', 60),
 	'(2d) the attempt sleeps on the pooled worker');
-is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't', '(2d) cancel_job: true');
+is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 't', '(2d) cancel_job: true');
 is(wait_job($node, $id, 'regress_alice'), 't', '(2d) the job finishes');
 is(job_row($id), 'canceled|1|57014', '(2d) canceled (57014)');
 is(rows_of('c2d'), '0', '(2d) no row');
@@ -287,9 +258,9 @@ ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0'
 	'(2d) the worker exits');
 
 # 2e. Cancel of a finished job.
-$id = enqueue('regress_alice', effect('c2e'), 'c2e');
+$id = enqueue_job($node, effect('c2e'), 'c2e', 'regress_alice');
 is(wait_job($node, $id, 'regress_alice'), 't', '(2e) the job finishes');
-is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 'f', '(2e) cancel_job: false');
+is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 'f', '(2e) cancel_job: false');
 is(job_row($id), 'succeeded|1|', '(2e) still succeeded');
 is(rows_of('c2e'), '1', '(2e) its row once');
 
@@ -303,19 +274,19 @@ my $probe = q{INSERT INTO leakfx SELECT pg_backend_pid(), concat_ws(' | ', curre
 	(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
 	(SELECT count(*) FROM pg_listening_channels()))};
 $P = fresh_pool('(2f)');
-$id = enqueue('regress_alice', $probe, 'p1');
+$id = enqueue_job($node, $probe, 'p1', 'regress_alice');
 is(wait_job($node, $id, 'regress_alice'), 't', '(2f) the first probe ran');
-is(parked_pid_of('regress_alice'), $P, '(2f) on P, which parks again');
-$id = enqueue('regress_alice', q{SET search_path = evil, public; SET work_mem = '1234kB';
+is(parked_pid_of($node, 'regress_alice', 'postgres'), $P, '(2f) on P, which parks again');
+$id = enqueue_job($node, q{SET search_path = evil, public; SET work_mem = '1234kB';
 	CREATE TEMP TABLE leak_tt (a int); PREPARE leak_ps AS SELECT 1;
 	SELECT pg_advisory_lock(4243);
-	DECLARE leak_c CURSOR WITH HOLD FOR SELECT 1; SET ROLE regress_carol; } . effect('c2f'), 'c2f');
+	DECLARE leak_c CURSOR WITH HOLD FOR SELECT 1; SET ROLE regress_carol; } . effect('c2f'), 'c2f', 'regress_alice');
 is(wait_job($node, $id, 'regress_alice'), 't', '(2f) the messy job ran');
 is(job_row($id), 'succeeded|1|', '(2f) it succeeded');
 is($node->safe_psql('postgres', q{SELECT cu || ' ' || su || ' ' || pid FROM fx WHERE k = 'c2f'}),
 	"regress_carol regress_alice $P", '(2f) on P, as regress_carol after SET ROLE');
-is(parked_pid_of('regress_alice'), $P, '(2f) P parks again');
-$id = enqueue('regress_alice', $probe, 'p2');
+is(parked_pid_of($node, 'regress_alice', 'postgres'), $P, '(2f) P parks again');
+$id = enqueue_job($node, $probe, 'p2', 'regress_alice');
 is(wait_job($node, $id, 'regress_alice'), 't', '(2f) the second probe ran');
 is($node->safe_psql('postgres', q{SELECT count(DISTINCT pid) || ' ' || count(DISTINCT s) || ' ' || min(s) FROM leakfx}),
 	"1 1 regress_alice | regress_alice | \"\$user\", public | 4MB | 0 | 0 | t | 0 | 0",
@@ -324,7 +295,7 @@ is($node->safe_psql('postgres', q{SELECT count(DISTINCT pid) || ' ' || count(DIS
 # 2g. Cancel of an interrupted job: its worker was terminated while the
 # limits let no attempt start.
 $locker->query_safe('SELECT pg_advisory_lock(207)');
-$id = enqueue('regress_alice', 'SELECT pg_advisory_xact_lock(207); ' . effect('c2g'), 'c2g');
+$id = enqueue_job($node, 'SELECT pg_advisory_xact_lock(207); ' . effect('c2g'), 'c2g', 'regress_alice');
 ok(poll_until($node, q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 	AND NOT granted AND objid = 207}, '1', 60), '(2g) the attempt waits for the lock');
 my $W = $node->safe_psql('postgres', q{SELECT pid FROM pg_locks WHERE locktype = 'advisory'
@@ -334,11 +305,11 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($W)");
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $W", '0', 60),
 	'(2g) its worker is gone');
 is(job_row($id), 'running|1|', '(2g) the job is interrupted (running, no worker)');
-is(as('regress_alice', "SELECT pg_background_cancel_job($id)"), 't', '(2g) cancel_job: true');
+is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 't', '(2g) cancel_job: true');
 is(job_row($id), 'canceled|1|57014', '(2g) canceled (57014)');
 $locker->query_safe('SELECT pg_advisory_unlock(207)');
 set_guc($node, 'pg_background.max_total_workers', '3', '3');
-my $m = enqueue('regress_alice', effect('c2g_marker'), 'c2g_marker');
+my $m = enqueue_job($node, effect('c2g_marker'), 'c2g_marker', 'regress_alice');
 is(wait_job($node, $m, 'regress_alice'), 't',
 	'(2g) a later job runs');
 is(job_row($id), 'canceled|1|57014', '(2g) the canceled job stays canceled');
@@ -348,7 +319,7 @@ at_baseline('(2) after the cancels');
 # 3a. A pooled worker running an attempt is terminated.
 $P = fresh_pool('(3a)');
 $locker->query_safe('SELECT pg_advisory_lock(301)');
-$id = enqueue('regress_alice', 'SELECT pg_advisory_xact_lock(301); ' . effect('k3a'), 'k3a');
+$id = enqueue_job($node, 'SELECT pg_advisory_xact_lock(301); ' . effect('k3a'), 'k3a', 'regress_alice');
 waits_for_lock($P, '(3a) the attempt waits for the lock on the pooled worker');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($P)");
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0', 60),
@@ -362,7 +333,7 @@ is(rows_of('k3a'), '1', '(3a) its row once');
 # it is terminated before it could take it.
 $P = fresh_pool('(3b)');
 kill 'STOP', $P;
-$id = enqueue('regress_alice', effect('k3b'), 'k3b');
+$id = enqueue_job($node, effect('k3b'), 'k3b', 'regress_alice');
 ok(poll_until($node, q{SELECT pid FROM pg_background_jobs WHERE label = 'k3b'}, $P, 60),
 	'(3b) the attempt was handed to the stopped worker');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($P)");
@@ -375,10 +346,10 @@ is(rows_of('k3b'), '1', '(3b) its row once');
 
 # 3c. The runner is terminated while its attempts wait and a job is queued.
 $locker->query_safe('SELECT pg_advisory_lock(303)');
-@ids = map { enqueue('regress_alice', 'SELECT pg_advisory_xact_lock(303); ' . effect('k3c', $_), 'k3c') } 1 .. 2;
+@ids = map { enqueue_job($node, 'SELECT pg_advisory_xact_lock(303); ' . effect('k3c', $_), 'k3c', 'regress_alice') } 1 .. 2;
 ok(poll_until($node, q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 	AND NOT granted AND objid = 303}, '2', 60), '(3c) two attempts wait for the lock');
-push @ids, enqueue('regress_alice', effect('k3c', 3), 'k3c');
+push @ids, enqueue_job($node, effect('k3c', 3), 'k3c', 'regress_alice');
 my $runner_sql = q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'pg_background durable runner' AND datname = 'postgres'};
 my $R = $node->safe_psql('postgres', $runner_sql);
@@ -401,12 +372,12 @@ for my $mode ('immediate', 'fast', 'kill')
 	my $k = "r4_$mode";
 	$P = fresh_pool("(4 $mode)");
 	$locker->query_safe('SELECT pg_advisory_lock(401)');
-	@ids = map { enqueue('regress_alice', 'SELECT pg_advisory_xact_lock(401); ' . effect($k, $_), $k) } 1 .. 2;
+	@ids = map { enqueue_job($node, 'SELECT pg_advisory_xact_lock(401); ' . effect($k, $_), $k, 'regress_alice') } 1 .. 2;
 	ok(poll_until($node, q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 		AND NOT granted AND objid = 401}, '2', 60), "(4 $mode) two attempts wait for the lock");
 	ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 		AND NOT granted AND objid = 401 AND pid = $P}, '1', 60), "(4 $mode) one on the pooled worker");
-	push @ids, map { enqueue('regress_alice', effect($k, $_), $k) } 3 .. 6;
+	push @ids, map { enqueue_job($node, effect($k, $_), $k, 'regress_alice') } 3 .. 6;
 	if ($mode eq 'kill')
 	{
 		kill 'KILL', $P;
@@ -439,7 +410,7 @@ for my $i (1 .. 6)
 		[ 'regress_bob', 'postgres' ], [ 'regress_alice', 'db2' ])
 	{
 		my ($role, $db) = @$pair;
-		enqueue($role, effect("m5_$role", $i), 'm5', $db);
+		enqueue_job($node, effect("m5_$role", $i), 'm5', $role, $db);
 	}
 }
 for my $db ('postgres', 'db2')
@@ -458,8 +429,8 @@ at_baseline('(5) after the mix');
 
 # 6. Bad arguments while jobs run.
 $locker->query_safe('SELECT pg_advisory_lock(601)');
-my $busy = enqueue('regress_alice', 'SELECT pg_advisory_xact_lock(601); ' . effect('b6'), 'b6');
-my $bobs = enqueue('regress_bob', 'SELECT pg_advisory_xact_lock(601); ' . effect('b6bob'), 'b6');
+my $busy = enqueue_job($node, 'SELECT pg_advisory_xact_lock(601); ' . effect('b6'), 'b6', 'regress_alice');
+my $bobs = enqueue_job($node, 'SELECT pg_advisory_xact_lock(601); ' . effect('b6bob'), 'b6', 'regress_bob');
 ok(poll_until($node, q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 	AND NOT granted AND objid = 601}, '2', 60), '(6) two attempts wait for the lock');
 my $db2max = $node->safe_psql('db2', 'SELECT max(id) FROM pg_background_durable_jobs');
@@ -482,7 +453,7 @@ is(sqlstate_of($node, "SELECT pg_background_cancel_job($busy)", 'regress_alice',
 	'(6) cancel_job of a job of postgres, from db2: 42704');
 is(sqlstate_of($node, "SELECT pg_background_wait_job($busy, -1)", 'regress_alice'), '22023',
 	'(6) wait_job with a negative timeout_ms: 22023');
-is(as('regress_alice', "SELECT pg_background_wait_job($busy, 0)"), 'f',
+is(psql_as($node, "SELECT pg_background_wait_job($busy, 0)", 'regress_alice'), 'f',
 	'(6) wait_job with timeout_ms 0 on a running job: false');
 my %enq = (
 	"NULL, NULL, 1, '1 s', NULL, 'x'" => '22004',
@@ -508,9 +479,9 @@ for my $args (sort keys %enq)
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_background_durable_jobs WHERE label = 'x'}),
 	'0', '(6) none of them was recorded');
 # At the limits: accepted, and they run as they say.
-my $t1 = as('regress_alice', q{SELECT pg_background_enqueue($q$SELECT pg_sleep(3600)$q$, NULL, 1, '0', '1 ms', 'lim')});
-my $tmax = as('regress_alice', q{SELECT pg_background_enqueue($q$} . effect('lim') . q{$q$, NULL, 1000, '1 day', '2147483647 ms', 'lim')});
-my $retry = as('regress_alice', q{SELECT pg_background_enqueue($q$SELECT 1/0$q$, NULL, 1000, '1 day', NULL, 'lim')});
+my $t1 = psql_as($node, q{SELECT pg_background_enqueue($q$SELECT pg_sleep(3600)$q$, NULL, 1, '0', '1 ms', 'lim')}, 'regress_alice');
+my $tmax = psql_as($node, q{SELECT pg_background_enqueue($q$} . effect('lim') . q{$q$, NULL, 1000, '1 day', '2147483647 ms', 'lim')}, 'regress_alice');
+my $retry = psql_as($node, q{SELECT pg_background_enqueue($q$SELECT 1/0$q$, NULL, 1000, '1 day', NULL, 'lim')}, 'regress_alice');
 $locker->query_safe('SELECT pg_advisory_unlock(601)');
 is(wait_job($node, $t1, 'regress_alice'), 't', '(6) the 1 ms job finishes');
 is(job_row($t1), 'failed|1|57014', '(6) it reached its 1 ms timeout (57014)');
@@ -519,7 +490,7 @@ is(job_row($tmax), 'succeeded|1|', '(6) it succeeded');
 poll_until($node, "SELECT attempts FROM pg_background_job($retry)", '1', 60);
 is($node->safe_psql('postgres', "SELECT concat_ws(' ', state, attempts, sqlstate, run_at > now() + interval '23 hours') FROM pg_background_job($retry)"),
 	'queued 1 22012 t', '(6) the failing job waits a day for its retry');
-is(as('regress_alice', "SELECT pg_background_cancel_job($retry)"), 't', '(6) cancel_job of it: true');
+is(psql_as($node, "SELECT pg_background_cancel_job($retry)", 'regress_alice'), 't', '(6) cancel_job of it: true');
 is(job_row($retry), 'canceled|1|57014', '(6) it is canceled');
 ok(wait_label('b6'), '(6) the busy jobs finish');
 is($node->safe_psql('postgres', q{SELECT string_agg(k, ',' ORDER BY k) FROM fx WHERE k IN ('b6', 'b6bob', 'lim')}),

@@ -40,8 +40,8 @@ use Test::More;
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(run_query launcher_session poll_until sqlstate_of wait_job
-  job_fields);
+use PgbgTest qw(run_query launcher_session poll_until psql_as sqlstate_of
+  wait_job job_fields);
 
 my $node = PostgreSQL::Test::Cluster->new('enqueue_direct');
 $node->init;
@@ -62,23 +62,16 @@ CREATE TABLE who (k text, cu text, su text);
 GRANT ALL ON eff, who TO regress_alice, regress_bob;
 });
 
-sub sq
-{
-	my ($sql, $user) = @_;
-	return $node->safe_psql('postgres', $sql,
-		extra_params => [ '-U', $user // 'postgres' ]);
-}
-
 sub rows_of
 {
 	my ($where) = @_;
-	return sq("SELECT count(*) FROM pgbg_durable WHERE $where");
+	return psql_as($node, "SELECT count(*) FROM pgbg_durable WHERE $where");
 }
 
 # ---------------------------------------------------------------------------
 # 1. Transactions.
 # ---------------------------------------------------------------------------
-my ($sp_rolled, $sp_kept) = split /\n/, sq(q{
+my ($sp_rolled, $sp_kept) = split /\n/, psql_as($node, q{
 BEGIN;
 SAVEPOINT a;
 SELECT pg_background_enqueue($$INSERT INTO eff VALUES (1, 1)$$);
@@ -92,7 +85,7 @@ is(wait_job($node, $sp_kept), 't', 'an enqueue in a released savepoint runs');
 is(sqlstate_of($node, "SELECT * FROM pg_background_job($sp_rolled)"), '42704',
 	'an enqueue rolled back to its savepoint does not exist');
 
-my @several = split /\n/, sq(q{
+my @several = split /\n/, psql_as($node, q{
 BEGIN;
 SELECT pg_background_enqueue($$INSERT INTO eff VALUES (2, 1)$$);
 SELECT pg_background_enqueue($$INSERT INTO eff VALUES (2, 2)$$);
@@ -112,7 +105,7 @@ COMMIT;
 });
 my $failed = $failed_out;
 # plpgsql: the enqueue is rolled back with the block whose error is caught.
-sq(q{
+psql_as($node, q{
 CREATE FUNCTION enq_then_fail() RETURNS int8 LANGUAGE plpgsql AS $f$
 DECLARE
 	id int8;
@@ -126,19 +119,19 @@ BEGIN
 END
 $f$;
 });
-my $caught = sq('SELECT enq_then_fail()');
-my $later = sq(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (5, 1)$$)});
+my $caught = psql_as($node, 'SELECT enq_then_fail()');
+my $later = psql_as($node, q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (5, 1)$$)});
 is(wait_job($node, $later), 't', 'a job committed after those finishes');
 is(sqlstate_of($node, "SELECT * FROM pg_background_job($failed)"), '42704',
 	'the enqueue of a failed transaction does not exist');
 is(sqlstate_of($node, "SELECT * FROM pg_background_job($caught)"), '42704',
 	'the enqueue of a plpgsql block whose error was caught does not exist');
-is(sq('SELECT s, i, count(*) FROM eff WHERE s <= 5 GROUP BY s, i ORDER BY s, i'),
+is(psql_as($node, 'SELECT s, i, count(*) FROM eff WHERE s <= 5 GROUP BY s, i ORDER BY s, i'),
 	"1|2|1\n2|1|1\n2|2|1\n2|3|1\n5|1|1",
 	'exactly the committed jobs ran, once each');
 
 # Visible at once (CommandCounterIncrement), in the same statement too.
-is(sq(q{
+is(psql_as($node, q{
 BEGIN;
 SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '1 s', NULL, 'vis') AS v \gset
 SELECT state FROM pg_background_job(:v);
@@ -147,10 +140,10 @@ SELECT (pg_background_job(pg_background_enqueue('SELECT 2', '2999-01-01', 1, '1 
 COMMIT;
 }), "queued\n1\nqueued", 'the row is visible right after the enqueue, in its transaction');
 # The query's own snapshot does not see the rows it writes (no endless loop).
-is(sq(q{SELECT count(pg_background_enqueue(sql, run_at, 1, '1 s', NULL, label))
+is(psql_as($node, q{SELECT count(pg_background_enqueue(sql, run_at, 1, '1 s', NULL, label))
 FROM pg_background_durable_jobs WHERE label = 'vis'}), '2',
 	'enqueuing from the view reads the rows it had at its start');
-is(sq(q{SELECT count(*) FROM pg_background_durable_jobs WHERE label = 'vis'}), '4',
+is(psql_as($node, q{SELECT count(*) FROM pg_background_durable_jobs WHERE label = 'vis'}), '4',
 	'and wrote one row for each');
 
 # ---------------------------------------------------------------------------
@@ -158,31 +151,31 @@ is(sq(q{SELECT count(*) FROM pg_background_durable_jobs WHERE label = 'vis'}), '
 # ---------------------------------------------------------------------------
 # 10 MB of hex, stored out of line uncompressed (STORAGE EXTERNAL); the
 # job's SQL takes its md5.
-sq(q{
+psql_as($node, q{
 CREATE TABLE big (s text, b text);
 ALTER TABLE big ALTER s SET STORAGE EXTERNAL, ALTER b SET STORAGE EXTERNAL;
 CREATE TABLE bigeff (k text, m text);
 INSERT INTO big (s) SELECT string_agg(md5(g::text), '') FROM generate_series(1, 327680) g;
 UPDATE big SET b = 'INSERT INTO bigeff SELECT ''toasted'', md5(' || quote_literal(s) || ')';
 });
-is(sq(q{SELECT length(b) > 10 * 1024 * 1024 FROM big}), 't', 'the SQL is over 10 MB');
-my $big1 = sq(q{SELECT pg_background_enqueue(b) FROM big});
-my $big2 = sq(q{SELECT pg_background_enqueue(
+is(psql_as($node, q{SELECT length(b) > 10 * 1024 * 1024 FROM big}), 't', 'the SQL is over 10 MB');
+my $big1 = psql_as($node, q{SELECT pg_background_enqueue(b) FROM big});
+my $big2 = psql_as($node, q{SELECT pg_background_enqueue(
 	'INSERT INTO bigeff SELECT ''computed'', md5(' || quote_literal(s) || ')') FROM big});
 is(wait_job($node, $big1), 't', 'the job of a toasted 10 MB sql finishes');
 is(wait_job($node, $big2), 't', 'the job of a computed 10 MB sql finishes');
-is(sq(qq{SELECT d.id, d.state, md5(d.sql) = md5(b.b) FROM pg_background_durable_jobs d, big b
+is(psql_as($node, qq{SELECT d.id, d.state, md5(d.sql) = md5(b.b) FROM pg_background_durable_jobs d, big b
 WHERE d.id = $big1}), "$big1|succeeded|t", 'the stored sql is the toasted column');
-is(sq(qq{SELECT count(*) FROM pg_background_durable_jobs d, big b
+is(psql_as($node, qq{SELECT count(*) FROM pg_background_durable_jobs d, big b
 WHERE d.id = $big2 AND d.state = 'succeeded'
 AND d.sql = 'INSERT INTO bigeff SELECT ''computed'', md5(' || quote_literal(b.s) || ')'}), '1',
 	'the stored sql is the computed one');
-is(sq(q{SELECT e.k, e.m = md5(b.s) FROM bigeff e, big b ORDER BY e.k}),
+is(psql_as($node, q{SELECT e.k, e.m = md5(b.s) FROM bigeff e, big b ORDER BY e.k}),
 	"computed|t\ntoasted|t", 'both ran with all their text');
 
-my $biglabel = sq(q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL,
+my $biglabel = psql_as($node, q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL,
 	(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 32768) g))});
-my $nolabel = sq(q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, NULL)});
+my $nolabel = psql_as($node, q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, NULL)});
 is(wait_job($node, $biglabel), 't', 'the job of a 1 MB label finishes');
 is(wait_job($node, $nolabel), 't', 'the job of a NULL label finishes');
 is(job_fields($node, $biglabel, q{md5(label) = (SELECT md5(string_agg(md5(g::text), '')) FROM generate_series(1, 32768) g)}),
@@ -190,13 +183,13 @@ is(job_fields($node, $biglabel, q{md5(label) = (SELECT md5(string_agg(md5(g::tex
 is(job_fields($node, $nolabel, 'label IS NULL'), 't', 'a NULL label stays NULL');
 
 # Parameters of many types, bound as their types.
-sq(q{
+psql_as($node, q{
 CREATE DOMAIN posint AS int CHECK (VALUE > 0);
 CREATE TYPE mood AS ENUM ('sad', 'happy');
 CREATE TABLE pv (a int, b text, c text, d numeric, e jsonb, f int[], g posint,
                  h mood, i text[], types text);
 });
-my $params = sq(q{SELECT pg_background_enqueue(
+my $params = psql_as($node, q{SELECT pg_background_enqueue(
 	'INSERT INTO pv VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, concat_ws('','',
 	 pg_typeof($1), pg_typeof($2), pg_typeof($3), pg_typeof($4), pg_typeof($5),
 	 pg_typeof($6), pg_typeof($7), pg_typeof($8), pg_typeof($9)))',
@@ -206,31 +199,31 @@ my $params = sq(q{SELECT pg_background_enqueue(
 	ARRAY[1, NULL, 3], 7::posint, 'happy'::mood, ARRAY['a,b', NULL, '"q']::text[])});
 is(wait_job($node, $params), 't', 'the job with parameters finishes');
 is(job_fields($node, $params, 'state'), 'succeeded', 'and succeeded');
-is(sq(q{SELECT a, b = $q$it's "quoted" \ $$ '; DROP TABLE pv; --$q$, c IS NULL, d,
+is(psql_as($node, q{SELECT a, b = $q$it's "quoted" \ $$ '; DROP TABLE pv; --$q$, c IS NULL, d,
 	e = '{"k": [1, "x''y", null]}'::jsonb, f, g, h, i = ARRAY['a,b', NULL, '"q']::text[], types FROM pv}),
 	'42|t|t|12345678901234567890.123456789|t|{1,NULL,3}|7|happy|t|'
 	  . 'integer,text,text,numeric,jsonb,integer[],posint,mood,text[]',
 	'each parameter was bound with its value and type');
 
-my $empty = sq(q{SELECT pg_background_enqueue('')});
+my $empty = psql_as($node, q{SELECT pg_background_enqueue('')});
 is(wait_job($node, $empty), 't', 'an empty sql finishes');
 is(job_fields($node, $empty, 'state, attempts, command_tag IS NULL, sqlstate IS NULL'),
 	'succeeded|1|t|t', 'it succeeded, with no command tag');
 
-my $past = sq(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (6, 1)$$, '2000-01-01')});
-my $future = sq(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (6, 2)$$, '2999-12-31')});
+my $past = psql_as($node, q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (6, 1)$$, '2000-01-01')});
+my $future = psql_as($node, q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (6, 2)$$, '2999-12-31')});
 is(wait_job($node, $past), 't', 'a job due in the past runs');
 is(job_fields($node, $future, 'state, attempts'), 'queued|0', 'a job due in 2999 stays queued');
-is(sq("SELECT pg_background_cancel_job($future)"), 't', 'and can be canceled');
+is(psql_as($node, "SELECT pg_background_cancel_job($future)"), 't', 'and can be canceled');
 is(job_fields($node, $future, 'state'), 'canceled', 'canceled');
 
 # Limits (docs/durable.md, "Errors").
-my $lim = sq(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1000, '1 day', '2147483647 ms', 'limits')});
+my $lim = psql_as($node, q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1000, '1 day', '2147483647 ms', 'limits')});
 is(job_fields($node, $lim, q{max_attempts}), '1000', 'max_attempts 1000 is accepted');
-is(sq(qq{SELECT retry_delay, timeout FROM pg_background_durable_jobs WHERE id = $lim}),
+is(psql_as($node, qq{SELECT retry_delay, timeout FROM pg_background_durable_jobs WHERE id = $lim}),
 	'1 day|596:31:23.647', 'retry_delay 1 day and timeout 2147483647 ms are accepted');
-my $lim2 = sq(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '0', '1 ms', 'limits')});
-is(sq(qq{SELECT retry_delay, timeout FROM pg_background_durable_jobs WHERE id = $lim2}),
+my $lim2 = psql_as($node, q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '0', '1 ms', 'limits')});
+is(psql_as($node, qq{SELECT retry_delay, timeout FROM pg_background_durable_jobs WHERE id = $lim2}),
 	'00:00:00|00:00:00.001', 'retry_delay 0 and timeout 1 ms are accepted');
 my %bad = (
 	q{'SELECT 1', NULL, 1001} => '22023',
@@ -254,15 +247,15 @@ for my $args (sort keys %bad)
 		"pg_background_enqueue($args): $bad{$args}");
 }
 is(rows_of('true'), $rows_before, 'the refused enqueues wrote nothing');
-sq(q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs
+psql_as($node, q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs
 WHERE label IN ('limits', 'vis') AND state = 'queued'});
 
 # ---------------------------------------------------------------------------
 # 3. Context.
 # ---------------------------------------------------------------------------
-my $setrole = sq(q{SET ROLE regress_alice;
+my $setrole = psql_as($node, q{SET ROLE regress_alice;
 SELECT pg_background_enqueue($$INSERT INTO who VALUES ('setrole', current_user, session_user)$$)});
-sq(q{
+psql_as($node, q{
 CREATE FUNCTION enq_definer() RETURNS int8 LANGUAGE plpgsql SECURITY DEFINER AS $f$
 BEGIN
 	RETURN pg_background_enqueue($$INSERT INTO who VALUES ('definer', current_user, session_user)$$);
@@ -271,19 +264,19 @@ $f$;
 ALTER FUNCTION enq_definer() OWNER TO regress_bob;
 GRANT EXECUTE ON FUNCTION enq_definer() TO regress_alice;
 });
-my $definer = sq('SELECT enq_definer()', 'regress_alice');
+my $definer = psql_as($node, 'SELECT enq_definer()', 'regress_alice');
 is(wait_job($node, $setrole), 't', 'the job enqueued under SET ROLE finishes');
 is(wait_job($node, $definer), 't', 'the job enqueued by a SECURITY DEFINER function finishes');
 is(job_fields($node, $setrole, 'owner, state'), 'regress_alice|succeeded', 'SET ROLE: the job is the role\'s');
 is(job_fields($node, $definer, 'owner, state'), 'regress_bob|succeeded', 'SECURITY DEFINER: the job is the definer\'s');
-is(sq(q{SELECT k, cu, su FROM who ORDER BY k}),
+is(psql_as($node, q{SELECT k, cu, su FROM who ORDER BY k}),
 	"definer|regress_bob|regress_bob\nsetrole|regress_alice|regress_alice",
 	'each ran as its role');
 is(sqlstate_of($node, "SELECT * FROM pg_background_job($definer)", 'regress_alice'), '42704',
 	'the caller of the SECURITY DEFINER function does not see the definer\'s job');
 
 # A row trigger on a user table.
-sq(q{
+psql_as($node, q{
 CREATE TABLE orders (n int);
 CREATE FUNCTION orders_enqueue() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
@@ -299,10 +292,10 @@ BEGIN;
 INSERT INTO orders VALUES (4);
 ROLLBACK;
 });
-my @trig = split /\n/, sq(q{SELECT id FROM pg_background_durable_jobs WHERE label = 'trigger' ORDER BY id});
+my @trig = split /\n/, psql_as($node, q{SELECT id FROM pg_background_durable_jobs WHERE label = 'trigger' ORDER BY id});
 is(scalar @trig, 3, 'a row trigger enqueued one job per committed row');
 wait_job($node, $_) for @trig;
-is(sq(q{SELECT string_agg(i::text, ',' ORDER BY i) FROM eff WHERE s = 7}), '1,2,3',
+is(psql_as($node, q{SELECT string_agg(i::text, ',' ORDER BY i) FROM eff WHERE s = 7}), '1,2,3',
 	'and they ran');
 
 is(sqlstate_of($node, q{BEGIN READ ONLY; SELECT pg_background_enqueue('SELECT 1');}), '25006',
@@ -315,7 +308,7 @@ my ($r2, $o2, $aborted) = $node->psql('postgres',
 like($aborted, qr/ERROR:  25P02: current transaction is aborted/, 'an aborted transaction: 25P02');
 
 # Security-restricted operations.
-sq(q{
+psql_as($node, q{
 CREATE FUNCTION enq_imm(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
 BEGIN
 	-- Qualified: from 17 on, maintenance operations run with search_path
@@ -335,21 +328,21 @@ is(sqlstate_of($node, 'REFRESH MATERIALIZED VIEW mv'), '42501',
 is(rows_of(q{label = 'restricted'}), '0', 'nothing was enqueued');
 
 # Parallel mode.
-is(sq(q{SELECT string_agg(DISTINCT proparallel::text, ',') FROM pg_proc
+is(psql_as($node, q{SELECT string_agg(DISTINCT proparallel::text, ',') FROM pg_proc
 WHERE proname = 'pg_background_enqueue'}), 'u', 'pg_background_enqueue is parallel unsafe');
 my $force = q{SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
 	THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', false) \g /dev/null
 };
-unlike(sq($force . q{EXPLAIN (COSTS OFF) SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel')}),
+unlike(psql_as($node, $force . q{EXPLAIN (COSTS OFF) SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel')}),
 	qr/Gather/, 'a query calling it is not parallelized');
-my $par = sq($force . q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel')});
+my $par = psql_as($node, $force . q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel')});
 is(wait_job($node, $par), 't', 'and its job runs');
-sq(q{CREATE FUNCTION enq_lying() RETURNS int8 LANGUAGE plpgsql PARALLEL SAFE AS $f$
+psql_as($node, q{CREATE FUNCTION enq_lying() RETURNS int8 LANGUAGE plpgsql PARALLEL SAFE AS $f$
 BEGIN
 	RETURN pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'parallel');
 END
 $f$});
-like(sq($force . 'EXPLAIN (COSTS OFF) SELECT enq_lying()'), qr/Gather/,
+like(psql_as($node, $force . 'EXPLAIN (COSTS OFF) SELECT enq_lying()'), qr/Gather/,
 	'a function that lies about it runs in a parallel worker');
 is(sqlstate_of($node, $force . 'SELECT enq_lying()'), '25000', 'where the enqueue gives 25000');
 is(rows_of(q{label = 'parallel'}), '1', 'nothing was enqueued there');
@@ -417,7 +410,7 @@ ok($increasing, 'and increasing in each session');
 ok(poll_until($node,
 	q{SELECT count(*) FROM pgbg_durable WHERE label = 'concurrent' AND state <> 'succeeded'},
 	'0', 240), 'every concurrent job finished');
-is(sq(q{SELECT count(*), count(DISTINCT (s, i)) FROM eff WHERE s > 100}),
+is(psql_as($node, q{SELECT count(*), count(DISTINCT (s, i)) FROM eff WHERE s > 100}),
 	($sessions * $per) . '|' . ($sessions * $per), 'each ran exactly once');
 is(rows_of(q{label = 'concurrent' AND attempts <> 1}), '0', 'each in one attempt');
 
@@ -438,20 +431,20 @@ sub in_s
 my ($st, $id);
 ($st, $id) = in_s(q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'layout')});
 is($st, '', 'the session enqueues');
-sq('ALTER TABLE pgbg_durable ADD COLUMN extra1 int, ADD COLUMN extra2 int DEFAULT 5');
+psql_as($node, 'ALTER TABLE pgbg_durable ADD COLUMN extra1 int, ADD COLUMN extra2 int DEFAULT 5');
 ($st, $id) = in_s(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (8, 1)$$, NULL, 1, '1 s', NULL, 'layout')});
 is($st, '', 'after nullable columns were added, it enqueues');
-is(sq("SELECT extra1 IS NULL, extra2 IS NULL FROM pgbg_durable WHERE id = $id"), 't|t',
+is(psql_as($node, "SELECT extra1 IS NULL, extra2 IS NULL FROM pgbg_durable WHERE id = $id"), 't|t',
 	'and leaves them null (a default is not applied)');
 is(wait_job($node, $id), 't', 'its job finishes');
-sq('ALTER TABLE pgbg_durable DROP COLUMN extra1, DROP COLUMN extra2');
+psql_as($node, 'ALTER TABLE pgbg_durable DROP COLUMN extra1, DROP COLUMN extra2');
 ($st, $id) = in_s(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (8, 2)$$, NULL, 1, '1 s', NULL, 'layout')});
 is($st, '', 'after they were dropped, it enqueues');
 is(wait_job($node, $id), 't', 'its job finishes');
-is(sq(q{SELECT string_agg(i::text, ',' ORDER BY i) FROM eff WHERE s = 8}), '1,2', 'both ran');
+is(psql_as($node, q{SELECT string_agg(i::text, ',' ORDER BY i) FROM eff WHERE s = 8}), '1,2', 'both ran');
 
 # SET NOT NULL on a column the enqueue may leave null.
-sq(q{UPDATE pgbg_durable SET label = '' WHERE label IS NULL;
+psql_as($node, q{UPDATE pgbg_durable SET label = '' WHERE label IS NULL;
 ALTER TABLE pgbg_durable ALTER label SET NOT NULL});
 $rows_before = rows_of('true');
 ($st) = in_s(q{SELECT pg_background_enqueue('SELECT 1')});
@@ -459,7 +452,7 @@ is($st, '55000', 'label NOT NULL: the enqueue is refused with 55000');
 ($st) = in_s(q{SELECT pg_background_enqueue('SELECT 1', NULL, 1, '1 s', NULL, 'has one')});
 is($st, '55000', 'also with a label (the layout is refused)');
 is(rows_of('true'), $rows_before, 'and nothing was written');
-sq('ALTER TABLE pgbg_durable ALTER label DROP NOT NULL');
+psql_as($node, 'ALTER TABLE pgbg_durable ALTER label DROP NOT NULL');
 ($st, $id) = in_s(q{SELECT pg_background_enqueue('SELECT 1')});
 is($st, '', 'without the NOT NULL, it enqueues again');
 is(wait_job($node, $id), 't', 'its job finishes');
@@ -476,26 +469,26 @@ is($st, '', 'after the rollback of the change, it enqueues');
 is(wait_job($node, $id), 't', 'its job finishes');
 
 # A unique index on label.
-sq(q{CREATE UNIQUE INDEX pgbg_durable_uniq ON pgbg_durable (label) WHERE label LIKE 'uniq%'});
+psql_as($node, q{CREATE UNIQUE INDEX pgbg_durable_uniq ON pgbg_durable (label) WHERE label LIKE 'uniq%'});
 ($st) = in_s(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '1 s', NULL, 'uniq1')});
 is($st, '', 'a first label enqueues');
 ($st) = in_s(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '1 s', NULL, 'uniq1')});
 is($st, '23505', 'a duplicate label fails with 23505');
 is(rows_of(q{label = 'uniq1'}), '1', 'and writes nothing');
-sq('DROP INDEX pgbg_durable_uniq');
+psql_as($node, 'DROP INDEX pgbg_durable_uniq');
 
 # A deferrable unique constraint (its check would be deferred to a trigger
 # of the statement, which an enqueue does not have).
-sq(q{ALTER TABLE pgbg_durable ADD CONSTRAINT pgbg_durable_label_u
+psql_as($node, q{ALTER TABLE pgbg_durable ADD CONSTRAINT pgbg_durable_label_u
 	EXCLUDE (label WITH =) WHERE (label LIKE 'defer%') DEFERRABLE INITIALLY IMMEDIATE});
 ($st) = in_s(q{SELECT pg_background_enqueue('SELECT 1', '2999-01-01', 1, '1 s', NULL, 'defer1')});
 is($st, '55000', 'a deferrable constraint is refused with 55000');
 is(rows_of(q{label LIKE 'defer%'}), '0', 'and nothing was written');
-sq('ALTER TABLE pgbg_durable DROP CONSTRAINT pgbg_durable_label_u');
-sq(q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs WHERE label LIKE 'uniq%'});
+psql_as($node, 'ALTER TABLE pgbg_durable DROP CONSTRAINT pgbg_durable_label_u');
+psql_as($node, q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs WHERE label LIKE 'uniq%'});
 
 # A BEFORE INSERT row trigger: does not fire for an enqueue (docs).
-sq(q{
+psql_as($node, q{
 CREATE TABLE fired (id int8);
 CREATE FUNCTION pgbg_before() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
@@ -509,13 +502,13 @@ CREATE TRIGGER pgbg_before BEFORE INSERT ON pgbg_durable
 ($st, $id) = in_s(q{SELECT pg_background_enqueue($$INSERT INTO eff VALUES (9, 1)$$)});
 is($st, '', 'with a BEFORE INSERT row trigger, it enqueues');
 is(wait_job($node, $id), 't', 'its job finishes');
-is(sq('SELECT count(*) FROM fired'), '0', 'the trigger did not fire for the enqueue');
-is(sq('SELECT count(*) FROM eff WHERE s = 9'), '1', 'the job ran');
-sq('DROP TRIGGER pgbg_before ON pgbg_durable');
+is(psql_as($node, 'SELECT count(*) FROM fired'), '0', 'the trigger did not fire for the enqueue');
+is(psql_as($node, 'SELECT count(*) FROM eff WHERE s = 9'), '1', 'the job ran');
+psql_as($node, 'DROP TRIGGER pgbg_before ON pgbg_durable');
 
 # An expression index a superuser adds runs as the table's owner (as the
 # transitions that go through SPI do), not as the enqueuing role.
-sq(q{
+psql_as($node, q{
 CREATE FUNCTION pgbg_idx_who(text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
 BEGIN
 	RAISE NOTICE 'index expression as %', current_user;
@@ -531,8 +524,8 @@ is($who_ret, 0, 'an enqueue with an expression index succeeds');
 like($who_err, qr/index expression as postgres/,
 	'the index expression ran as the table\'s owner');
 unlike($who_err, qr/index expression as regress_alice/, 'not as the enqueuing role');
-sq('DROP INDEX pgbg_durable_who');
-sq(q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs WHERE label = 'who'});
+psql_as($node, 'DROP INDEX pgbg_durable_who');
+psql_as($node, q{SELECT pg_background_cancel_job(id) FROM pg_background_durable_jobs WHERE label = 'who'});
 $s->quit;
 
 my $log = slurp_file($node->logfile);
