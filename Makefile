@@ -23,6 +23,7 @@ OBJS = \
 	src/control.o \
 	src/params.o \
 	src/settings.o \
+	src/entropy.o \
 	src/directory.o \
 	src/dispatcher.o \
 	src/send.o \

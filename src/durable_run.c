@@ -548,7 +548,7 @@ runner_admit(pgbg_durable_claimed *job, const char *label, const char *sql)
 	Assert(runner_nadmitted < PGBG_DURABLE_MAX_RUNNING);
 	while (cookie == 0)
 	{
-		if (!pg_strong_random(&cookie, sizeof(cookie)))
+		if (!pgbg_random_bytes(&cookie, sizeof(cookie)))
 			cookie = (int64) GetCurrentTimestamp() ^ job->job;
 	}
 	pgbg_dir_proto(&proto, cookie, job->owner, true, 0, label,

@@ -469,7 +469,7 @@ launch_cookie(void)
 
 	while (cookie == 0)
 	{
-		if (!pg_strong_random(&cookie, sizeof(cookie)))
+		if (!pgbg_random_bytes(&cookie, sizeof(cookie)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not generate a random cookie for a background worker")));

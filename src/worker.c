@@ -683,7 +683,7 @@ worker_reseed_random(void)
 	uint64		bits;
 	float8		seed;
 
-	if (!pg_strong_random(&bits, sizeof(bits)))
+	if (!pgbg_random_bytes(&bits, sizeof(bits)))
 		bits = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
 	seed = (float8) (bits >> 11) / (float8) (UINT64CONST(1) << 53) * 2.0 - 1.0;
 	(void) DirectFunctionCall1(setseed, Float8GetDatum(seed));
