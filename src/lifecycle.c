@@ -74,7 +74,7 @@ typedef struct job_effects
 	bool		ended;			/* a job ended: wake waiters */
 	PGPROC	   *dispatcher;		/* set its latch, if not NULL */
 	PGPROC	   *launcher;		/* set its latch, if not NULL */
-	PGPROC	   *worker;			/* a parked worker handed a job: wake it */
+	Latch	   *worker;			/* a parked worker handed a job: wake it */
 } job_effects;
 
 /* Whether the queue has room for one more job (job_queue_room). */
@@ -133,7 +133,7 @@ job_apply(job_effects *fx)
 	if (fx->launcher != NULL)
 		SetLatch(&fx->launcher->procLatch);
 	if (fx->worker != NULL)
-		SetLatch(&fx->worker->procLatch);
+		SetLatch(fx->worker);
 }
 
 /*

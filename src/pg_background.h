@@ -514,10 +514,10 @@ extern bool pgbg_pool_leave(pgbg_pool_task *task);
 extern bool pgbg_pool_has_idle(Oid database, Oid session_user);
 extern int32 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 							 int dir_slot, uint64 dir_seq, int32 launcher,
-							 bool (*skip) (int32 pid), PGPROC **wake);
+							 bool (*skip) (int32 pid), Latch **wake);
 extern int32 pgbg_pool_claim_attempt(Oid database,
 									 const pgbg_durable_claimed *attempt,
-									 PGPROC **wake);
+									 Latch **wake);
 extern uint64 pgbg_pool_parks(void);
 extern bool pgbg_pool_await(Oid database, Oid session_user, uint64 parks,
 							TimestampTz *since, bool unbounded);

@@ -23,6 +23,16 @@
  * worker runs the job, and keeps its place) -> RESERVED again, or to FREE
  * when the worker leaves; IDLE -> EXIT (asked to leave) -> FREE.
  *
+ * A parked worker sleeps on its slot's latch, not on its process latch:
+ * whoever hands it a job, or asks it to leave, sets the slot's latch.  Its
+ * process latch is also set by others for reasons that are over by then
+ * (a launcher that leaves the queue of the job the worker has finished
+ * sets it, as shm_mq_detach does for the other side): set while the worker
+ * sleeps on another latch, it costs no signal and no wake-up (PostgreSQL 14
+ * and later signal a latch's owner only while it waits on that latch).
+ * While parked, MyLatch points at the slot's latch, so that the signal
+ * handlers (termination, reload) wake the worker there.
+ *
  * A launch that finds no parked worker while one of its database and
  * session user is about to park (resetting its session, or running a job
  * that began less than POOL_AWAIT_MS ago) waits for it, for at most
@@ -66,13 +76,13 @@ typedef enum pool_state
 typedef struct pool_slot
 {
 	pool_state	state;
-	PGPROC	   *proc;
 	int32		pid;
 	Oid			database;
 	Oid			session_user;
 	/* The job (or durable attempt) handed over (ASSIGNED). */
 	pgbg_pool_task task;
 	TimestampTz busy_since;		/* when it took its job (BUSY) */
+	Latch		latch;			/* owned by the slot's worker; it parks on it */
 } pool_slot;
 
 /* A launch waiting for a worker to park (pgbg_pool_await). */
@@ -107,6 +117,7 @@ int			pgbg_pool_idle_timeout = 60;
 
 static pool_shared *pool = NULL;
 static int	pool_my_slot = -1;
+static bool pool_on_slot_latch = false; /* MyLatch is our slot's latch */
 
 static bool pool_over_size(void);
 static int	pool_used_locked(void);
@@ -117,7 +128,9 @@ static int	pool_waiters_to_wake(Oid database, Oid session_user, bool all,
 static void pool_wake(int n, PGPROC **procs);
 static int32 pool_claim(Oid database, Oid session_user,
 						const pgbg_pool_task *task, int32 launcher,
-						bool (*skip) (int32 pid), PGPROC **wake);
+						bool (*skip) (int32 pid), Latch **wake);
+static void pool_free_my_slot(pool_slot *s);
+static void pool_use_slot_latch(bool on);
 
 /*
  * Are more workers parked than pg_background.pool_size allows now?
@@ -272,8 +285,12 @@ pgbg_pool_shmem_init(void)
 	pool = ShmemInitStruct("pg_background pool", sizeof(pool_shared), &found);
 	if (!found)
 	{
+		int			i;
+
 		memset(pool, 0, sizeof(pool_shared));
 		SpinLockInit(&pool->mutex);
+		for (i = 0; i < PGBG_POOL_MAX; i++)
+			InitSharedLatch(&pool->slots[i].latch);
 	}
 }
 
@@ -290,6 +307,7 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 	int			i;
 	PGPROC	   *procs[POOL_WAITERS];
 	int			nwake = 0;
+	bool		newly = false;
 
 	if (pool == NULL)
 		return false;
@@ -310,7 +328,7 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 			s->state = POOL_RESERVED;
 		else
 		{
-			s->state = POOL_FREE;
+			pool_free_my_slot(s);
 			pool_my_slot = -1;
 			nwake = pool_waiters_to_wake(database, session_user, true, procs);
 		}
@@ -321,15 +339,51 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 			if (pool->slots[i].state == POOL_FREE)
 				break;
 		pool->slots[i].state = POOL_RESERVED;
-		pool->slots[i].proc = MyProc;
 		pool->slots[i].pid = MyProcPid;
 		pool->slots[i].database = database;
 		pool->slots[i].session_user = session_user;
 		pool_my_slot = i;
+		newly = true;
 	}
 	SpinLockRelease(&pool->mutex);
+	/* Nobody sets the latch of a reserved slot: it is ours from now on. */
+	if (newly)
+		OwnLatch(&pool->slots[pool_my_slot].latch);
 	pool_wake(nwake, procs);
 	return pool_my_slot >= 0;
+}
+
+/*
+ * Make MyLatch our slot's latch (on), or our process latch again (off).
+ * Switching back sets the process latch, as core's SwitchToSharedLatch
+ * does: a signal handler that ran meanwhile set the other one, and the
+ * next wait must not sleep through it.  Switched back before the process
+ * exits (pgbg_pool_leave), where core expects its process latch.
+ */
+static void
+pool_use_slot_latch(bool on)
+{
+	if (on && !pool_on_slot_latch)
+		MyLatch = &pool->slots[pool_my_slot].latch;
+	else if (!on && pool_on_slot_latch)
+	{
+		MyLatch = &MyProc->procLatch;
+		SetLatch(MyLatch);
+	}
+	pool_on_slot_latch = on;
+}
+
+/*
+ * This worker gives up its place: the slot is free, and its latch has no
+ * owner, for the next worker that takes the slot.  Caller holds the
+ * spinlock (disowning a latch is a plain store).
+ */
+static void
+pool_free_my_slot(pool_slot *s)
+{
+	s->state = POOL_FREE;
+	if (s->latch.owner_pid == MyProcPid)
+		DisownLatch(&s->latch);
 }
 
 /* How long a parked worker waits before it trims its free memory. */
@@ -357,6 +411,8 @@ pgbg_pool_park(pgbg_pool_task *task)
 
 	Assert(pool_my_slot >= 0);
 	me = &pool->slots[pool_my_slot];
+	/* From now on, who wants us sets the slot's latch (see above). */
+	pool_use_slot_latch(true);
 	SpinLockAcquire(&pool->mutex);
 	me->state = POOL_IDLE;
 	pool->parks++;
@@ -403,7 +459,7 @@ pgbg_pool_park(pgbg_pool_task *task)
 		}
 		else if (s->state == POOL_EXIT)
 		{
-			s->state = POOL_FREE;
+			pool_free_my_slot(s);
 			nwake = pool_waiters_to_wake(s->database, s->session_user, true,
 										 procs);
 			leave = true;
@@ -430,7 +486,7 @@ pgbg_pool_park(pgbg_pool_task *task)
 				(!surplus || limit == (long) pgbg_pool_idle_timeout * 1000 ||
 				 pool_used_locked() > pgbg_pool_size))
 			{
-				s->state = POOL_FREE;
+				pool_free_my_slot(s);
 				leave = true;
 			}
 			SpinLockRelease(&pool->mutex);
@@ -458,6 +514,7 @@ pgbg_pool_park(pgbg_pool_task *task)
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 	}
+	pool_use_slot_latch(false);
 	if (!got)
 		pool_my_slot = -1;
 	return got;
@@ -476,6 +533,7 @@ pgbg_pool_leave(pgbg_pool_task *task)
 	PGPROC	   *procs[POOL_WAITERS];
 	int			nwake;
 
+	pool_use_slot_latch(false);
 	if (pool_my_slot < 0)
 		return false;
 	s = &pool->slots[pool_my_slot];
@@ -485,7 +543,7 @@ pgbg_pool_leave(pgbg_pool_task *task)
 		orphan = true;
 		*task = s->task;
 	}
-	s->state = POOL_FREE;
+	pool_free_my_slot(s);
 	/* Launches waiting for us start workers instead. */
 	nwake = pool_waiters_to_wake(s->database, s->session_user, true, procs);
 	SpinLockRelease(&pool->mutex);
@@ -525,7 +583,7 @@ pgbg_pool_has_idle(Oid database, Oid session_user)
  * or 0 if there is none.  The segment must be pinned: the launcher may
  * leave before the worker maps it.
  *
- * The worker is not woken here: *wake is set to its PGPROC, whose latch
+ * The worker is not woken here: *wake is set to its slot's latch, which
  * the caller sets once it has released its locks (callers hold the
  * directory's lock, and a wake-up is a system call that may switch to the
  * worker at once).  A worker woken late, or for another reason first,
@@ -534,7 +592,7 @@ pgbg_pool_has_idle(Oid database, Oid session_user)
 int32
 pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
 				int dir_slot, uint64 dir_seq, int32 launcher,
-				bool (*skip) (int32 pid), PGPROC **wake)
+				bool (*skip) (int32 pid), Latch **wake)
 {
 	pgbg_pool_task task;
 
@@ -553,7 +611,7 @@ pgbg_pool_claim(Oid database, Oid session_user, dsm_handle seg,
  */
 int32
 pgbg_pool_claim_attempt(Oid database, const pgbg_durable_claimed *attempt,
-						PGPROC **wake)
+						Latch **wake)
 {
 	pgbg_pool_task task;
 
@@ -572,7 +630,7 @@ pgbg_pool_claim_attempt(Oid database, const pgbg_durable_claimed *attempt,
  */
 static int32
 pool_claim(Oid database, Oid session_user, const pgbg_pool_task *task,
-		   int32 launcher, bool (*skip) (int32 pid), PGPROC **wake)
+		   int32 launcher, bool (*skip) (int32 pid), Latch **wake)
 {
 	bool		skipped[PGBG_POOL_MAX] = {0};
 	int			i;
@@ -584,7 +642,7 @@ pool_claim(Oid database, Oid session_user, const pgbg_pool_task *task,
 	{
 		int			candidate = -1;
 		int32		pid = 0;
-		PGPROC	   *proc = NULL;
+		Latch	   *latch = NULL;
 
 		SpinLockAcquire(&pool->mutex);
 		for (i = 0; i < PGBG_POOL_MAX && candidate < 0; i++)
@@ -615,12 +673,12 @@ pool_claim(Oid database, Oid session_user, const pgbg_pool_task *task,
 
 			s->state = POOL_ASSIGNED;
 			s->task = *task;
-			proc = s->proc;
+			latch = &s->latch;
 		}
 		SpinLockRelease(&pool->mutex);
-		if (proc != NULL)
+		if (latch != NULL)
 		{
-			*wake = proc;
+			*wake = latch;
 			return pid;
 		}
 	}
@@ -725,27 +783,29 @@ pgbg_pool_await(Oid database, Oid session_user, uint64 parks,
 pid_t
 pgbg_pool_evict(void)
 {
-	PGPROC	   *proc = NULL;
+	Latch	   *latch = NULL;
+	pid_t		pid = 0;
 	int			i;
 
 	if (pool == NULL)
 		return 0;
 	SpinLockAcquire(&pool->mutex);
-	for (i = 0; i < PGBG_POOL_MAX && proc == NULL; i++)
+	for (i = 0; i < PGBG_POOL_MAX && latch == NULL; i++)
 	{
 		pool_slot  *s = &pool->slots[i];
 
 		if (s->state == POOL_IDLE)
 		{
 			s->state = POOL_EXIT;
-			proc = s->proc;
+			latch = &s->latch;
+			pid = s->pid;
 		}
 	}
 	SpinLockRelease(&pool->mutex);
-	if (proc == NULL)
+	if (latch == NULL)
 		return 0;
-	SetLatch(&proc->procLatch);
-	return proc->pid;
+	SetLatch(latch);
+	return pid;
 }
 
 /*
