@@ -238,20 +238,20 @@ settings_per_transaction(struct config_generic *gconf)
 
 /*
  * Can nothing a job does change this variable?  Those fixed at server start
- * (postmaster) or connection start (backend, superuser-backend) cannot be
- * set in a session at all, and those of the configuration file (sighup)
- * change only when a reload is processed, which a worker does only while
- * parked, noting its fresh state again then (pool.c).  A job can neither
- * SET them nor load code that assigns them without the worker noticing
- * (worker_session_clean exits after a library was loaded).
+ * (postmaster) cannot be set in a session at all, and those of the
+ * configuration file (sighup) change only when a reload is processed,
+ * which a worker does only while parked, noting its fresh state again then
+ * (pool.c).  A job can neither SET them nor load code that assigns them
+ * without the worker noticing (worker_session_clean exits after a library
+ * was loaded).  Those fixed at connection start (backend, superuser-
+ * backend) are not among them: a launcher's connection option for one
+ * travels to its job (settings_travel), and RESET ALL leaves it.
  */
 static bool
 settings_fixed_in_session(struct config_generic *gconf)
 {
 	return gconf->context == PGC_POSTMASTER ||
-		gconf->context == PGC_SIGHUP ||
-		gconf->context == PGC_BACKEND ||
-		gconf->context == PGC_SU_BACKEND;
+		gconf->context == PGC_SIGHUP;
 }
 
 /*
@@ -362,7 +362,7 @@ pgbg_settings_changed(void)
 		settings_value value;
 		settings_value reset;
 
-		/* Only those a job can change need comparing (half of them). */
+		/* Only those a job can change need comparing (three in five). */
 		if (gconf == f->gconf && (f->per_transaction || f->fixed_in_session))
 			continue;
 		settings_values(gconf, &value, &reset);

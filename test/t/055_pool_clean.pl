@@ -30,7 +30,10 @@
 #        current_setting('x.y', true) IS NULL (a fresh worker has no x.y;
 #        a reused one would read '').  Likewise a placeholder of the
 #        launcher: a job from a session that SET app.tenant = '7' sees '7';
-#        the next job, from a session without it, sees NULL.
+#        the next job, from a session without it, sees NULL.  And a setting
+#        fixed at connection start (ignore_system_indexes, which any user
+#        may pass in PGOPTIONS): the launcher's goes to its job, RESET ALL
+#        leaves it, so the worker exits; the next job sees 'off'.
 #    (b) dblink: job 1 opens dblink_connect('leftover', ...); the launcher
 #        then SET ROLE regress_alice; job 2 (as regress_alice) sees
 #        dblink_get_connections() IS NULL.
@@ -228,6 +231,23 @@ gone("(2a) after a job with the launcher's placeholder", $W);
 	'p int, missing bool');
 ($pid2, $r) = split /\|/, $out;
 is($r, 't', '(2a) the next job, from a launcher without it, has no app.tenant');
+
+{
+	local $ENV{PGOPTIONS} = '-c ignore_system_indexes=on';
+	$T = pool_session($node);
+}
+wait_parked($node, "(2a) before the job of the launcher with ignore_system_indexes", 1);
+($out, $err) = pool_job($T,
+	q{SELECT pg_backend_pid(), current_setting('ignore_system_indexes')}, 'p int, v text');
+is($err, '', '(2a) the job of the launcher with ignore_system_indexes ran');
+($W, $r) = split /\|/, $out;
+is($r, 'on', "(2a) it has the launcher's ignore_system_indexes");
+$T->quit;
+gone("(2a) after a job with the launcher's ignore_system_indexes", $W);
+($out, $err) = pool_job($L,
+	q{SELECT pg_backend_pid(), current_setting('ignore_system_indexes')}, 'p int, v text');
+($pid2, $r) = split /\|/, $out;
+is($r, 'off', '(2a) the next job, from a launcher without it, has it off');
 
 # ---------------------------------------------------------------------------
 # 2b. A library loaded by a job (dblink) and its open connection.
