@@ -131,6 +131,7 @@ static int32 pool_claim(Oid database, Oid session_user,
 						bool (*skip) (int32 pid), Latch **wake);
 static void pool_free_my_slot(pool_slot *s);
 static void pool_use_slot_latch(bool on);
+static void pool_exit_latch(int code, Datum arg);
 
 /*
  * Are more workers parked than pg_background.pool_size allows now?
@@ -348,7 +349,14 @@ pgbg_pool_reserve(Oid database, Oid session_user)
 	SpinLockRelease(&pool->mutex);
 	/* Nobody sets the latch of a reserved slot: it is ours from now on. */
 	if (newly)
+	{
+		static bool exit_registered = false;
+
 		OwnLatch(&pool->slots[pool_my_slot].latch);
+		if (!exit_registered)
+			before_shmem_exit(pool_exit_latch, (Datum) 0);
+		exit_registered = true;
+	}
 	pool_wake(nwake, procs);
 	return pool_my_slot >= 0;
 }
@@ -357,20 +365,37 @@ pgbg_pool_reserve(Oid database, Oid session_user)
  * Make MyLatch our slot's latch (on), or our process latch again (off).
  * Switching back sets the process latch, as core's SwitchToSharedLatch
  * does: a signal handler that ran meanwhile set the other one, and the
- * next wait must not sleep through it.  Switched back before the process
- * exits (pgbg_pool_leave), where core expects its process latch.
+ * next wait must not sleep through it; switching to the slot's latch sets
+ * that one if the process latch is set or an interrupt is pending.
+ * Switched back first thing when the process exits (pool_exit_latch).
  */
 static void
 pool_use_slot_latch(bool on)
 {
 	if (on && !pool_on_slot_latch)
+	{
 		MyLatch = &pool->slots[pool_my_slot].latch;
+		/* An interrupt that set the process latch must not wait. */
+		if (MyProc->procLatch.is_set || InterruptPending)
+			SetLatch(MyLatch);
+	}
 	else if (!on && pool_on_slot_latch)
 	{
 		MyLatch = &MyProc->procLatch;
 		SetLatch(MyLatch);
 	}
 	pool_on_slot_latch = on;
+}
+
+/*
+ * before_shmem_exit: a worker that exits while parked takes its process
+ * latch back before anything else runs at exit, where core's waits (a
+ * condition variable's sleep) expect to be woken through it.
+ */
+static void
+pool_exit_latch(int code, Datum arg)
+{
+	pool_use_slot_latch(false);
 }
 
 /*
