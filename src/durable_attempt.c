@@ -142,19 +142,22 @@ attempt_test_pause(void)
 	const char *fault;
 
 	/* Read as the setting (worker.c owns it: no call into worker.c). */
-	while ((fault = GetConfigOption("pg_background.test_fault", true, false)) != NULL &&
-		   strcmp(fault, "attempt_recording") == 0)
+	for (;;)
 	{
-		/* A reload sets the latch (SignalHandlerForConfigReload). */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* A reload may have come during another wait of the attempt. */
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		fault = GetConfigOption("pg_background.test_fault", true, false);
+		if (fault == NULL || strcmp(fault, "attempt_recording") != 0)
+			break;
+		/* A reload sets the latch (SignalHandlerForConfigReload). */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
