@@ -215,39 +215,33 @@ is($err, '', '(2a) job 2 ran');
 isnt($pid2, $W, '(2a) job 2 ran on another worker');
 is($r, 't', "(2a) job 2 has no x.y (current_setting('x.y', true) IS NULL)");
 
+# A job of launcher session $T (its setting: $what) sees $seen in $value
+# (an expression); its worker exits; the next job, from $L, sees $after.
+sub launcher_setting
+{
+	my ($T, $what, $value, $seen, $after) = @_;
+	wait_parked($node, "(2a) before the job of the launcher with $what", 1);
+	my ($o, $e) = pool_job($T, "SELECT pg_backend_pid(), $value", 'p int, v text');
+	is($e, '', "(2a) the job of the launcher with $what ran");
+	my ($w, $v) = split /\|/, $o // '';
+	is($v, $seen, "(2a) it sees the launcher's $what");
+	$T->quit;
+	gone("(2a) after a job with the launcher's $what", $w // -1);
+	($o, $e) = pool_job($L, "SELECT pg_backend_pid(), $value", 'p int, v text');
+	(undef, $v) = split /\|/, $o // '';
+	is($v, $after, "(2a) the next job, from a launcher without it, sees $after");
+}
+
 my $T = pool_session($node);
 run_query($T, q{SET app.tenant = '7'});
-($W, $r) = (undef, undef);
-wait_parked($node, "(2a) before the job of the launcher with app.tenant", 1);
-($out, $err) = pool_job($T,
-	q{SELECT pg_backend_pid(), current_setting('app.tenant', true)}, 'p int, t text');
-is($err, '', '(2a) the job of the launcher with app.tenant ran');
-($W, $r) = split /\|/, $out;
-is($r, '7', "(2a) it sees the launcher's app.tenant");
-$T->quit;
-gone("(2a) after a job with the launcher's placeholder", $W);
-($out, $err) = pool_job($L,
-	q{SELECT pg_backend_pid(), current_setting('app.tenant', true) IS NULL},
-	'p int, missing bool');
-($pid2, $r) = split /\|/, $out;
-is($r, 't', '(2a) the next job, from a launcher without it, has no app.tenant');
-
+launcher_setting($T, 'app.tenant',
+	q{coalesce(current_setting('app.tenant', true), '(none)')}, '7', '(none)');
 {
 	local $ENV{PGOPTIONS} = '-c ignore_system_indexes=on';
 	$T = pool_session($node);
 }
-wait_parked($node, "(2a) before the job of the launcher with ignore_system_indexes", 1);
-($out, $err) = pool_job($T,
-	q{SELECT pg_backend_pid(), current_setting('ignore_system_indexes')}, 'p int, v text');
-is($err, '', '(2a) the job of the launcher with ignore_system_indexes ran');
-($W, $r) = split /\|/, $out;
-is($r, 'on', "(2a) it has the launcher's ignore_system_indexes");
-$T->quit;
-gone("(2a) after a job with the launcher's ignore_system_indexes", $W);
-($out, $err) = pool_job($L,
-	q{SELECT pg_backend_pid(), current_setting('ignore_system_indexes')}, 'p int, v text');
-($pid2, $r) = split /\|/, $out;
-is($r, 'off', '(2a) the next job, from a launcher without it, has it off');
+launcher_setting($T, 'ignore_system_indexes',
+	q{current_setting('ignore_system_indexes')}, 'on', 'off');
 
 # ---------------------------------------------------------------------------
 # 2b. A library loaded by a job (dblink) and its open connection.
