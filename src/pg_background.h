@@ -375,6 +375,7 @@ extern bool pgbg_random_bytes(void *buf, size_t len);
 
 /* settings.c */
 extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
+extern bool pgbg_settings_none(const char *src);
 extern void pgbg_settings_restore(const char *src);
 extern void pgbg_settings_note_fresh(void);
 extern const char *pgbg_settings_changed(void);

@@ -100,7 +100,8 @@ settings_travel(struct config_generic *gconf)
 
 /*
  * Serialize the settings the worker must be given into a palloc'd buffer;
- * *len is set to its length.  With skip_identity, "role" and
+ * *len is set to its length.  application_name never goes (the worker
+ * sets its own).  With skip_identity, "role" and
  * "session_authorization" stay behind: the worker then connects as another
  * user than ours, whose identity they do not describe (see pgbg_launch).
  */
@@ -130,6 +131,9 @@ pgbg_settings_serialize(Size *len, bool skip_identity)
 		if (skip_identity && (strcmp(gconf->name, "role") == 0 ||
 							  strcmp(gconf->name, "session_authorization") == 0))
 			continue;
+		/* The worker sets its own (worker.c), whatever the launcher's. */
+		if (strcmp(gconf->name, "application_name") == 0)
+			continue;
 		if (gconf->vartype == PGC_REAL)
 		{
 			/* GetConfigOption's %g would keep only 6 significant digits. */
@@ -149,6 +153,19 @@ pgbg_settings_serialize(Size *len, bool skip_identity)
 	memcpy(buf.data, &count, sizeof(count));
 	*len = buf.len;
 	return buf.data;
+}
+
+/*
+ * Are there no settings in src (serialized by pgbg_settings_serialize)?
+ * Then the worker needs no transaction to restore them.
+ */
+bool
+pgbg_settings_none(const char *src)
+{
+	int32		count;
+
+	memcpy(&count, src, sizeof(count));
+	return count == 0;
 }
 
 /*

@@ -904,9 +904,13 @@ worker_adopt_identity(pgbg_fixed *fixed, const char *settings)
 			 fixed->authenticated_user_id != GetAuthenticatedUserId())
 		elog(ERROR, "pooled pg_background worker got a job of another database or user");
 
-	StartTransactionCommand();
-	pgbg_settings_restore(settings);
-	CommitTransactionCommand();
+	/* Check hooks may read the catalogs; none to run, no transaction. */
+	if (!pgbg_settings_none(settings))
+	{
+		StartTransactionCommand();
+		pgbg_settings_restore(settings);
+		CommitTransactionCommand();
+	}
 
 	/*
 	 * Rows go to the launcher, not to a client: always send them in the
