@@ -558,7 +558,8 @@ pgbg_pool_leave(pgbg_pool_task *task)
 	PGPROC	   *procs[POOL_WAITERS];
 	int			nwake;
 
-	pool_use_slot_latch(false);
+	/* pool_exit_latch gave the process latch back already. */
+	Assert(!pool_on_slot_latch);
 	if (pool_my_slot < 0)
 		return false;
 	s = &pool->slots[pool_my_slot];
