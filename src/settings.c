@@ -71,8 +71,7 @@ typedef struct settings_fresh
 	Oid			reset_srole;
 	settings_value value;
 	settings_value reset_value;
-	bool		per_transaction;	/* settings_per_transaction */
-	bool		fixed_in_session;	/* settings_fixed_in_session */
+	bool		compared;		/* a job can leave it changed */
 } settings_fresh;
 
 static settings_fresh *fresh_vars = NULL;
@@ -336,8 +335,8 @@ pgbg_settings_note_fresh(void)
 		f->reset_scontext = gconf->reset_scontext;
 		f->srole = PGBG_GUC_SROLE(gconf);
 		f->reset_srole = PGBG_GUC_RESET_SROLE(gconf);
-		f->per_transaction = settings_per_transaction(gconf);
-		f->fixed_in_session = settings_fixed_in_session(gconf);
+		f->compared = !settings_per_transaction(gconf) &&
+			!settings_fixed_in_session(gconf);
 		settings_values(gconf, &f->value, &f->reset_value);
 		if (gconf->vartype == PGC_STRING)
 		{
@@ -379,8 +378,8 @@ pgbg_settings_changed(void)
 		settings_value value;
 		settings_value reset;
 
-		/* Only those a job can change need comparing (three in five). */
-		if (gconf == f->gconf && (f->per_transaction || f->fixed_in_session))
+		/* Only those a job can leave changed (three in five). */
+		if (gconf == f->gconf && !f->compared)
 			continue;
 		settings_values(gconf, &value, &reset);
 		if (gconf != f->gconf ||
