@@ -236,9 +236,8 @@ sub wait_job
 {
 	my ($node, $id, $user, $db) = @_;
 	my $ms = $PostgreSQL::Test::Utils::timeout_default * 1000;
-	return $node->safe_psql($db // 'postgres',
-		"SELECT pg_background_wait_job($id, $ms)",
-		extra_params => [ defined $user ? ('-U', $user) : () ]);
+	return psql_as($node, "SELECT pg_background_wait_job($id, $ms)",
+		$user, $db);
 }
 
 # The columns $cols of pg_background_job($id) on $node in $db (default:
@@ -246,8 +245,8 @@ sub wait_job
 sub job_fields
 {
 	my ($node, $id, $cols, $db) = @_;
-	return $node->safe_psql($db // 'postgres',
-		"SELECT $cols FROM pg_background_job($id)");
+	return psql_as($node, "SELECT $cols FROM pg_background_job($id)",
+		undef, $db);
 }
 
 # A chaos test's psql script of one session: its lines, and what some of
