@@ -42,7 +42,11 @@
 #        owned by regress_alice runs as regress_alice on a worker of its own
 #        (it connects as the owner, so the parked worker does not take it);
 #        the next plain jobs on the parked worker run as the launcher, and
-#        may SET ROLE.
+#        may SET ROLE;
+#    (g) a job that launches a job itself: job 1, on the parked worker,
+#        launches a job and reads its result; its session now holds that
+#        job, so the worker exits instead of parking, and job 2, on another
+#        worker, sees workers_launched = 0 in pg_background_stats_v2().
 # 3. Keying: a job launched by another session user (regress_bob) or in
 #    another database (pool_db2) does not take the parked worker P of the
 #    launcher: its pg_backend_pid() differs, and P stays parked (idle in
@@ -352,6 +356,28 @@ $r = later_job('(2f) job 3', $W,
 	'p int, u text');
 is($r, 'regress_bob',
 	'(2f) job 3 may SET ROLE: no security-definer restriction is left over');
+
+# (g) a job that launches a job of its own
+wait_parked($node, '(2g) before job 1', 1);
+($out, $err) = pool_job($L,
+	q{SELECT pg_backend_pid(), (SELECT r FROM pg_background_result(pg_background_launch('SELECT 7')) AS (r int))},
+	'p int, r int');
+is($err, '', '(2g) job 1 (launching a job itself) ran');
+my $G;
+($G, $r) = split /\|/, $out;
+is($G, $W, '(2g) job 1 ran on the parked worker');
+is($r, '7', '(2g) job 1 read the result of the job it launched');
+ok( $node->poll_query_until(
+		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $G", '0'),
+	'(2g) its worker exits instead of parking');
+wait_parked($node, '(2g) after job 1 (the inner job\'s worker)', 1);
+($out, $err) = pool_job($L,
+	q{SELECT pg_backend_pid(), (SELECT workers_launched FROM pg_background_stats_v2())},
+	'p int, n bigint');
+is($err, '', '(2g) job 2 ran');
+($W, $r) = split /\|/, $out;
+isnt($W, $G, '(2g) job 2 ran on another worker');
+is($r, '0', '(2g) job 2 sees no job launched in its session (pg_background_stats_v2)');
 
 # ---------------------------------------------------------------------------
 # 3. Keying: another session user, another database.
