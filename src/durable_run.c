@@ -543,15 +543,9 @@ static bool
 runner_admit(pgbg_durable_claimed *job, const char *label, const char *sql)
 {
 	pgbg_dir_entry proto;
-	int64		cookie = 0;
 
 	Assert(runner_nadmitted < PGBG_DURABLE_MAX_RUNNING);
-	while (cookie == 0)
-	{
-		if (!pgbg_random_bytes(&cookie, sizeof(cookie)))
-			cookie = (int64) GetCurrentTimestamp() ^ job->job;
-	}
-	pgbg_dir_proto(&proto, cookie, job->owner, true, 0, label,
+	pgbg_dir_proto(&proto, pgbg_random_cookie(), job->owner, true, 0, label,
 				   sql != NULL ? sql : "");
 	/* The worker connects as the job's role (see docs/durable.md). */
 	proto.session_user = job->owner;

@@ -3,8 +3,8 @@
  * entropy.c
  *		Random bytes from the strong source, fetched in blocks.
  *
- * Every launch needs a cookie and every pooled job a new seed for
- * random(), both from pg_strong_random.  With OpenSSL, each call of that
+ * Every launch (and every attempt of a durable job) needs a cookie, and
+ * every pooled job a new seed for random(), both from pg_strong_random.  With OpenSSL, each call of that
  * costs a few microseconds whatever its size (locks, the generator's
  * state checks), about 4% of a short pooled job's CPU when called twice
  * per job.  So this process fetches PGBG_ENTROPY_BLOCK bytes at a time and
@@ -56,4 +56,24 @@ pgbg_random_bytes(void *buf, size_t len)
 	explicit_bzero(from, len);
 	entropy_left -= len;
 	return true;
+}
+
+/*
+ * A new job's cookie: random, never zero (zero means "no cookie"), so that
+ * it tells the job apart from any other whose worker got the same PID.  A
+ * failed random source is an error: a guessable cookie is never handed out.
+ */
+int64
+pgbg_random_cookie(void)
+{
+	int64		cookie = 0;
+
+	while (cookie == 0)
+	{
+		if (!pgbg_random_bytes(&cookie, sizeof(cookie)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random cookie for a background worker")));
+	}
+	return cookie;
 }

@@ -31,7 +31,6 @@
 #include "pgbg_compat.h"
 #include "pgbg_layout.h"
 
-static int64 launch_cookie(void);
 static BackgroundWorkerHandle *launch_register(dsm_segment *seg, int slot,
 											   uint64 seq);
 static void launch_no_slot(void);
@@ -141,7 +140,7 @@ pgbg_launch(const char *sql, int32 queue_size, bool submitted,
 	}
 	proto_fixed.outer_is_superuser = superuser_arg(proto_fixed.outer_user_id);
 	proto_fixed.launcher_pid = MyProcPid;
-	proto_fixed.cookie = launch_cookie();
+	proto_fixed.cookie = pgbg_random_cookie();
 	proto_fixed.submitted = submitted;
 	proto_fixed.queue_size = queue_size;
 
@@ -456,25 +455,6 @@ launch_wait_for_connect(pgbg_job *job)
 		pgbg_control_sleep(&job, 1, &wait, -1);
 	}
 	pgbg_control_wait_end();
-}
-
-/*
- * A random cookie that tells this launch apart from any other launch whose
- * worker got the same PID.  Never zero, so zero can mean "no cookie".
- */
-static int64
-launch_cookie(void)
-{
-	int64		cookie = 0;
-
-	while (cookie == 0)
-	{
-		if (!pgbg_random_bytes(&cookie, sizeof(cookie)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random cookie for a background worker")));
-	}
-	return cookie;
 }
 
 /*

@@ -370,8 +370,9 @@ extern void pgbg_params_serialize(const pgbg_params *p, char *dest);
 extern ParamListInfo pgbg_params_restore(const char *src, Oid **types,
 										 int *nparams);
 
-/* entropy.c: strong random bytes, fetched in blocks */
+/* entropy.c: strong random bytes, fetched in blocks; job cookies */
 extern bool pgbg_random_bytes(void *buf, size_t len);
+extern int64 pgbg_random_cookie(void);
 
 /* settings.c */
 extern char *pgbg_settings_serialize(Size *len, bool skip_identity);
