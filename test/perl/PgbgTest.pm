@@ -17,6 +17,7 @@ our @EXPORT = qw(run_query launcher_session set_guc dsm_count dsm_back_to);
 # tests and the chaos tests (065, 075); import them by name.
 our @EXPORT_OK = qw(pool_node pool_session pool_job wait_parked poll_until
   psql_as enqueue_job parked_pid_of sqlstate_of wait_job job_fields
+  waits_for_advisory_lock
   script_new script_add script_add_reset script_add_tlaunch script_write
   script_read_log);
 
@@ -177,6 +178,15 @@ sub poll_until
 		return 0 if time > $deadline;
 		usleep(100_000);
 	}
+}
+
+# Wait (60 s at most) until backend $pid of $node waits for an advisory
+# lock; true if it does.
+sub waits_for_advisory_lock
+{
+	my ($node, $pid) = @_;
+	return poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+		AND NOT granted AND pid = $pid}, '1', 60);
 }
 
 # Run $sql on $node in $db (default: postgres) as $user (default: the

@@ -41,7 +41,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use PgbgTest qw(set_guc pool_node poll_until);
+use PgbgTest qw(set_guc pool_node poll_until psql_as);
 
 my $node = PostgreSQL::Test::Cluster->new('durable_admission');
 $node->init;
@@ -65,9 +65,7 @@ GRANT ALL ON t, conc TO regress_alice;
 
 sub alice
 {
-	my ($sql) = @_;
-	return $node->safe_psql('postgres', $sql,
-		extra_params => [ '-U', 'regress_alice' ]);
+	return psql_as($node, $_[0], 'regress_alice');
 }
 
 # 1. max_total_workers = 0: queued until the limit is raised.

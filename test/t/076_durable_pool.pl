@@ -36,7 +36,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use PgbgTest qw(pool_node pool_session pool_job wait_parked poll_until psql_as
-  enqueue_job parked_pid_of wait_job);
+  enqueue_job parked_pid_of wait_job waits_for_advisory_lock);
 
 my $node = pool_node('durable_pool', max_worker_processes => 16);
 $node->safe_psql('postgres', q{
@@ -112,8 +112,7 @@ $locker->query_safe('SELECT pg_advisory_lock(7474)');
 $id = enqueue_job($node,
 	q{SELECT pg_advisory_xact_lock(7474); INSERT INTO t VALUES ('four', pg_backend_pid())},
 	'four', 'regress_alice');
-ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
-	AND NOT granted AND pid = $Q}, '1', 60),
+ok(waits_for_advisory_lock($node, $Q),
 	'(4) the attempt waits for the lock on the parked worker Q');
 is(psql_as($node, "SELECT pg_background_cancel_job($id)", 'regress_alice'), 't',
 	'(4) cancel_job: true');
@@ -132,8 +131,7 @@ ok(poll_until($node, "SELECT state FROM pg_stat_activity WHERE pid = $R", 'idle'
 $id = enqueue_job($node,
 	q{SELECT pg_advisory_xact_lock(7474); INSERT INTO t VALUES ('five', pg_backend_pid())},
 	'five', 'regress_alice');
-ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
-	AND NOT granted AND pid = $R}, '1', 60),
+ok(waits_for_advisory_lock($node, $R),
 	'(5) the attempt waits for the lock on R');
 $node->stop('immediate');
 eval { $A->quit; };

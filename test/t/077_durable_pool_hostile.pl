@@ -58,7 +58,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use PgbgTest qw(run_query pool_node pool_session pool_job wait_parked poll_until set_guc
-  psql_as enqueue_job parked_pid_of sqlstate_of wait_job job_fields);
+  psql_as enqueue_job parked_pid_of sqlstate_of wait_job job_fields waits_for_advisory_lock);
 
 my $node = pool_node('durable_pool_hostile', max_worker_processes => 16,
 	dbs => ['db2'], conf => [
@@ -132,14 +132,6 @@ sub at_baseline
 		"$what: at most pool_size workers are left (parked)");
 	is($node->safe_psql('postgres', q{SELECT workers_active FROM pg_background_stats_v2()}),
 		'0', "$what: pg_background_stats_v2 counts no active worker");
-}
-
-# Wait until backend $pid waits for an advisory lock.
-sub waits_for_lock
-{
-	my ($pid, $what) = @_;
-	ok(poll_until($node, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
-		AND NOT granted AND pid = $pid}, '1', 60), $what);
 }
 
 my $A = pool_session($node, 'regress_alice');
@@ -320,7 +312,7 @@ at_baseline('(2) after the cancels');
 $P = fresh_pool('(3a)');
 $locker->query_safe('SELECT pg_advisory_lock(301)');
 $id = enqueue_job($node, 'SELECT pg_advisory_xact_lock(301); ' . effect('k3a'), 'k3a', 'regress_alice');
-waits_for_lock($P, '(3a) the attempt waits for the lock on the pooled worker');
+ok(waits_for_advisory_lock($node, $P), '(3a) the attempt waits for the lock on the pooled worker');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($P)");
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE pid = $P", '0', 60),
 	'(3a) the worker is gone');
