@@ -34,6 +34,19 @@
  * signals compared to a quarter, and still leaves room for the worker to
  * write the next batch while the launcher decodes the last one.
  *
+ * A full batch is handed to the queue without waiting.  If the queue has
+ * no room for all of it (the launcher is still decoding, or is slow to
+ * wake up: on a virtual machine a sleeping launcher can take a millisecond
+ * to run again), the queue keeps what it took, the rest stays "in flight"
+ * here, and the worker goes on producing rows into the next batch; it
+ * tries the batch in flight again as the next one grows, and waits for
+ * the launcher only once the next batch holds SEND_AHEAD batches' worth.
+ * With the default 64 kB queue, a 1M-row result used to wait about a
+ * hundred times for the launcher (bench/README.md, docs/performance.md).
+ * The batch in flight always goes before anything else (the queue's
+ * handle remembers how much of it was taken, and must get the same bytes
+ * again), so the order of messages is kept.
+ *
  * A row joins the batch only complete, so a message sent while a row is
  * being built (a notice from an output function) or an error half-way
  * through never splits a row.  A row whose columns all go as bytes or
@@ -66,8 +79,17 @@
 #define SEND_BATCH_MIN		1024
 #define SEND_BATCH_MAX		65536
 
+/*
+ * How many batches' worth of rows the worker may produce while the queue
+ * has no room for the batch in flight, before it waits.
+ */
+#define SEND_AHEAD			4
+
 /* Rows are sent once a batch holds this many bytes. */
 static int	send_batch_bytes = 8192;
+
+/* The next batch's length at which to try the batch in flight again. */
+static int	send_next_try = 8192;
 
 static shm_mq_handle *send_mqh = NULL;
 static bool send_busy = false;
@@ -78,6 +100,12 @@ static bool send_busy = false;
  */
 static StringInfoData send_batch;
 
+/*
+ * A full batch of which the queue has taken only a part, or none (len 0:
+ * no batch in flight); its buffer is the batch's previous one.
+ */
+static StringInfoData send_inflight;
+
 static void send_comm_reset(void);
 static int	send_flush(void);
 static int	send_flush_if_writable(void);
@@ -87,6 +115,9 @@ static void send_putmessage_noblock(char msgtype, const char *s, size_t len);
 static void send_cleanup(dsm_segment *seg, Datum arg);
 static int	send_message(char msgtype, const char *s, size_t len, bool flush);
 static int	send_batched_rows(void);
+static void send_rows_ahead(void);
+static bool send_inflight_try(void);
+static void send_buffer_done(StringInfo buf);
 
 static const PQcommMethods send_methods = {
 	.comm_reset = send_comm_reset,
@@ -105,6 +136,7 @@ void
 pgbg_send_batch_rows(dsm_segment *seg, shm_mq_handle *mqh, int32 queue_size)
 {
 	send_batch_bytes = Min(Max(queue_size / 2, SEND_BATCH_MIN), SEND_BATCH_MAX);
+	send_next_try = send_batch_bytes;
 	send_mqh = mqh;
 	PqCommMethods = &send_methods;
 	on_dsm_detach(seg, send_cleanup, (Datum) 0);
@@ -118,11 +150,16 @@ send_cleanup(dsm_segment *seg, Datum arg)
 {
 	send_mqh = NULL;
 	whereToSendOutput = DestNone;
-	/* A pooled worker parks next: do not keep the batch's memory. */
+	/* A pooled worker parks next: do not keep the batches' memory. */
 	if (send_batch.data != NULL)
 	{
 		pfree(send_batch.data);
 		send_batch.data = NULL;
+	}
+	if (send_inflight.data != NULL)
+	{
+		pfree(send_inflight.data);
+		send_inflight.data = NULL;
 	}
 }
 
@@ -183,28 +220,109 @@ send_putmessage(char msgtype, const char *s, size_t len)
 }
 
 /*
- * Send the complete rows of the batch as one message, and empty it.
+ * Send the batch in flight, if any, then the complete rows of the batch as
+ * one message, and empty both, waiting for room as long as need be.
  */
 static int
 send_batched_rows(void)
 {
 	int			result = 0;
 
+	if (send_inflight.data != NULL && send_inflight.len > 0)
+	{
+		/* The queue's handle goes on from what it took already. */
+		result = send_message(PGBG_MSG_ROWS, send_inflight.data,
+							  send_inflight.len, false);
+		send_buffer_done(&send_inflight);
+	}
 	if (send_batch.data != NULL)
 	{
-		if (send_batch.len > 0)
+		if (send_batch.len > 0 && result == 0)
 			result = send_message(PGBG_MSG_ROWS, send_batch.data,
 								  send_batch.len, false);
-		/* Do not keep the room a huge row needed. */
-		if (send_batch.maxlen > 4 * SEND_BATCH_MAX)
-		{
-			pfree(send_batch.data);
-			send_batch.data = NULL;
-		}
-		else
-			resetStringInfo(&send_batch);
+		send_buffer_done(&send_batch);
 	}
+	send_next_try = send_batch_bytes;
 	return result;
+}
+
+/*
+ * Empty a batch buffer after its rows went (or were dropped): do not keep
+ * the room a huge row needed.
+ */
+static void
+send_buffer_done(StringInfo buf)
+{
+	if (buf->maxlen > 4 * SEND_BATCH_MAX)
+	{
+		pfree(buf->data);
+		buf->data = NULL;
+		buf->len = 0;
+		buf->maxlen = 0;
+	}
+	else
+		resetStringInfo(buf);
+}
+
+/*
+ * Offer the batch in flight to the queue without waiting; true once the
+ * queue has all of it (or the launcher is gone: the rows have nobody to go
+ * to), false if there is still no room for the rest.
+ */
+static bool
+send_inflight_try(void)
+{
+	shm_mq_iovec iov[2];
+	char		msgtype = PGBG_MSG_ROWS;
+
+	if (send_inflight.data == NULL || send_inflight.len == 0)
+		return true;
+	iov[0].data = &msgtype;
+	iov[0].len = 1;
+	iov[1].data = send_inflight.data;
+	iov[1].len = send_inflight.len;
+	if (pgbg_shm_mq_sendv(send_mqh, iov, 2, true, false) == SHM_MQ_WOULD_BLOCK)
+		return false;
+	send_buffer_done(&send_inflight);
+	return true;
+}
+
+/*
+ * The batch is full (send_row): put it in flight, without waiting, unless
+ * the previous one is still in flight.  That one is offered to the queue
+ * again each time the batch has grown by a quarter batch more, and waited
+ * for once the batch holds SEND_AHEAD batches' worth (see the header).
+ */
+static void
+send_rows_ahead(void)
+{
+	StringInfoData swap;
+
+	if (!send_inflight_try())
+	{
+		if (send_batch.len < SEND_AHEAD * send_batch_bytes)
+		{
+			send_next_try = send_batch.len + Max(send_batch_bytes / 4, 1);
+			return;
+		}
+		if (send_message(PGBG_MSG_ROWS, send_inflight.data,
+						 send_inflight.len, false) != 0)
+		{
+			/* The launcher is gone: drop the rows. */
+			send_buffer_done(&send_inflight);
+			send_buffer_done(&send_batch);
+			send_next_try = send_batch_bytes;
+			return;
+		}
+		send_buffer_done(&send_inflight);
+	}
+
+	/* The batch goes in flight; the empty buffer becomes the batch. */
+	swap = send_inflight;
+	send_inflight = send_batch;
+	send_batch = swap;			/* send_row allocates it if need be */
+	send_next_try = send_batch_bytes;
+	(void) send_inflight_try();
 }
 
 /*
@@ -403,14 +521,14 @@ send_row(TupleTableSlot *slot, DestReceiver *self)
 	else
 		send_row_built(r, slot);
 
-	if (send_batch.len >= send_batch_bytes)
+	if (send_batch.len >= send_next_try)
 	{
 		if (send_mqh == NULL || send_busy)
 			resetStringInfo(&send_batch);	/* nobody to send to */
 		else
 		{
 			send_busy = true;
-			(void) send_batched_rows();
+			send_rows_ahead();
 			send_busy = false;
 		}
 	}
