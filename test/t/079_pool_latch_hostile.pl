@@ -18,13 +18,15 @@
 #    which parks; two jobs at once then both park (pool_idle = 2: the
 #    terminated worker's place and its slot's latch were given back, and a
 #    new worker could own that latch).
-# 2. pg_cancel_backend of a worker P parked long: P wakes up (its count of
-#    voluntary context switches, /proc/P/status, grows within 30 s), is
-#    still parked, and the next two jobs run on P without error (the
-#    cancel is dropped: no spurious 57014 for them).
-# 3. A reload while P is parked long (ALTER SYSTEM work_mem and
-#    log_autovacuum_min_duration): P wakes up; a job on P reads the new
-#    values; P parks again and the next job runs on P (it noted its
+# 2. pg_cancel_backend of a worker P parked long: the signal reaches P (its
+#    count of voluntary context switches, /proc/P/status, grows within
+#    30 s), P is still parked, and the next two jobs run on P without error
+#    (the cancel is dropped: no spurious 57014 for them).
+# 3. A reload while two workers are parked long (ALTER SYSTEM
+#    pg_background.pool_size = 1, work_mem, log_autovacuum_min_duration):
+#    one of them leaves within 30 s, with no job handed to either (so it
+#    applied the reload while parked); a job on the other one, P, reads the
+#    new values; P parks again and the next job runs on P (it noted its
 #    settings afresh); the same after ALTER SYSTEM RESET.
 # 4. The launcher ends right after handing a job to P: a session launches
 #    (v2) a job on P and terminates itself in the same statement;
@@ -36,7 +38,7 @@
 #    postgres (it must answer the drop's ProcSignalBarrier): the drop
 #    succeeds within 60 s, Q is gone, and the next job runs on P.
 # 6. Chaos (seed PGBG_LATCH_SEED, printed; PGBG_LATCH_JOBS jobs per session,
-#    default 1000): three sessions launch short jobs back to back (v1
+#    default 800): three sessions launch short jobs back to back (v1
 #    launch + result, or v2 launch then result_v2), each inserting its id
 #    into a table and returning id * 7, while a control session terminates
 #    a random idle pg_background worker (parked, or handed a job it has not
@@ -73,7 +75,7 @@ my $start_time = time;
 # PG_TEST_TIMEOUT_DEFAULT says so).
 my $T = $PostgreSQL::Test::Utils::timeout_default < 60
   ? $PostgreSQL::Test::Utils::timeout_default : 60;
-my $njobs = $ENV{PGBG_LATCH_JOBS} // 1000;
+my $njobs = $ENV{PGBG_LATCH_JOBS} // 800;
 my $seed = $ENV{PGBG_LATCH_SEED} // (int(time() * 1000) ^ $$) % 2147483647;
 my $tag = "[latch seed $seed]";
 note("pool latch hostile: seed $seed, $njobs jobs per chaos session");
@@ -169,7 +171,7 @@ sub woke
 		select(undef, undef, undef, 0.02);
 	}
 	return ok(defined $now && $now > $before,
-		"$what: worker $pid woke up (context switches $before -> "
+		"$what worker $pid woke up (context switches $before -> "
 		  . ($now // 'gone') . ')');
 }
 
@@ -248,7 +250,7 @@ parked_long($P, '(2)');
 $before = switches($P);
 is($node->safe_psql('postgres', "SELECT pg_cancel_backend($P)"),
 	't', '(2) pg_cancel_backend of the parked worker');
-woke($P, $before, '(2) the cancel');
+woke($P, $before, '(2) the cancel reached it:');
 is(is_parked($P), '1', '(2) it is still parked');
 for my $n (1, 2)
 {
@@ -266,14 +268,35 @@ my $settings_sql = q{SELECT pg_backend_pid(), current_setting('work_mem'),
 my $settings_def = 'p int, w text, l text';
 my ($def_wm, $def_lav) = split /\|/, $node->safe_psql('postgres',
 	q{SELECT current_setting('work_mem'), current_setting('log_autovacuum_min_duration')});
-parked_long($P, '(3) before the reload');
-$before = switches($P);
+# Two workers parked long (P and the other one of part 1).
+ok(poll_until($node, 'SELECT pool_idle FROM pg_background_admission()', '2', $T),
+	'(3) two workers are parked');
+my @two = split /\n/, $node->safe_psql('postgres', q{
+SELECT pid FROM pg_stat_activity
+WHERE backend_type = 'pg_background' AND state = 'idle' ORDER BY pid});
+parked_long($_, '(3) before the reload') for @two;
 $node->safe_psql('postgres', q{
+ALTER SYSTEM SET pg_background.pool_size = 1;
 ALTER SYSTEM SET work_mem = '7777kB';
 ALTER SYSTEM SET log_autovacuum_min_duration = '4321ms';
 SELECT pg_reload_conf();
 });
-woke($P, $before, '(3) the reload');
+# Only a worker that applies the reload while parked can see the pool
+# shrink (no job is handed to either meanwhile).
+ok( poll_until($node, q{
+SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'},
+		'1', 30),
+	'(3) pool_size 2 -> 1 by reload: one of the two parked workers leaves within 30 s');
+($P) = split /\n/, $node->safe_psql('postgres', q{
+SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_background'});
+$P //= 0;
+is(is_parked($P), '1', "(3) the other one ($P) is still parked");
+$node->safe_psql('postgres', q{
+ALTER SYSTEM RESET pg_background.pool_size;
+SELECT pg_reload_conf();
+});
+ok($node->poll_query_until('postgres', 'SHOW pg_background.pool_size', '2'),
+	'(3) pool_size is back to 2');
 ok($node->poll_query_until('postgres', 'SHOW work_mem', '7777kB'),
 	'(3) a new session sees the new work_mem');
 ($out, $err) = job($settings_sql, $settings_def);
@@ -470,7 +493,10 @@ for my $p (@procs)
 	open my $eh, '<', "$f.err" or die "$f.err: $!";
 	while (my $l = <$eh>)
 	{
-		$messages{$1}++ if $l =~ /(?:ERROR|FATAL):  ([0-9A-Z]{5}: .*)$/;
+		next unless $l =~ /(?:ERROR|FATAL):  ([0-9A-Z]{5}): (.*)$/;
+		my ($code, $m) = ($1, $2);
+		$m =~ s/\d+/N/g;
+		$messages{"$code: $m"}++;
 	}
 	close $eh;
 	for my $id (keys %{ $r->{launch_err} })
