@@ -1,6 +1,3 @@
-
-# Copyright: see LICENSE.
-#
 # The warm pool's latches under hostile signals and races (pool.c: a parked
 # worker sleeps on its slot's own latch, MyLatch points at it while parked
 # so that signal handlers wake it there, the hand-over sets it once the
